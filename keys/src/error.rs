@@ -1,0 +1,51 @@
+//! The one error type of this crate.
+
+use crate::Algorithm;
+
+/// Everything that can go wrong in `huren-keys`.
+///
+/// Variants carry the context a caller needs to explain the failure; none of them carries secret material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key file could not be read or written.
+    #[error("key file {path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: String,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// A PEM or PKCS#8 document could not be decoded.
+    #[error("key encoding: {0}")]
+    KeyEncoding(String),
+    /// A SubjectPublicKeyInfo could not be decoded or names a key type Huren does not support.
+    #[error("public key: {0}")]
+    PublicKeyInvalid(String),
+    /// The COSE structure is not well-formed (bad CBOR, missing parts, trailing bytes, duplicate labels).
+    #[error("COSE structure malformed: {0}")]
+    CoseMalformed(String),
+    /// The message names an algorithm Huren does not verify (or names none).
+    #[error("COSE algorithm {0:?} is not supported")]
+    AlgUnsupported(Option<i64>),
+    /// The message's algorithm is not the algorithm of the key it claims to be signed by.
+    #[error("message algorithm {message} differs from key algorithm {key}")]
+    AlgKeyMismatch {
+        /// Algorithm named in the message's protected header.
+        message: Algorithm,
+        /// Algorithm the key is bound to.
+        key: Algorithm,
+    },
+    /// The signature does not verify under the key.
+    #[error("signature does not verify")]
+    SignatureInvalid,
+    /// A key certificate or trust file has a well-formed signature but invalid contents.
+    #[error("document content invalid: {0}")]
+    DocumentInvalid(String),
+    /// A key certificate is not signed by the province root it claims.
+    #[error("key certificate for {province} is not signed by that province's root key")]
+    CertificateNotSignedByRoot {
+        /// The province named by the certificate.
+        province: String,
+    },
+}

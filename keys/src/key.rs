@@ -1,0 +1,360 @@
+//! Public keys (EdDSA, ES256, PS256), key ids, and Ed25519 signing keys kept in PKCS#8 PEM files.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use sha2::{Digest, Sha256};
+use spki::der::Decode;
+use zeroize::Zeroizing;
+
+use crate::{Algorithm, Error};
+
+const OID_ED25519: &str = "1.3.101.112";
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
+
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32 key bytes follow.
+const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+/// A key id: the first 8 bytes of SHA-256 over the key's canonical encoding (its DER SubjectPublicKeyInfo).
+///
+/// Key ids are not unique by construction; callers must try every key that shares one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; 8]);
+
+impl KeyId {
+    /// Derive the key id of a DER SubjectPublicKeyInfo.
+    pub fn of_spki(spki_der: &[u8]) -> Self {
+        let digest = Sha256::digest(spki_der);
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest[..8]);
+        KeyId(id)
+    }
+
+    /// Lower-case hex, as shown to people.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// Lower-case hex of some bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+#[derive(Clone)]
+enum Material {
+    Ed25519(ed25519_dalek::VerifyingKey),
+    /// Uncompressed SEC1 point for ECDSA P-256.
+    P256(Vec<u8>),
+    /// PKCS#1 RSAPublicKey DER for RSASSA-PSS.
+    Rsa(Vec<u8>),
+}
+
+/// A public key bound to one algorithm, with its canonical encoding and key id.
+#[derive(Clone)]
+pub struct PublicKey {
+    alg: Algorithm,
+    spki: Vec<u8>,
+    kid: KeyId,
+    material: Material,
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({}, kid {})", self.alg, self.kid)
+    }
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.spki == other.spki
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl PublicKey {
+    /// An Ed25519 public key from its 32 bytes. Small-order and non-canonical points are refused.
+    pub fn from_ed25519_bytes(bytes: &[u8; 32]) -> Result<Self, Error> {
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(bytes)
+            .map_err(|_| Error::PublicKeyInvalid("not an Ed25519 point".into()))?;
+        if vk.is_weak() {
+            return Err(Error::PublicKeyInvalid("Ed25519 key of small order".into()));
+        }
+        let mut spki = ED25519_SPKI_PREFIX.to_vec();
+        spki.extend_from_slice(bytes);
+        Ok(Self::with_material(Algorithm::EdDsa, spki, Material::Ed25519(vk)))
+    }
+
+    /// A key from a DER SubjectPublicKeyInfo: Ed25519 (EdDSA), P-256 (ES256) or RSA (PS256).
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
+        let info = spki::SubjectPublicKeyInfoRef::from_der(der)
+            .map_err(|e| Error::PublicKeyInvalid(format!("SubjectPublicKeyInfo: {e}")))?;
+        let key_bytes = info
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| Error::PublicKeyInvalid("key bit string has unused bits".into()))?;
+        let oid = info.algorithm.oid.to_string();
+        match oid.as_str() {
+            OID_ED25519 => {
+                let bytes: &[u8; 32] = key_bytes
+                    .try_into()
+                    .map_err(|_| Error::PublicKeyInvalid("Ed25519 key must be 32 bytes".into()))?;
+                Self::from_ed25519_bytes(bytes)
+            }
+            OID_EC_PUBLIC_KEY => {
+                let curve = info
+                    .algorithm
+                    .parameters_oid()
+                    .map_err(|_| Error::PublicKeyInvalid("EC key without a named curve".into()))?;
+                if curve.to_string() != OID_P256 {
+                    return Err(Error::PublicKeyInvalid(format!("EC curve {curve} is not P-256")));
+                }
+                if key_bytes.len() != 65 || key_bytes[0] != 0x04 {
+                    return Err(Error::PublicKeyInvalid("P-256 key must be an uncompressed point".into()));
+                }
+                Ok(Self::with_material(Algorithm::Es256, der.to_vec(), Material::P256(key_bytes.to_vec())))
+            }
+            OID_RSA_ENCRYPTION | OID_RSASSA_PSS => {
+                Ok(Self::with_material(Algorithm::Ps256, der.to_vec(), Material::Rsa(key_bytes.to_vec())))
+            }
+            other => Err(Error::PublicKeyInvalid(format!("key type {other} is not supported"))),
+        }
+    }
+
+    fn with_material(alg: Algorithm, spki: Vec<u8>, material: Material) -> Self {
+        let kid = KeyId::of_spki(&spki);
+        PublicKey { alg, spki, kid, material }
+    }
+
+    /// The one algorithm this key verifies.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The key id derived from the canonical encoding.
+    pub fn kid(&self) -> KeyId {
+        self.kid
+    }
+
+    /// The canonical encoding: DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// Verify `signature` over `message` with this key's algorithm.
+    ///
+    /// Ed25519 uses strict verification (no small-order components, canonical `S`), so a signature has one encoding.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+        use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PSS_2048_8192_SHA256};
+        match &self.material {
+            Material::Ed25519(vk) => {
+                let sig = ed25519_dalek::Signature::from_slice(signature).map_err(|_| Error::SignatureInvalid)?;
+                vk.verify_strict(message, &sig).map_err(|_| Error::SignatureInvalid)
+            }
+            Material::P256(point) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(message, signature)
+                .map_err(|_| Error::SignatureInvalid),
+            Material::Rsa(pkcs1) => UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA256, pkcs1)
+                .verify(message, signature)
+                .map_err(|_| Error::SignatureInvalid),
+        }
+    }
+}
+
+/// Something that produces COSE signatures: Huren's own keys are Ed25519 [`SigningKey`]s; tests and HSM
+/// adapters may bring others.
+pub trait Signer {
+    /// The public half, whose algorithm and key id go into the protected header.
+    fn public_key(&self) -> &PublicKey;
+    /// Sign `message`, returning the raw COSE signature bytes.
+    fn sign(&self, message: &[u8]) -> Vec<u8>;
+}
+
+/// An Ed25519 signing key. The secret is zeroized when dropped and never printed.
+pub struct SigningKey {
+    secret: ed25519_dalek::SigningKey,
+    public: PublicKey,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningKey(kid {}, secret hidden)", self.public.kid)
+    }
+}
+
+impl SigningKey {
+    /// Generate a fresh key from the operating system's random source.
+    pub fn generate() -> Result<Self, Error> {
+        use ring::rand::SecureRandom;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        ring::rand::SystemRandom::new()
+            .fill(seed.as_mut())
+            .map_err(|_| Error::KeyEncoding("system random source failed".into()))?;
+        Self::from_seed(&seed)
+    }
+
+    /// A key from a 32-byte Ed25519 seed (used for test vectors; real keys come from [`SigningKey::generate`]).
+    pub fn from_seed(seed: &[u8; 32]) -> Result<Self, Error> {
+        Self::from_dalek(ed25519_dalek::SigningKey::from_bytes(seed))
+    }
+
+    fn from_dalek(secret: ed25519_dalek::SigningKey) -> Result<Self, Error> {
+        let public = PublicKey::from_ed25519_bytes(secret.verifying_key().as_bytes())?;
+        Ok(SigningKey { secret, public })
+    }
+
+    /// Decode a PKCS#8 PEM document (`-----BEGIN PRIVATE KEY-----`).
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, Error> {
+        let secret = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|e| Error::KeyEncoding(e.to_string()))?;
+        Self::from_dalek(secret)
+    }
+
+    /// Encode as PKCS#8 PEM. The returned string is zeroized when dropped.
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
+        self.secret
+            .to_pkcs8_pem(Default::default())
+            .map_err(|e| Error::KeyEncoding(e.to_string()))
+    }
+
+    /// Write the key as PKCS#8 PEM to a new file readable by its owner only (mode 0600).
+    /// An existing file is never overwritten.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let pem = self.to_pkcs8_pem()?;
+        let io = |source| Error::Io { path: path.display().to_string(), source };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path).map_err(io)?;
+        file.write_all(pem.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)
+    }
+
+    /// Read a key written by [`SigningKey::save`].
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let pem = Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?,
+        );
+        Self::from_pkcs8_pem(&pem)
+    }
+
+    /// The public half.
+    pub fn public(&self) -> &PublicKey {
+        &self.public
+    }
+}
+
+impl Signer for SigningKey {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        use ed25519_dalek::Signer as _;
+        self.secret.sign(message).to_bytes().to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_round_trip_keeps_the_key_and_the_file_is_private() {
+        let dir = std::env::temp_dir().join(format!("huren-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("k.pem");
+        let _ = std::fs::remove_file(&path);
+        let key = SigningKey::generate().unwrap();
+        key.save(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let loaded = SigningKey::load(&path).unwrap();
+        assert_eq!(loaded.public(), key.public());
+        assert!(key.save(&path).is_err(), "an existing key file must not be overwritten");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_pem_is_a_typed_error() {
+        assert!(matches!(SigningKey::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n"), Err(Error::KeyEncoding(_))));
+    }
+
+    #[test]
+    fn kid_is_sha256_prefix_of_spki_and_spki_round_trips() {
+        let key = SigningKey::from_seed(&[7u8; 32]).unwrap();
+        let public = key.public();
+        assert_eq!(public.spki_der().len(), 44);
+        let digest = Sha256::digest(public.spki_der());
+        assert_eq!(&public.kid().0[..], &digest[..8]);
+        let again = PublicKey::from_spki_der(public.spki_der()).unwrap();
+        assert_eq!(&again, public);
+        assert_eq!(again.algorithm(), Algorithm::EdDsa);
+    }
+
+    #[test]
+    fn sign_verify_and_tamper() {
+        let key = SigningKey::generate().unwrap();
+        let sig = key.sign(b"hello");
+        key.public().verify(b"hello", &sig).unwrap();
+        assert!(matches!(key.public().verify(b"hellO", &sig), Err(Error::SignatureInvalid)));
+        assert!(matches!(key.public().verify(b"hello", &sig[..63]), Err(Error::SignatureInvalid)));
+    }
+
+    #[test]
+    fn small_order_ed25519_key_is_refused() {
+        // The identity point (y = 1) has order 1.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(matches!(PublicKey::from_ed25519_bytes(&identity), Err(Error::PublicKeyInvalid(_))));
+    }
+
+    #[test]
+    fn p256_spki_from_ring_verifies_ring_signature() {
+        use ring::rand::SystemRandom;
+        use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let spki = crate::p256_spki_from_point(pair.public_key().as_ref());
+        let public = PublicKey::from_spki_der(&spki).unwrap();
+        assert_eq!(public.algorithm(), Algorithm::Es256);
+        let sig = pair.sign(&rng, b"msg").unwrap();
+        public.verify(b"msg", sig.as_ref()).unwrap();
+        assert!(public.verify(b"msh", sig.as_ref()).is_err());
+    }
+
+    #[test]
+    fn garbage_spki_is_a_typed_error() {
+        assert!(matches!(PublicKey::from_spki_der(&[0x30, 0x03, 0x02, 0x01]), Err(Error::PublicKeyInvalid(_))));
+    }
+}

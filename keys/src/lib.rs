@@ -1,0 +1,48 @@
+//! # huren-keys — Huren's trust primitives
+//!
+//! Keys and key ids, COSE_Sign1 signing and verification, key certificates by which a province root vouches for an
+//! issuer key, and trust lists. Everything here is pure: no I/O apart from the explicit key-file helpers, and no
+//! clock (times are parameters).
+//!
+//! The algorithm always comes from the key, never from the message:
+//!
+//! ```
+//! use huren_keys::{cose, Error, SigningKey};
+//!
+//! let key = SigningKey::generate()?;
+//! let signed = cose::sign1(&key, b"hello", None)?;
+//! let parsed = cose::Sign1::parse(&signed)?;
+//! assert_eq!(parsed.verify(key.public())?, b"hello");
+//!
+//! // Another key does not verify it, and the failure is typed.
+//! let stranger = SigningKey::generate()?;
+//! assert!(matches!(parsed.verify(stranger.public()), Err(Error::SignatureInvalid)));
+//! # Ok::<(), Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod alg;
+pub mod cbor;
+mod cert;
+pub mod cose;
+mod error;
+mod key;
+mod trust;
+
+pub use alg::Algorithm;
+pub use cert::{is_province_code, CredentialType, KeyCertificate, KEY_CERTIFICATE_CONTENT_TYPE};
+pub use error::Error;
+pub use key::{hex, KeyId, PublicKey, Signer, SigningKey};
+pub use trust::{ProvinceAnchor, TrustFile, TrustList, MAX_TRUST_FILE_BYTES, TRUST_FILE_VERSION};
+
+/// DER SubjectPublicKeyInfo for an uncompressed P-256 point (65 bytes starting with 0x04), as produced by `ring`.
+pub fn p256_spki_from_point(point: &[u8]) -> Vec<u8> {
+    const PREFIX: [u8; 26] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+        0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    let mut der = PREFIX.to_vec();
+    der.extend_from_slice(point);
+    der
+}
