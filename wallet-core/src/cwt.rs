@@ -1,0 +1,430 @@
+//! The credential's CWT claims (RFC 8392) and their integer-keyed CBOR mapping (documented in docs/format.md).
+//!
+//! ```text
+//! { 1: iss, 4: exp, 5: nbf?, 6: iat, 7: cti, -65537: huren }
+//! huren   = { 0: schema version (1), 1: [status list, index]?, 2: subject, 3..=6: body (key = 3 + type) }
+//! subject = { 0: name, 1: pinyin?, 2: masked id (packed bytes or text), 3: date of birth (days)? }
+//! ```
+
+use ciborium::Value;
+
+use huren_keys::cbor::{self, CborError, IntMap};
+use huren_keys::{cose, is_province_code, Signer};
+
+use crate::model::*;
+use crate::{Date, Error};
+
+/// CWT claim keys used by Huren.
+pub mod claim {
+    /// Issuer (`iss`).
+    pub const ISS: i64 = 1;
+    /// Expiry (`exp`).
+    pub const EXP: i64 = 4;
+    /// Not before (`nbf`).
+    pub const NBF: i64 = 5;
+    /// Issued at (`iat`).
+    pub const IAT: i64 = 6;
+    /// Credential id (`cti`).
+    pub const CTI: i64 = 7;
+    /// The Huren payload, under a private-use key (below -65536 in the CWT registry).
+    pub const HUREN: i64 = -65537;
+}
+
+/// Version of the Huren payload schema written by this code.
+pub const SCHEMA_VERSION: u64 = 1;
+/// Nesting depth allowed in a claims set.
+pub const MAX_CLAIMS_DEPTH: usize = 6;
+/// Longest text field, in characters.
+const MAX_TEXT_CHARS: usize = 64;
+
+impl Credential {
+    /// Check the content an issuer may sign: a well-formed province, a consistent validity period, an id of 8 to
+    /// 16 bytes, bounded texts and an ID that is really masked.
+    pub fn check(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Invalid(m));
+        if !is_province_code(&self.issuer) {
+            return bad(format!("issuer {:?} is not an ISO 3166-2 code such as CN-GD", self.issuer));
+        }
+        if self.expires_at <= self.issued_at {
+            return bad("expiry must be after the issue time".into());
+        }
+        if self.not_before.is_some_and(|nbf| nbf >= self.expires_at) {
+            return bad("not-before must be before the expiry".into());
+        }
+        if !(8..=16).contains(&self.id.len()) {
+            return bad(format!("credential id must be 8 to 16 bytes, not {}", self.id.len()));
+        }
+        check_text("name", &self.subject.name)?;
+        if let Some(p) = &self.subject.pinyin {
+            check_text("pinyin", p)?;
+        }
+        let id = &self.subject.masked_id;
+        let visible = id.chars().filter(|c| *c != '*').count();
+        if id.is_empty() || id.len() > 24 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '*') {
+            return bad("masked ID must be 1 to 24 characters of digits, letters and '*'".into());
+        }
+        if !id.contains('*') || visible > 8 {
+            return bad("the ID must be masked: at most 8 visible characters and at least one '*'".into());
+        }
+        match &self.body {
+            Body::HealthStatus(h) => {
+                if h.valid_until.is_some_and(|v| v > self.expires_at || v <= self.issued_at) {
+                    return bad("health status valid-until must lie between issue time and expiry".into());
+                }
+            }
+            Body::TestResult(t) => {
+                if let Some(c) = &t.centre {
+                    check_text("test centre", c)?;
+                }
+            }
+            Body::Vaccination(v) => {
+                check_text("vaccine product", &v.product)?;
+                if v.dose == 0 || v.dose > v.doses {
+                    return bad("dose must be between 1 and the number of doses".into());
+                }
+            }
+            Body::Recovery(r) => {
+                if r.valid_from > r.valid_until || r.first_positive > r.valid_from {
+                    return bad("recovery dates must be first positive <= valid from <= valid until".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Encode the claims as canonical CBOR (the COSE payload).
+    pub fn to_claims(&self) -> Vec<u8> {
+        cbor::encode(&self.claims_value())
+    }
+
+    /// Check, encode and sign: the tagged COSE_Sign1 bytes.
+    pub fn sign(&self, key: &dyn Signer) -> Result<Vec<u8>, Error> {
+        self.check()?;
+        Ok(cose::sign1(key, &self.to_claims(), None)?)
+    }
+
+    fn claims_value(&self) -> Value {
+        let status = self.status.map(|s| Value::Array(vec![Value::from(s.list), Value::from(s.index)]));
+        let body_key = 3 + i64::from(self.credential_type().code());
+        let huren = cbor::map([
+            (0, Some(Value::from(SCHEMA_VERSION))),
+            (1, status),
+            (2, Some(subject_value(&self.subject))),
+            (body_key, Some(body_value(&self.body))),
+        ]);
+        cbor::map([
+            (claim::ISS, Some(Value::from(self.issuer.as_str()))),
+            (claim::EXP, Some(Value::from(self.expires_at))),
+            (claim::NBF, self.not_before.map(Value::from)),
+            (claim::IAT, Some(Value::from(self.issued_at))),
+            (claim::CTI, Some(Value::Bytes(self.id.clone()))),
+            (claim::HUREN, Some(huren)),
+        ])
+    }
+
+    /// Decode claims strictly. A claims set that is not canonical CBOR, lacks `iss`, `iat`, `exp` or `cti`, or
+    /// carries unknown claims is [`Error::CwtMalformed`]; a Huren payload that breaks the schema is
+    /// [`Error::SchemaInvalid`].
+    pub fn from_claims(payload: &[u8]) -> Result<Self, Error> {
+        let cwt = |e: CborError| Error::CwtMalformed(e.0);
+        let mut m = IntMap::new(cbor::decode_canonical(payload, MAX_CLAIMS_DEPTH).map_err(cwt)?, "claims").map_err(cwt)?;
+        let issuer = cbor::text(m.need(claim::ISS, "iss").map_err(cwt)?, "iss").map_err(cwt)?;
+        let expires_at = cbor::int(&m.need(claim::EXP, "exp").map_err(cwt)?, "exp").map_err(cwt)?;
+        let not_before = m.take(claim::NBF).map(|v| cbor::int(&v, "nbf")).transpose().map_err(cwt)?;
+        let issued_at = cbor::int(&m.need(claim::IAT, "iat").map_err(cwt)?, "iat").map_err(cwt)?;
+        let id = cbor::bytes(m.need(claim::CTI, "cti").map_err(cwt)?, "cti").map_err(cwt)?;
+        if !(8..=16).contains(&id.len()) {
+            return Err(Error::CwtMalformed(format!("cti must be 8 to 16 bytes, not {}", id.len())));
+        }
+        let Some(huren) = m.take(claim::HUREN) else {
+            return Err(Error::SchemaInvalid("no Huren payload claim".into()));
+        };
+        m.finish().map_err(cwt)?;
+        let (status, subject, body) = decode_huren(huren).map_err(|e| Error::SchemaInvalid(e.0))?;
+        Ok(Credential { issuer, issued_at, expires_at, not_before, id, status, subject, body })
+    }
+}
+
+fn check_text(field: &str, text: &str) -> Result<(), Error> {
+    let n = text.chars().count();
+    if n == 0 || n > MAX_TEXT_CHARS || text.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!("{field} must be 1 to {MAX_TEXT_CHARS} printable characters")));
+    }
+    Ok(())
+}
+
+fn subject_value(s: &Subject) -> Value {
+    let id = pack_masked_id(&s.masked_id).map_or_else(|| Value::from(s.masked_id.as_str()), Value::Bytes);
+    cbor::map([
+        (0, Some(Value::from(s.name.as_str()))),
+        (1, s.pinyin.as_deref().map(Value::from)),
+        (2, Some(id)),
+        (3, s.date_of_birth.map(|d| Value::from(d.0))),
+    ])
+}
+
+fn body_value(body: &Body) -> Value {
+    match body {
+        Body::HealthStatus(h) => cbor::map([
+            (0, Some(Value::from(h.colour.code()))),
+            (1, Some(Value::from(h.reason.code()))),
+            (2, h.valid_until.map(Value::from)),
+        ]),
+        Body::TestResult(t) => cbor::map([
+            (0, Some(Value::from(t.kind.code()))),
+            (1, Some(Value::from(t.outcome.code()))),
+            (2, Some(Value::from(t.sampled_at))),
+            (3, t.centre.as_deref().map(Value::from)),
+        ]),
+        Body::Vaccination(v) => cbor::map([
+            (0, Some(Value::from(v.product.as_str()))),
+            (1, Some(Value::from(v.dose))),
+            (2, Some(Value::from(v.doses))),
+            (3, Some(Value::from(v.date.0))),
+        ]),
+        Body::Recovery(r) => cbor::map([
+            (0, Some(Value::from(r.first_positive.0))),
+            (1, Some(Value::from(r.valid_from.0))),
+            (2, Some(Value::from(r.valid_until.0))),
+        ]),
+    }
+}
+
+fn schema_err<T>(m: impl Into<String>) -> Result<T, CborError> {
+    Err(CborError(m.into()))
+}
+
+fn decode_huren(value: Value) -> Result<(Option<StatusRef>, Subject, Body), CborError> {
+    let mut m = IntMap::new(value, "huren payload")?;
+    let version = cbor::uint(&m.need(0, "schema version")?, "schema version", u64::MAX)?;
+    if version != SCHEMA_VERSION {
+        return schema_err(format!("schema version {version} is not supported"));
+    }
+    let status = match m.take(1) {
+        None => None,
+        Some(v) => match cbor::array(v, "status")?.as_slice() {
+            [list, index] => Some(StatusRef {
+                list: u32_of(list, "status list")?,
+                index: u32_of(index, "status index")?,
+            }),
+            _ => return schema_err("status must be [list, index]"),
+        },
+    };
+    let subject = decode_subject(m.need(2, "subject")?)?;
+    let mut body = None;
+    for t in huren_keys::CredentialType::ALL {
+        if let Some(v) = m.take(3 + i64::from(t.code())) {
+            if body.is_some() {
+                return schema_err("more than one credential body");
+            }
+            body = Some(decode_body(t, v)?);
+        }
+    }
+    m.finish()?;
+    let Some(body) = body else { return schema_err("no credential body") };
+    Ok((status, subject, body))
+}
+
+fn u32_of(v: &Value, field: &str) -> Result<u32, CborError> {
+    let n = cbor::uint(v, field, u64::from(u32::MAX))?;
+    u32::try_from(n).map_err(|_| CborError(format!("{field}: out of range")))
+}
+
+fn u8_of(v: &Value, field: &str) -> Result<u8, CborError> {
+    let n = cbor::uint(v, field, u64::from(u8::MAX))?;
+    u8::try_from(n).map_err(|_| CborError(format!("{field}: out of range")))
+}
+
+fn date_of(v: &Value, field: &str) -> Result<Date, CborError> {
+    Date::from_days(cbor::int(v, field)?).ok_or_else(|| CborError(format!("{field}: date out of range")))
+}
+
+fn enum_of<T>(v: &Value, field: &str, from: fn(u64) -> Option<T>) -> Result<T, CborError> {
+    let n = cbor::uint(v, field, u64::MAX)?;
+    from(n).ok_or_else(|| CborError(format!("{field}: unknown value {n}")))
+}
+
+fn decode_subject(value: Value) -> Result<Subject, CborError> {
+    let mut m = IntMap::new(value, "subject")?;
+    let name = cbor::text(m.need(0, "name")?, "name")?;
+    let pinyin = m.take(1).map(|v| cbor::text(v, "pinyin")).transpose()?;
+    let masked_id = match m.need(2, "masked id")? {
+        Value::Bytes(b) => unpack_masked_id(&b)?,
+        Value::Text(t) => t,
+        _ => return schema_err("masked id: expected bytes or text"),
+    };
+    let date_of_birth = m.take(3).map(|v| date_of(&v, "date of birth")).transpose()?;
+    m.finish()?;
+    Ok(Subject { name, pinyin, masked_id, date_of_birth })
+}
+
+fn decode_body(t: huren_keys::CredentialType, value: Value) -> Result<Body, CborError> {
+    use huren_keys::CredentialType as T;
+    let mut m = IntMap::new(value, t.name())?;
+    let body = match t {
+        T::HealthStatus => Body::HealthStatus(HealthStatus {
+            colour: enum_of(&m.need(0, "colour")?, "colour", Colour::from_code)?,
+            reason: enum_of(&m.need(1, "reason")?, "reason", Reason::from_code)?,
+            valid_until: m.take(2).map(|v| cbor::int(&v, "valid until")).transpose()?,
+        }),
+        T::TestResult => Body::TestResult(TestResult {
+            kind: enum_of(&m.need(0, "test kind")?, "test kind", TestKind::from_code)?,
+            outcome: enum_of(&m.need(1, "outcome")?, "outcome", TestOutcome::from_code)?,
+            sampled_at: cbor::int(&m.need(2, "sampled at")?, "sampled at")?,
+            centre: m.take(3).map(|v| cbor::text(v, "centre")).transpose()?,
+        }),
+        T::Vaccination => Body::Vaccination(Vaccination {
+            product: cbor::text(m.need(0, "product")?, "product")?,
+            dose: u8_of(&m.need(1, "dose")?, "dose")?,
+            doses: u8_of(&m.need(2, "doses")?, "doses")?,
+            date: date_of(&m.need(3, "date")?, "date")?,
+        }),
+        T::Recovery => Body::Recovery(Recovery {
+            first_positive: date_of(&m.need(0, "first positive")?, "first positive")?,
+            valid_from: date_of(&m.need(1, "valid from")?, "valid from")?,
+            valid_until: date_of(&m.need(2, "valid until")?, "valid until")?,
+        }),
+        _ => return schema_err(format!("credential type {} has no body schema", t.name())),
+    };
+    m.finish()?;
+    Ok(body)
+}
+
+/// Nibble values of a packed masked ID: 0-9 digits, 0xA = `X`, 0xB = `*`, 0xF = padding after an odd length.
+fn nibble_of(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'X' => Some(0xa),
+        b'*' => Some(0xb),
+        _ => None,
+    }
+}
+
+/// Pack a masked ID of digits, `X` and `*` two characters per byte; `None` when it has other characters.
+fn pack_masked_id(id: &str) -> Option<Vec<u8>> {
+    let nibbles: Vec<u8> = id.bytes().map(nibble_of).collect::<Option<_>>()?;
+    if nibbles.is_empty() {
+        return None;
+    }
+    Some(nibbles.chunks(2).map(|p| (p[0] << 4) | p.get(1).copied().unwrap_or(0xf)).collect())
+}
+
+fn unpack_masked_id(bytes: &[u8]) -> Result<String, CborError> {
+    const CHARS: &[u8; 12] = b"0123456789X*";
+    if bytes.is_empty() || bytes.len() > 12 {
+        return schema_err("packed masked id must be 1 to 12 bytes");
+    }
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for (i, b) in bytes.iter().enumerate() {
+        for (j, nibble) in [b >> 4, b & 0xf].into_iter().enumerate() {
+            let last = i + 1 == bytes.len() && j == 1;
+            match CHARS.get(usize::from(nibble)) {
+                Some(c) => out.push(char::from(*c)),
+                None if nibble == 0xf && last => {}
+                None => return schema_err("packed masked id has an invalid nibble"),
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Credential {
+        Credential {
+            issuer: "CN-GD".into(),
+            issued_at: 1_790_000_000,
+            expires_at: 1_790_604_800,
+            not_before: None,
+            id: vec![1, 2, 3, 4, 5, 6, 7, 8],
+            status: Some(StatusRef { list: 1, index: 123_456 }),
+            subject: Subject {
+                name: "张三丰".into(),
+                pinyin: None,
+                masked_id: "4403**********123X".into(),
+                date_of_birth: None,
+            },
+            body: Body::HealthStatus(HealthStatus { colour: Colour::Green, reason: Reason::NoRisk, valid_until: None }),
+        }
+    }
+
+    #[test]
+    fn claims_round_trip_for_every_body() {
+        let mut c = sample();
+        assert_eq!(Credential::from_claims(&c.to_claims()).unwrap(), c);
+        c.subject.pinyin = Some("ZHANG Sanfeng".into());
+        c.subject.date_of_birth = Some("1990-05-17".parse().unwrap());
+        c.not_before = Some(c.issued_at + 10);
+        for body in [
+            Body::TestResult(TestResult {
+                kind: TestKind::Antigen,
+                outcome: TestOutcome::Negative,
+                sampled_at: 1_789_990_000,
+                centre: Some("广州市第一人民医院".into()),
+            }),
+            Body::Vaccination(Vaccination {
+                product: "BBIBP".into(),
+                dose: 2,
+                doses: 2,
+                date: "2026-01-02".parse().unwrap(),
+            }),
+            Body::Recovery(Recovery {
+                first_positive: "2026-01-01".parse().unwrap(),
+                valid_from: "2026-01-11".parse().unwrap(),
+                valid_until: "2026-06-30".parse().unwrap(),
+            }),
+        ] {
+            c.body = body;
+            c.check().unwrap();
+            assert_eq!(Credential::from_claims(&c.to_claims()).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn masked_id_packing() {
+        assert_eq!(pack_masked_id("4403**********123X").unwrap().len(), 9);
+        assert_eq!(unpack_masked_id(&pack_masked_id("12*").unwrap()).unwrap(), "12*");
+        assert!(pack_masked_id("AB12**").is_none(), "letters other than X stay text");
+        assert!(unpack_masked_id(&[0xcf]).is_err());
+        assert!(unpack_masked_id(&[0x1f, 0x23]).is_err(), "padding only at the end");
+    }
+
+    #[test]
+    fn claims_failures_are_classified() {
+        assert!(matches!(Credential::from_claims(b"\xff"), Err(Error::CwtMalformed(_))));
+        // claims without the Huren payload
+        let no_payload = cbor::encode(&cbor::map([
+            (1, Some(Value::from("CN-GD"))),
+            (4, Some(Value::from(2))),
+            (6, Some(Value::from(1))),
+            (7, Some(Value::Bytes(vec![0; 8]))),
+        ]));
+        assert!(matches!(Credential::from_claims(&no_payload), Err(Error::SchemaInvalid(_))));
+        // a future schema version
+        let mut v = sample().claims_value();
+        if let Value::Map(entries) = &mut v {
+            if let Some((_, Value::Map(h))) = entries.last_mut() {
+                h[0].1 = Value::from(2);
+            }
+        }
+        assert!(matches!(Credential::from_claims(&cbor::encode(&v)), Err(Error::SchemaInvalid(m)) if m.contains("version")));
+    }
+
+    #[test]
+    fn issuer_side_checks() {
+        let mut c = sample();
+        c.subject.masked_id = "440301199001011234".into();
+        assert!(matches!(c.check(), Err(Error::Invalid(m)) if m.contains("masked")));
+        let mut c = sample();
+        c.expires_at = c.issued_at;
+        assert!(c.check().is_err());
+        let mut c = sample();
+        c.id = vec![0; 4];
+        assert!(c.check().is_err());
+        let mut c = sample();
+        c.subject.name = "a\u{0}b".into();
+        assert!(c.check().is_err());
+    }
+}

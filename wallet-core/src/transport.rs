@@ -1,0 +1,127 @@
+//! The QR transport: `HR1:` + base45 of the COSE bytes, zlib-compressed only when that makes them smaller.
+//!
+//! Decoding enforces limits before doing work: the text length is capped before base45, and inflation stops one
+//! byte past the decompressed-size cap, so a zlib bomb costs at most that much memory and time.
+
+use std::io::Read;
+
+use crate::{base45, Error};
+
+/// Prefix of Huren QR payloads: "HR" for Huren, transport version 1. Distinct from the EU DCC's `HC1:`.
+pub const PREFIX: &str = "HR1:";
+
+/// Limits applied when decoding untrusted QR text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest accepted QR text, prefix included (4296 is the most a version-40 alphanumeric QR code holds).
+    pub max_text_len: usize,
+    /// Largest accepted COSE message after decompression, in bytes.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_text_len: 4296, max_payload_bytes: 8 * 1024 }
+    }
+}
+
+/// Encode a COSE message as QR text, compressing it only when compression saves bytes.
+pub fn encode(cose: &[u8]) -> String {
+    let compressed = compress(cose);
+    let body = match &compressed {
+        Some(z) if z.len() < cose.len() => z.as_slice(),
+        _ => cose,
+    };
+    let mut text = String::with_capacity(PREFIX.len() + body.len().div_ceil(2) * 3);
+    text.push_str(PREFIX);
+    text.push_str(&base45::encode(body));
+    text
+}
+
+fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).ok()?;
+    encoder.finish().ok()
+}
+
+/// Decode QR text into the COSE message bytes, reusing `out` as the buffer.
+///
+/// The prefix must be [`PREFIX`]; anything else is [`Error::PrefixUnknown`] with the prefix found (so callers can
+/// route `HC1:` to the EU DCC pipeline).
+pub fn decode_into(text: &str, limits: &Limits, out: &mut Vec<u8>) -> Result<(), Error> {
+    if text.len() > limits.max_text_len {
+        return Err(Error::PayloadTooLarge { limit: limits.max_text_len, what: "QR text characters" });
+    }
+    let Some(body) = text.strip_prefix(PREFIX) else {
+        let found: String = text.chars().take_while(|c| *c != ':').take(8).collect();
+        return Err(Error::PrefixUnknown { found });
+    };
+    base45::decode_into(body.as_bytes(), out).map_err(|e| Error::Base45Invalid { position: e.position + PREFIX.len() })?;
+    if out.first() == Some(&0x78) {
+        let mut inflated = Vec::with_capacity(out.len() * 3);
+        let cap = u64::try_from(limits.max_payload_bytes).unwrap_or(u64::MAX).saturating_add(1);
+        flate2::read::ZlibDecoder::new(out.as_slice())
+            .take(cap)
+            .read_to_end(&mut inflated)
+            .map_err(|e| Error::DecompressionFailed(e.to_string()))?;
+        if inflated.len() > limits.max_payload_bytes {
+            return Err(Error::PayloadTooLarge { limit: limits.max_payload_bytes, what: "decompressed bytes" });
+        }
+        *out = inflated;
+    } else if out.len() > limits.max_payload_bytes {
+        return Err(Error::PayloadTooLarge { limit: limits.max_payload_bytes, what: "payload bytes" });
+    }
+    Ok(())
+}
+
+/// Decode QR text into the COSE message bytes.
+pub fn decode(text: &str, limits: &Limits) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    decode_into(text, limits, &mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incompressible_payload_is_sent_raw_and_compressible_one_zipped() {
+        let raw: Vec<u8> = (0u8..=200).map(|i| i.wrapping_mul(97).wrapping_add(13)).collect();
+        let text = encode(&raw);
+        assert_eq!(base45::decode(&text[4..]).unwrap(), raw, "no zlib when it does not help");
+        assert_eq!(decode(&text, &Limits::default()).unwrap(), raw);
+
+        let repetitive = vec![0xd2; 600];
+        let text = encode(&repetitive);
+        assert!(text.len() < 100, "zlib used when it helps");
+        assert_eq!(decode(&text, &Limits::default()).unwrap(), repetitive);
+    }
+
+    #[test]
+    fn hostile_inputs_get_typed_errors() {
+        let limits = Limits::default();
+        assert!(matches!(decode("HC1:6BFOXN", &limits), Err(Error::PrefixUnknown { found }) if found == "HC1"));
+        assert!(matches!(decode("HR1:abc", &limits), Err(Error::Base45Invalid { position: 4 })));
+        assert!(matches!(decode(&"A".repeat(5000), &limits), Err(Error::PayloadTooLarge { .. })));
+        // zlib header with a corrupt stream
+        let text = format!("{PREFIX}{}", base45::encode(&[0x78, 0x9c, 0xff, 0xff, 0xff]));
+        assert!(matches!(decode(&text, &limits), Err(Error::DecompressionFailed(_))));
+    }
+
+    #[test]
+    fn zlib_bomb_stops_at_the_cap() {
+        let bomb = vec![0u8; 2 * 1024 * 1024];
+        let text = encode(&bomb);
+        assert!(text.len() < limits_text(), "a 2 MiB bomb fits in a QR code: {}", text.len());
+        assert!(matches!(
+            decode(&text, &Limits::default()),
+            Err(Error::PayloadTooLarge { what: "decompressed bytes", .. })
+        ));
+    }
+
+    fn limits_text() -> usize {
+        Limits::default().max_text_len
+    }
+}
