@@ -1,1 +1,58 @@
+//! # huren-issuer — a provincial issuer
+//!
+//! Sets up a province (root key, a first issuer key certified by the root, and a trust file verifiers load) and
+//! issues signed credentials as QR text and images. The HTTP service, storage and revocation come in later issues;
+//! this crate holds the logic they will share.
+//!
+//! ```
+//! use huren_issuer::{IssueRequest, Province};
+//!
+//! let dir = std::env::temp_dir().join(format!("huren-doc-{}", std::process::id()));
+//! let province = Province::init(&dir, "CN-GD", 1_790_000_000, &Default::default())?;
+//! let request: IssueRequest = serde_json::from_str(r#"{
+//!     "subject": { "name": "张三", "masked_id": "4403**********1234" },
+//!     "body": { "type": "health-status", "colour": "green", "reason": "no-risk" },
+//!     "valid_for_hours": 168
+//! }"#)?;
+//! let issued = province.issue(&request, 1_790_000_100)?;
+//! assert!(issued.qr_text.starts_with("HR1:"));
+//!
+//! // An unmasked national ID is refused before anything is signed.
+//! let mut bad = request.clone();
+//! bad.subject.masked_id = "440301199001011234".into();
+//! assert!(province.issue(&bad, 1_790_000_100).is_err());
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod province;
+
+pub use province::{InitOptions, IssueRequest, Issued, Province, ProvinceFiles};
+
+/// Everything that can go wrong while setting up a province or issuing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file in the province directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The province directory is not usable (missing files, already initialised, bad metadata).
+    #[error("province directory: {0}")]
+    Directory(String),
+    /// The request cannot be issued.
+    #[error("request refused: {0}")]
+    Request(String),
+    /// Key handling failed.
+    #[error(transparent)]
+    Keys(#[from] huren_keys::Error),
+    /// Credential encoding or rendering failed.
+    #[error(transparent)]
+    Credential(#[from] huren_wallet_core::Error),
+}

@@ -139,7 +139,10 @@ pub fn bytes(value: Value, field: &str) -> Result<Vec<u8>, CborError> {
 
 /// Read an integer that fits in an `i64`.
 pub fn int(value: &Value, field: &str) -> Result<i64, CborError> {
-    value.as_integer().and_then(|i| i64::try_from(i).ok()).map_or_else(|| err(format!("{field}: expected an integer")), Ok)
+    value
+        .as_integer()
+        .and_then(|i| i64::try_from(i).ok())
+        .map_or_else(|| err(format!("{field}: expected an integer")), Ok)
 }
 
 /// Read an unsigned integer no larger than `max`.

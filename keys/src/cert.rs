@@ -25,8 +25,12 @@ pub enum CredentialType {
 
 impl CredentialType {
     /// All types, in wire order.
-    pub const ALL: [CredentialType; 4] =
-        [CredentialType::HealthStatus, CredentialType::TestResult, CredentialType::Vaccination, CredentialType::Recovery];
+    pub const ALL: [CredentialType; 4] = [
+        CredentialType::HealthStatus,
+        CredentialType::TestResult,
+        CredentialType::Vaccination,
+        CredentialType::Recovery,
+    ];
 
     /// The wire number.
     pub fn code(self) -> u8 {

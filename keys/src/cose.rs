@@ -1,7 +1,9 @@
 //! COSE_Sign1 (RFC 9052 §4.2): signing with a [`Signer`] and verification where the algorithm comes from the key.
 
 use coset::iana::EnumI64;
-use coset::{CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, RegisteredLabelWithPrivate, TaggedCborSerializable};
+use coset::{
+    CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, RegisteredLabelWithPrivate, TaggedCborSerializable,
+};
 
 use crate::{Algorithm, Error, PublicKey, Signer};
 

@@ -119,9 +119,8 @@ impl PublicKey {
         let oid = info.algorithm.oid.to_string();
         match oid.as_str() {
             OID_ED25519 => {
-                let bytes: &[u8; 32] = key_bytes
-                    .try_into()
-                    .map_err(|_| Error::PublicKeyInvalid("Ed25519 key must be 32 bytes".into()))?;
+                let bytes: &[u8; 32] =
+                    key_bytes.try_into().map_err(|_| Error::PublicKeyInvalid("Ed25519 key must be 32 bytes".into()))?;
                 Self::from_ed25519_bytes(bytes)
             }
             OID_EC_PUBLIC_KEY => {
@@ -234,9 +233,7 @@ impl SigningKey {
 
     /// Encode as PKCS#8 PEM. The returned string is zeroized when dropped.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
-        self.secret
-            .to_pkcs8_pem(Default::default())
-            .map_err(|e| Error::KeyEncoding(e.to_string()))
+        self.secret.to_pkcs8_pem(Default::default()).map_err(|e| Error::KeyEncoding(e.to_string()))
     }
 
     /// Write the key as PKCS#8 PEM to a new file readable by its owner only (mode 0600).
@@ -306,7 +303,10 @@ mod tests {
 
     #[test]
     fn bad_pem_is_a_typed_error() {
-        assert!(matches!(SigningKey::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n"), Err(Error::KeyEncoding(_))));
+        assert!(matches!(
+            SigningKey::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n"),
+            Err(Error::KeyEncoding(_))
+        ));
     }
 
     #[test]

@@ -178,7 +178,8 @@ mod tests {
         let root = SigningKey::from_seed(&[1; 32]).unwrap();
         let other = SigningKey::from_seed(&[3; 32]).unwrap();
         let issuer = SigningKey::from_seed(&[2; 32]).unwrap();
-        let anchor = |cert| ProvinceAnchor { province: "CN-GD".into(), root: root.public().clone(), certificates: vec![cert] };
+        let anchor =
+            |cert| ProvinceAnchor { province: "CN-GD".into(), root: root.public().clone(), certificates: vec![cert] };
         let foreign = TrustFile { anchors: vec![anchor(certificate("CN-HB", &issuer, &root))] };
         assert!(matches!(TrustList::from_trust_file(&foreign), Err(Error::CertificateNotSignedByRoot { .. })));
         let forged = TrustFile { anchors: vec![anchor(certificate("CN-GD", &issuer, &other))] };

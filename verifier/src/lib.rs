@@ -1,1 +1,26 @@
+//! # huren-verifier — offline verification of Huren credentials
+//!
+//! [`verify`] takes QR text, the trusted keys, the time and the checkpoint policy, and returns either a
+//! [`Verified`] credential or a [`Rejection`] with a stable [`Code`] and [`Stage`]. It does no I/O and reads no
+//! clock. [`scan`] reads QR codes from PNG/JPEG images; the `huren-verifier` binary wraps both.
+//!
+//! ```
+//! use huren_keys::TrustList;
+//! use huren_verifier::{verify, Code, Policy};
+//!
+//! // With no trusted keys, even a well-formed code is refused; garbage is refused earlier, with its own code.
+//! let trust = TrustList::default();
+//! let rejection = verify("HR1:NOT*BASE45~", &trust, 1_790_000_000, &Policy::default()).unwrap_err();
+//! assert_eq!(rejection.code(), Code::Base45Invalid);
+//! assert_eq!(rejection.code().as_str(), "BASE45_INVALID");
+//! assert_eq!(rejection.code().message_zh(), "二维码内容损坏（字符无效）");
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod code;
+mod pipeline;
+pub mod scan;
+
+pub use code::{Code, Stage};
+pub use pipeline::{verify, verify_cose, Policy, Rejection, Verified};

@@ -127,7 +127,8 @@ impl Credential {
     /// [`Error::SchemaInvalid`].
     pub fn from_claims(payload: &[u8]) -> Result<Self, Error> {
         let cwt = |e: CborError| Error::CwtMalformed(e.0);
-        let mut m = IntMap::new(cbor::decode_canonical(payload, MAX_CLAIMS_DEPTH).map_err(cwt)?, "claims").map_err(cwt)?;
+        let mut m =
+            IntMap::new(cbor::decode_canonical(payload, MAX_CLAIMS_DEPTH).map_err(cwt)?, "claims").map_err(cwt)?;
         let issuer = cbor::text(m.need(claim::ISS, "iss").map_err(cwt)?, "iss").map_err(cwt)?;
         let expires_at = cbor::int(&m.need(claim::EXP, "exp").map_err(cwt)?, "exp").map_err(cwt)?;
         let not_before = m.take(claim::NBF).map(|v| cbor::int(&v, "nbf")).transpose().map_err(cwt)?;
@@ -203,10 +204,9 @@ fn decode_huren(value: Value) -> Result<(Option<StatusRef>, Subject, Body), Cbor
     let status = match m.take(1) {
         None => None,
         Some(v) => match cbor::array(v, "status")?.as_slice() {
-            [list, index] => Some(StatusRef {
-                list: u32_of(list, "status list")?,
-                index: u32_of(index, "status index")?,
-            }),
+            [list, index] => {
+                Some(StatusRef { list: u32_of(list, "status list")?, index: u32_of(index, "status index")? })
+            }
             _ => return schema_err("status must be [list, index]"),
         },
     };
@@ -409,7 +409,9 @@ mod tests {
                 h[0].1 = Value::from(2);
             }
         }
-        assert!(matches!(Credential::from_claims(&cbor::encode(&v)), Err(Error::SchemaInvalid(m)) if m.contains("version")));
+        assert!(
+            matches!(Credential::from_claims(&cbor::encode(&v)), Err(Error::SchemaInvalid(m)) if m.contains("version"))
+        );
     }
 
     #[test]

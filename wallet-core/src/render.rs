@@ -83,7 +83,8 @@ impl QrSymbol {
         let module_px = module_px.max(1);
         image::GrayImage::from_fn(side, side, |x, y| {
             let (mx, my) = (x / module_px, y / module_px);
-            let inside = (QUIET_ZONE..QUIET_ZONE + modules).contains(&mx) && (QUIET_ZONE..QUIET_ZONE + modules).contains(&my);
+            let inside =
+                (QUIET_ZONE..QUIET_ZONE + modules).contains(&mx) && (QUIET_ZONE..QUIET_ZONE + modules).contains(&my);
             let dark = inside && self.is_dark((mx - QUIET_ZONE) as usize, (my - QUIET_ZONE) as usize);
             image::Luma([if dark { 0 } else { 255 }])
         })
@@ -100,11 +101,7 @@ impl QrSymbol {
 
     /// Render to an SVG document.
     pub fn to_svg(&self) -> String {
-        self.code
-            .render::<qrcode::render::svg::Color<'_>>()
-            .quiet_zone(true)
-            .min_dimensions(256, 256)
-            .build()
+        self.code.render::<qrcode::render::svg::Color<'_>>().quiet_zone(true).min_dimensions(256, 256).build()
     }
 
     /// Render for a terminal with Unicode half blocks (two modules per character cell), dark on light.

@@ -57,7 +57,8 @@ pub fn decode_into(text: &str, limits: &Limits, out: &mut Vec<u8>) -> Result<(),
         let found: String = text.chars().take_while(|c| *c != ':').take(8).collect();
         return Err(Error::PrefixUnknown { found });
     };
-    base45::decode_into(body.as_bytes(), out).map_err(|e| Error::Base45Invalid { position: e.position + PREFIX.len() })?;
+    base45::decode_into(body.as_bytes(), out)
+        .map_err(|e| Error::Base45Invalid { position: e.position + PREFIX.len() })?;
     if out.first() == Some(&0x78) {
         let mut inflated = Vec::with_capacity(out.len() * 3);
         let cap = u64::try_from(limits.max_payload_bytes).unwrap_or(u64::MAX).saturating_add(1);

@@ -1,1 +1,248 @@
-fn main(){}
+//! `huren-issuer`: set up a province and issue credentials (admin CLI).
+//!
+//! `huren-issuer init --province CN-GD --dir DIR` creates the keys and the trust file;
+//! `huren-issuer issue --dir DIR ...` issues one credential from flags or a JSON file, printing the QR text on
+//! standard output and writing the QR image where asked.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use huren_issuer::{InitOptions, IssueRequest, Province};
+use huren_keys::CredentialType;
+use huren_wallet_core::{Ecc, QrSymbol};
+use serde_json::{json, Map, Value};
+
+#[derive(Parser)]
+#[command(name = "huren-issuer", version, about = "Huren provincial issuer: set up a province and issue credentials")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a province: root key, first issuer key and its certificate, and a trust file for verifiers.
+    Init {
+        /// ISO 3166-2 code of the province, e.g. CN-GD.
+        #[arg(long)]
+        province: String,
+        /// Directory to create the province in.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Credential types the issuer key may sign (comma-separated); all by default.
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
+        /// Act as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Issue one credential; prints its QR text.
+    Issue(IssueArgs),
+}
+
+#[derive(Args)]
+struct IssueArgs {
+    /// Province directory made by `init`.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Read the request from this JSON file (`-` for standard input) instead of flags.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Credential type: health-status, test-result, vaccination or recovery.
+    #[arg(long = "type", default_value = "health-status")]
+    kind: String,
+    /// Subject name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Pinyin transliteration.
+    #[arg(long)]
+    pinyin: Option<String>,
+    /// Masked national ID, e.g. 4403**********1234.
+    #[arg(long)]
+    id: Option<String>,
+    /// Date of birth, YYYY-MM-DD.
+    #[arg(long)]
+    dob: Option<String>,
+    /// Health status colour: green, amber, red.
+    #[arg(long, default_value = "green")]
+    colour: String,
+    /// Health status reason: no-risk, close-contact, positive-test, risk-area-travel, quarantine, awaiting-test.
+    #[arg(long, default_value = "no-risk")]
+    reason: String,
+    /// Test kind: naat or antigen.
+    #[arg(long, default_value = "naat")]
+    test_kind: String,
+    /// Test outcome: negative or positive.
+    #[arg(long, default_value = "negative")]
+    outcome: String,
+    /// When the test sample was taken (RFC 3339); defaults to the issue time.
+    #[arg(long)]
+    sampled_at: Option<String>,
+    /// Testing centre.
+    #[arg(long)]
+    centre: Option<String>,
+    /// Vaccine product code.
+    #[arg(long)]
+    product: Option<String>,
+    /// Dose number.
+    #[arg(long, default_value_t = 1)]
+    dose: u8,
+    /// Doses in the series.
+    #[arg(long, default_value_t = 1)]
+    doses: u8,
+    /// Vaccination date, YYYY-MM-DD.
+    #[arg(long)]
+    date: Option<String>,
+    /// Recovery: date of first positive test.
+    #[arg(long)]
+    first_positive: Option<String>,
+    /// Recovery: first valid day.
+    #[arg(long)]
+    valid_from: Option<String>,
+    /// Recovery: last valid day.
+    #[arg(long)]
+    valid_until: Option<String>,
+    /// Validity in hours from the issue time.
+    #[arg(long, default_value_t = 168)]
+    valid_hours: u32,
+    /// Write the QR code as PNG to this file.
+    #[arg(long)]
+    png: Option<PathBuf>,
+    /// Write the QR code as SVG to this file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Also print the QR code to standard error for a terminal.
+    #[arg(long)]
+    terminal: bool,
+    /// QR error-correction level: L, M, Q or H.
+    #[arg(long, default_value = "Q")]
+    ecc: Ecc,
+    /// Pixels per QR module in the PNG.
+    #[arg(long, default_value_t = 8)]
+    module_px: u32,
+    /// Issue as of this time (RFC 3339) instead of now.
+    #[arg(long)]
+    at: Option<String>,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("huren-issuer: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init { province, dir, types, at } => {
+            let now = time_or_now(at.as_deref())?;
+            let mut options = InitOptions::default();
+            if !types.is_empty() {
+                options.credential_types = types
+                    .iter()
+                    .map(|t| CredentialType::from_name(t).with_context(|| format!("unknown credential type {t:?}")))
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            let p = Province::init(&dir, &province, now, &options)?;
+            eprintln!("province {} initialised in {}", p.code(), dir.display());
+            eprintln!("  issuer key {} (certified by the province root)", p.issuer_key().public().kid());
+            eprintln!("  trust file for verifiers: {}", p.files().trust().display());
+            Ok(())
+        }
+        Command::Issue(args) => issue(args),
+    }
+}
+
+fn issue(args: IssueArgs) -> anyhow::Result<()> {
+    let now = time_or_now(args.at.as_deref())?;
+    let province = Province::open(&args.dir)?;
+    let request: IssueRequest = match &args.json {
+        Some(path) => {
+            let text = if path.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+            } else {
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+            };
+            serde_json::from_str(&text).context("request JSON")?
+        }
+        None => serde_json::from_value(request_from_flags(&args, now)?).context("request flags")?,
+    };
+    let issued = province.issue(&request, now)?;
+    let qr = QrSymbol::new(&issued.qr_text, args.ecc)?;
+    if let Some(path) = &args.png {
+        std::fs::write(path, qr.to_png(args.module_px)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.svg {
+        std::fs::write(path, qr.to_svg()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.terminal {
+        eprintln!("{}", qr.to_terminal());
+    }
+    eprintln!(
+        "issued {} credential {} for {}: {} bytes, QR version {} at ECC {:?}",
+        issued.credential.credential_type().name(),
+        huren_keys::hex(&issued.credential.id),
+        province.code(),
+        issued.cose.len(),
+        qr.version(),
+        args.ecc
+    );
+    println!("{}", issued.qr_text);
+    Ok(())
+}
+
+/// Build the JSON request from flags, so flags and files share one validated path.
+fn request_from_flags(a: &IssueArgs, now: i64) -> anyhow::Result<Value> {
+    let (Some(name), Some(id)) = (&a.name, &a.id) else { bail!("--name and --id are required without --json") };
+    let mut subject = Map::new();
+    subject.insert("name".into(), json!(name));
+    subject.insert("masked_id".into(), json!(id));
+    if let Some(p) = &a.pinyin {
+        subject.insert("pinyin".into(), json!(p));
+    }
+    if let Some(d) = &a.dob {
+        subject.insert("date_of_birth".into(), json!(d));
+    }
+    let need = |v: &Option<String>, flag: &str| {
+        v.clone().with_context(|| format!("--{flag} is required for --type {}", a.kind))
+    };
+    let body = match a.kind.as_str() {
+        "health-status" => json!({"type": a.kind, "colour": a.colour, "reason": a.reason}),
+        "test-result" => json!({
+            "type": a.kind, "kind": a.test_kind, "outcome": a.outcome,
+            "sampled_at": match &a.sampled_at { Some(t) => parse_time(t)?, None => now },
+            "centre": a.centre,
+        }),
+        "vaccination" => json!({
+            "type": a.kind, "product": need(&a.product, "product")?, "dose": a.dose, "doses": a.doses,
+            "date": need(&a.date, "date")?,
+        }),
+        "recovery" => json!({
+            "type": a.kind, "first_positive": need(&a.first_positive, "first-positive")?,
+            "valid_from": need(&a.valid_from, "valid-from")?, "valid_until": need(&a.valid_until, "valid-until")?,
+        }),
+        other => bail!("unknown credential type {other:?}"),
+    };
+    Ok(json!({ "subject": subject, "body": body, "valid_for_hours": a.valid_hours }))
+}
+
+fn parse_time(text: &str) -> anyhow::Result<i64> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .with_context(|| format!("{text:?} is not an RFC 3339 time such as 2026-11-27T08:00:00Z"))?;
+    Ok(t.unix_timestamp())
+}
+
+fn time_or_now(at: Option<&str>) -> anyhow::Result<i64> {
+    match at {
+        Some(t) => parse_time(t),
+        None => {
+            let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            Ok(i64::try_from(d.as_secs())?)
+        }
+    }
+}

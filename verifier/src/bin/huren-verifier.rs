@@ -1,1 +1,243 @@
-fn main(){}
+//! `huren-verifier`: check Huren credentials offline from QR text or images.
+//!
+//! `huren-verifier verify [--trust FILE] [--at RFC3339] [--json] INPUT...` where INPUT is QR text, a PNG/JPEG
+//! file or `-` for standard input. Exit status: 0 when every input is valid, 1 when any is not, 2 for usage or
+//! I/O errors.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use huren_keys::{TrustFile, TrustList};
+use huren_verifier::scan::{self, ImageLimits};
+use huren_verifier::{verify, Code, Policy, Rejection, Verified};
+use huren_wallet_core::Body;
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "huren-verifier", version, about = "Verify Huren health credentials offline")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify QR payload strings, PNG/JPEG images, or `-` (standard input).
+    Verify {
+        /// Trust file (as written by `huren-issuer init`); defaults to $HUREN_TRUST.
+        #[arg(long)]
+        trust: Option<PathBuf>,
+        /// Verify as of this time (RFC 3339, e.g. 2026-11-27T08:00:00Z) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Print one JSON object per input.
+        #[arg(long)]
+        json: bool,
+        /// QR text, image files, or `-`.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("huren-verifier: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    let Command::Verify { trust, at, json, inputs } = cli.command;
+    let now = match at {
+        Some(at) => parse_time(&at)?,
+        None => unix_now()?,
+    };
+    let trust = load_trust(trust)?;
+    let policy = Policy::default();
+    // Read every input before printing anything, so an I/O error never leaves half an answer.
+    let mut items = Vec::new();
+    for input in &inputs {
+        items.extend(read_input(input)?);
+    }
+    let mut all_valid = true;
+    for (label, content) in items {
+        let outcome = match content {
+            Content::Text(text) => verify(&text, &trust, now, &policy),
+            Content::Scanned(Ok(texts)) => best_of(texts.iter().map(|t| verify(t, &trust, now, &policy))),
+            Content::Scanned(Err(e)) => Err(Rejection::QrUnreadable { reason: e.to_string() }),
+        };
+        all_valid &= outcome.is_ok();
+        if json {
+            println!("{}", json_report(&label, &outcome, now));
+        } else {
+            print!("{}", human_report(&label, &outcome));
+        }
+    }
+    Ok(all_valid)
+}
+
+/// The first valid result among the codes found in one image, else the first rejection.
+fn best_of(mut outcomes: impl Iterator<Item = Result<Verified, Rejection>>) -> Result<Verified, Rejection> {
+    let first = outcomes.next().unwrap_or(Err(Rejection::QrUnreadable { reason: "no code".into() }));
+    if first.is_ok() {
+        return first;
+    }
+    outcomes.find(Result::is_ok).unwrap_or(first)
+}
+
+enum Content {
+    Text(String),
+    Scanned(Result<Vec<String>, scan::ScanError>),
+}
+
+fn read_input(input: &str) -> anyhow::Result<Vec<(String, Content)>> {
+    if input == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().take(32 * 1024 * 1024).read_to_end(&mut bytes).context("reading standard input")?;
+        return Ok(contents_of("-", &bytes));
+    }
+    let path = Path::new(input);
+    if path.is_file() {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {input}"))?;
+        return Ok(contents_of(input, &bytes));
+    }
+    let lower = input.to_ascii_lowercase();
+    let looks_like_path =
+        [".png", ".jpg", ".jpeg", ".txt"].iter().any(|ext| lower.ends_with(ext)) || input.contains('/');
+    if looks_like_path && !has_qr_prefix(input) {
+        bail!("{input}: no such file");
+    }
+    Ok(vec![(input.to_string(), Content::Text(input.to_string()))])
+}
+
+/// Whether text starts like a QR payload: 2 to 4 capitals or digits, then `:` (`HR1:`, `HC1:`).
+fn has_qr_prefix(text: &str) -> bool {
+    let head: Vec<u8> = text.bytes().take(5).collect();
+    let colon = head.iter().position(|b| *b == b':');
+    colon.is_some_and(|i| i >= 2 && head[..i].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+}
+
+/// An image gives one item; text gives one item per non-empty line.
+fn contents_of(label: &str, bytes: &[u8]) -> Vec<(String, Content)> {
+    if scan::looks_like_image(bytes) {
+        return vec![(label.to_string(), Content::Scanned(scan::scan_image_bytes(bytes, &ImageLimits::default())))];
+    }
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.is_empty())
+        .map(|l| (label.to_string(), Content::Text(l.to_string())))
+        .collect()
+}
+
+fn load_trust(path: Option<PathBuf>) -> anyhow::Result<TrustList> {
+    let path = path.or_else(|| std::env::var_os("HUREN_TRUST").map(PathBuf::from));
+    let Some(path) = path else {
+        eprintln!("huren-verifier: warning: no trust file (--trust or $HUREN_TRUST); no key is trusted");
+        return Ok(TrustList::default());
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("reading trust file {}", path.display()))?;
+    let file = TrustFile::decode(&bytes).with_context(|| format!("trust file {}", path.display()))?;
+    TrustList::from_trust_file(&file).with_context(|| format!("trust file {}", path.display()))
+}
+
+fn parse_time(text: &str) -> anyhow::Result<i64> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .with_context(|| format!("--at {text:?} is not an RFC 3339 time such as 2026-11-27T08:00:00Z"))?;
+    Ok(t.unix_timestamp())
+}
+
+fn unix_now() -> anyhow::Result<i64> {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("system clock before 1970")?;
+    Ok(i64::try_from(d.as_secs())?)
+}
+
+fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
+}
+
+fn format_of(label: &str) -> &'static str {
+    if label.starts_with("HC1:") {
+        "dcc"
+    } else {
+        "huren"
+    }
+}
+
+fn json_report(label: &str, outcome: &Result<Verified, Rejection>, now: i64) -> serde_json::Value {
+    match outcome {
+        Ok(v) => {
+            let c = v.credential();
+            json!({
+                "input": label,
+                "valid": true,
+                "format": "huren",
+                "code": Code::Ok,
+                "stage": "done",
+                "message": { "en": Code::Ok.message_en(), "zh": Code::Ok.message_zh() },
+                "issuer": v.issuer(),
+                "kid": v.kid().to_hex(),
+                "alg": v.algorithm().name(),
+                "type": c.credential_type().name(),
+                "verified_at": rfc3339(now),
+                "credential": c,
+            })
+        }
+        Err(r) => json!({
+            "input": label,
+            "valid": false,
+            "format": format_of(label),
+            "code": r.code(),
+            "stage": r.stage().as_str(),
+            "message": { "en": r.code().message_en(), "zh": r.code().message_zh() },
+            "detail": r.to_string(),
+            "issuer": null,
+            "kid": null,
+            "verified_at": rfc3339(now),
+        }),
+    }
+}
+
+fn human_report(label: &str, outcome: &Result<Verified, Rejection>) -> String {
+    let short: String = label.chars().take(40).collect();
+    match outcome {
+        Ok(v) => {
+            let c = v.credential();
+            let what = match &c.body {
+                Body::HealthStatus(h) => {
+                    format!("health status {:?} — {} / {}", h.colour, h.reason.message_zh(), h.reason.message_en())
+                }
+                other => other.credential_type().name().to_string(),
+            };
+            format!(
+                "OK  {} / {}  [{short}]\n    {} · {what}\n    {} · ID {} · valid until {}\n    signed by {} ({})\n",
+                Code::Ok.message_zh(),
+                Code::Ok.message_en(),
+                c.issuer,
+                c.subject.name,
+                c.subject.masked_id,
+                rfc3339(c.expires_at),
+                v.kid(),
+                v.algorithm(),
+            )
+        }
+        Err(r) => format!(
+            "{}  {} / {}  [{short}]\n    stage {}: {r}\n",
+            r.code().as_str(),
+            r.code().message_zh(),
+            r.code().message_en(),
+            r.stage().as_str()
+        ),
+    }
+}

@@ -1,0 +1,244 @@
+//! A province on disk: its root key, its issuer key and certificate, and the trust file it publishes.
+
+use std::path::{Path, PathBuf};
+
+use huren_keys::{CredentialType, KeyCertificate, ProvinceAnchor, SigningKey, TrustFile};
+use huren_wallet_core::{transport, Body, Credential, Subject};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// File names inside a province directory.
+#[derive(Debug, Clone)]
+pub struct ProvinceFiles {
+    /// The directory.
+    pub dir: PathBuf,
+}
+
+impl ProvinceFiles {
+    /// Province root key (PKCS#8 PEM, mode 0600). In production it lives offline; see docs.
+    pub fn root_key(&self) -> PathBuf {
+        self.dir.join("root.key.pem")
+    }
+    /// Issuer signing key (PKCS#8 PEM, mode 0600).
+    pub fn issuer_key(&self) -> PathBuf {
+        self.dir.join("issuer.key.pem")
+    }
+    /// The issuer key's certificate, signed by the root (COSE_Sign1).
+    pub fn issuer_certificate(&self) -> PathBuf {
+        self.dir.join("issuer.cert.cose")
+    }
+    /// The trust file verifiers load.
+    pub fn trust(&self) -> PathBuf {
+        self.dir.join("trust.cbor")
+    }
+    /// Province metadata (JSON).
+    pub fn metadata(&self) -> PathBuf {
+        self.dir.join("province.json")
+    }
+}
+
+/// Choices made when a province is initialised.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Credential types the first issuer key may sign.
+    pub credential_types: Vec<CredentialType>,
+    /// How long the issuer key may sign, in seconds from initialisation.
+    pub usage_seconds: i64,
+    /// How long after its usage window ends the certificate stays valid (covers credentials issued late in it).
+    pub grace_seconds: i64,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            credential_types: CredentialType::ALL.to_vec(),
+            usage_seconds: 365 * 86_400,
+            grace_seconds: 365 * 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Metadata {
+    province: String,
+    root_kid: String,
+    issuer_kid: String,
+}
+
+/// What to issue: the subject, the body and the validity period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    /// The person.
+    pub subject: Subject,
+    /// What the credential states.
+    pub body: Body,
+    /// Validity from the issue time, in hours.
+    pub valid_for_hours: u32,
+    /// Optional start of validity (Unix seconds), later than the issue time.
+    #[serde(default)]
+    pub not_before: Option<i64>,
+}
+
+/// A freshly issued credential.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// What was signed.
+    pub credential: Credential,
+    /// The COSE_Sign1 bytes.
+    pub cose: Vec<u8>,
+    /// The QR text (`HR1:...`).
+    pub qr_text: String,
+}
+
+/// An initialised province, ready to issue.
+#[derive(Debug)]
+pub struct Province {
+    code: String,
+    files: ProvinceFiles,
+    issuer_key: SigningKey,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.display().to_string(), source }
+}
+
+impl Province {
+    /// Create a province in `dir` (which must not hold one already): a root key, an issuer key certified by it
+    /// for `options.credential_types`, and the trust file. `now` is Unix seconds.
+    pub fn init(dir: &Path, code: &str, now: i64, options: &InitOptions) -> Result<Self, Error> {
+        if !huren_keys::is_province_code(code) {
+            return Err(Error::Directory(format!("{code:?} is not an ISO 3166-2 code such as CN-GD")));
+        }
+        let files = ProvinceFiles { dir: dir.to_path_buf() };
+        if files.metadata().exists() || files.root_key().exists() {
+            return Err(Error::Directory(format!("{} already holds a province", dir.display())));
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let root = SigningKey::generate()?;
+        let issuer_key = SigningKey::generate()?;
+        let certificate = KeyCertificate {
+            province: code.to_string(),
+            public_key: issuer_key.public().clone(),
+            credential_types: options.credential_types.clone(),
+            usage_from: now,
+            usage_until: now.saturating_add(options.usage_seconds),
+            expires: now.saturating_add(options.usage_seconds).saturating_add(options.grace_seconds),
+            issued_at: now,
+        }
+        .sign(&root)?;
+        let trust = TrustFile {
+            anchors: vec![ProvinceAnchor {
+                province: code.to_string(),
+                root: root.public().clone(),
+                certificates: vec![certificate.clone()],
+            }],
+        };
+        root.save(&files.root_key())?;
+        issuer_key.save(&files.issuer_key())?;
+        write_new(&files.issuer_certificate(), &certificate)?;
+        write_new(&files.trust(), &trust.encode())?;
+        let metadata = Metadata {
+            province: code.to_string(),
+            root_kid: root.public().kid().to_hex(),
+            issuer_kid: issuer_key.public().kid().to_hex(),
+        };
+        let json = serde_json::to_vec_pretty(&metadata).map_err(|e| Error::Directory(e.to_string()))?;
+        write_new(&files.metadata(), &json)?;
+        Ok(Province { code: code.to_string(), files, issuer_key })
+    }
+
+    /// Open a province created by [`Province::init`].
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        let files = ProvinceFiles { dir: dir.to_path_buf() };
+        let path = files.metadata();
+        let json = std::fs::read(&path).map_err(io(&path))?;
+        let metadata: Metadata =
+            serde_json::from_slice(&json).map_err(|e| Error::Directory(format!("{}: {e}", path.display())))?;
+        let issuer_key = SigningKey::load(&files.issuer_key())?;
+        if issuer_key.public().kid().to_hex() != metadata.issuer_kid {
+            return Err(Error::Directory("issuer key does not match the province metadata".into()));
+        }
+        Ok(Province { code: metadata.province, files, issuer_key })
+    }
+
+    /// The province code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// Where the province's files are.
+    pub fn files(&self) -> &ProvinceFiles {
+        &self.files
+    }
+
+    /// The issuer signing key.
+    pub fn issuer_key(&self) -> &SigningKey {
+        &self.issuer_key
+    }
+
+    /// Issue a credential at `now` (Unix seconds) with a fresh random id.
+    pub fn issue(&self, request: &IssueRequest, now: i64) -> Result<Issued, Error> {
+        if request.valid_for_hours == 0 {
+            return Err(Error::Request("valid_for_hours must be at least 1".into()));
+        }
+        let credential = Credential {
+            issuer: self.code.clone(),
+            issued_at: now,
+            expires_at: now.saturating_add(i64::from(request.valid_for_hours) * 3600),
+            not_before: request.not_before,
+            id: random_id()?,
+            status: None,
+            subject: request.subject.clone(),
+            body: request.body.clone(),
+        };
+        let cose = credential.sign(&self.issuer_key)?;
+        let qr_text = transport::encode(&cose);
+        Ok(Issued { credential, cose, qr_text })
+    }
+}
+
+/// 8 random bytes from the operating system: collisions stay negligible up to billions of credentials.
+fn random_id() -> Result<Vec<u8>, Error> {
+    use ring::rand::SecureRandom;
+    let mut id = vec![0u8; 8];
+    ring::rand::SystemRandom::new().fill(&mut id).map_err(|_| Error::Request("random source failed".into()))?;
+    Ok(id)
+}
+
+/// Write a new file (never overwrite) and flush it to disk.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("huren-issuer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn init_open_and_refuse_to_reinitialise() {
+        let dir = temp("init");
+        let p = Province::init(&dir, "CN-HB", 1_000, &InitOptions::default()).unwrap();
+        let reopened = Province::open(&dir).unwrap();
+        assert_eq!(reopened.code(), "CN-HB");
+        assert_eq!(reopened.issuer_key().public(), p.issuer_key().public());
+        assert!(matches!(Province::init(&dir, "CN-HB", 1_000, &InitOptions::default()), Err(Error::Directory(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_province_codes_and_missing_directories() {
+        assert!(Province::init(&temp("bad"), "Hubei", 0, &InitOptions::default()).is_err());
+        assert!(matches!(Province::open(&temp("missing")), Err(Error::Io { .. })));
+    }
+}

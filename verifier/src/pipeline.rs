@@ -1,0 +1,316 @@
+//! The offline verification pipeline: QR text in, a [`Verified`] credential or a [`Rejection`] out.
+//!
+//! Pure: it reads no clock (the caller passes `now`), touches no file and does bounded work per input.
+
+use std::fmt;
+
+use huren_keys::{cose::Sign1, Algorithm, CredentialType, KeyCertificate, KeyId, TrustList};
+use huren_wallet_core::{transport, Body, Credential};
+
+use crate::{Code, Stage};
+
+/// What a checkpoint accepts, and how strict the pipeline is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Size limits for the QR text and the decompressed message.
+    pub limits: transport::Limits,
+    /// Seconds a credential's `iat`/`nbf` may lie in the verifier's future (clock drift between devices).
+    pub clock_skew: i64,
+    /// Credential types this checkpoint accepts; `None` accepts all.
+    pub accepted_types: Option<Vec<CredentialType>>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { limits: transport::Limits::default(), clock_skew: 300, accepted_types: None }
+    }
+}
+
+/// Why a credential was refused. Each variant maps to one stable [`Code`] and carries the context to explain it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No QR code could be read from the image.
+    QrUnreadable {
+        /// What the scanner reported.
+        reason: String,
+    },
+    /// The text does not start with a known prefix.
+    PrefixUnknown {
+        /// The prefix found.
+        found: String,
+    },
+    /// Invalid base45.
+    Base45Invalid {
+        /// Character offset of the bad chunk.
+        position: usize,
+    },
+    /// Corrupt zlib stream.
+    DecompressionFailed {
+        /// The inflater's complaint.
+        reason: String,
+    },
+    /// Input beyond a size limit.
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+        /// What was counted.
+        what: &'static str,
+    },
+    /// Not a well-formed COSE_Sign1.
+    CoseMalformed {
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// The message names no algorithm, or one Huren does not verify.
+    AlgUnsupported {
+        /// The COSE algorithm identifier, if any.
+        alg: Option<i64>,
+    },
+    /// No trusted key has the message's key id.
+    KidUnknown {
+        /// The key id, in hex.
+        kid: String,
+    },
+    /// The message's algorithm is not its key's.
+    AlgKeyMismatch {
+        /// Algorithm in the message.
+        message: Algorithm,
+        /// Algorithm of the key.
+        key: Algorithm,
+    },
+    /// The signature does not verify under any key with that key id.
+    SignatureInvalid,
+    /// The claims set is malformed.
+    CwtMalformed {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The payload breaks the credential schema.
+    SchemaInvalid {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The key belongs to another province than the credential's `iss`.
+    IssuerNotAuthorised {
+        /// The credential's `iss`.
+        iss: String,
+        /// The province the key is certified for.
+        key_province: String,
+    },
+    /// The key may not sign this type, at this `iat`, or its certificate has expired.
+    KeyUsageMismatch {
+        /// Which restriction was broken.
+        reason: String,
+    },
+    /// The credential's `nbf` or `iat` lies in the future.
+    NotYetValid {
+        /// The verification time.
+        now: i64,
+        /// When it becomes valid.
+        valid_from: i64,
+    },
+    /// The credential (or its health status) has expired.
+    Expired {
+        /// The verification time.
+        now: i64,
+        /// When it expired.
+        expired_at: i64,
+    },
+    /// The checkpoint's policy does not accept it.
+    PolicyRejected {
+        /// Which rule refused it.
+        reason: String,
+    },
+}
+
+impl Rejection {
+    /// The stable code.
+    pub fn code(&self) -> Code {
+        match self {
+            Rejection::QrUnreadable { .. } => Code::QrUnreadable,
+            Rejection::PrefixUnknown { .. } => Code::PrefixUnknown,
+            Rejection::Base45Invalid { .. } => Code::Base45Invalid,
+            Rejection::DecompressionFailed { .. } => Code::DecompressionFailed,
+            Rejection::PayloadTooLarge { .. } => Code::PayloadTooLarge,
+            Rejection::CoseMalformed { .. } => Code::CoseMalformed,
+            Rejection::AlgUnsupported { .. } => Code::AlgUnsupported,
+            Rejection::KidUnknown { .. } => Code::KidUnknown,
+            Rejection::AlgKeyMismatch { .. } => Code::AlgKeyMismatch,
+            Rejection::SignatureInvalid => Code::SignatureInvalid,
+            Rejection::CwtMalformed { .. } => Code::CwtMalformed,
+            Rejection::SchemaInvalid { .. } => Code::SchemaInvalid,
+            Rejection::IssuerNotAuthorised { .. } => Code::IssuerNotAuthorised,
+            Rejection::KeyUsageMismatch { .. } => Code::KeyUsageMismatch,
+            Rejection::NotYetValid { .. } => Code::NotYetValid,
+            Rejection::Expired { .. } => Code::Expired,
+            Rejection::PolicyRejected { .. } => Code::PolicyRejected,
+        }
+    }
+
+    /// The stage the pipeline stopped at.
+    pub fn stage(&self) -> Stage {
+        self.code().stage()
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::QrUnreadable { reason } => write!(f, "no QR code read: {reason}"),
+            Rejection::PrefixUnknown { found } => write!(f, "unknown prefix {found:?}"),
+            Rejection::Base45Invalid { position } => write!(f, "invalid base45 at character {position}"),
+            Rejection::DecompressionFailed { reason } => write!(f, "decompression failed: {reason}"),
+            Rejection::PayloadTooLarge { limit, what } => write!(f, "more than {limit} {what}"),
+            Rejection::CoseMalformed { reason } => write!(f, "COSE_Sign1 malformed: {reason}"),
+            Rejection::AlgUnsupported { alg: Some(a) } => write!(f, "COSE algorithm {a} not supported"),
+            Rejection::AlgUnsupported { alg: None } => write!(f, "no algorithm in the protected header"),
+            Rejection::KidUnknown { kid } => write!(f, "no trusted key with kid {kid}"),
+            Rejection::AlgKeyMismatch { message, key } => write!(f, "message says {message}, key is {key}"),
+            Rejection::SignatureInvalid => write!(f, "signature does not verify"),
+            Rejection::CwtMalformed { reason } => write!(f, "claims malformed: {reason}"),
+            Rejection::SchemaInvalid { reason } => write!(f, "schema invalid: {reason}"),
+            Rejection::IssuerNotAuthorised { iss, key_province } => {
+                write!(f, "credential says issuer {iss}, key is certified for {key_province}")
+            }
+            Rejection::KeyUsageMismatch { reason } => write!(f, "key usage: {reason}"),
+            Rejection::NotYetValid { now, valid_from } => write!(f, "valid from {valid_from}, now {now}"),
+            Rejection::Expired { now, expired_at } => write!(f, "expired at {expired_at}, now {now}"),
+            Rejection::PolicyRejected { reason } => write!(f, "policy: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// A credential whose signature, key authorisation, validity and policy all checked out.
+///
+/// Only [`verify`] can make one, so holding a `Verified` proves the checks ran.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    credential: Credential,
+    kid: KeyId,
+    algorithm: Algorithm,
+}
+
+impl Verified {
+    /// The verified credential.
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// The issuing province (the credential's `iss`, equal to the key's province).
+    pub fn issuer(&self) -> &str {
+        &self.credential.issuer
+    }
+
+    /// Key id of the signing key.
+    pub fn kid(&self) -> KeyId {
+        self.kid
+    }
+
+    /// Signature algorithm used.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+}
+
+/// Verify QR text (`HR1:...`) at time `now` (Unix seconds) against `trust` and `policy`.
+pub fn verify(text: &str, trust: &TrustList, now: i64, policy: &Policy) -> Result<Verified, Rejection> {
+    let cose = transport::decode(text, &policy.limits).map_err(transport_rejection)?;
+    verify_cose(&cose, trust, now, policy)
+}
+
+/// Verify a COSE_Sign1 credential (already taken out of its QR transport).
+pub fn verify_cose(cose: &[u8], trust: &TrustList, now: i64, policy: &Policy) -> Result<Verified, Rejection> {
+    let sign1 = Sign1::parse(cose).map_err(|e| Rejection::CoseMalformed { reason: e.to_string() })?;
+    let alg = sign1.algorithm_id();
+    if alg.and_then(Algorithm::from_cose_id).is_none() {
+        return Err(Rejection::AlgUnsupported { alg });
+    }
+    let (cert, payload) = find_signer(&sign1, trust)?;
+    let credential = Credential::from_claims(payload).map_err(claims_rejection)?;
+    check_authorisation(&credential, cert, now)?;
+    check_validity(&credential, now, policy.clock_skew)?;
+    if let Some(types) = &policy.accepted_types {
+        if !types.contains(&credential.credential_type()) {
+            return Err(Rejection::PolicyRejected {
+                reason: format!("{} credentials are not accepted here", credential.credential_type().name()),
+            });
+        }
+    }
+    Ok(Verified { credential, kid: cert.public_key.kid(), algorithm: cert.public_key.algorithm() })
+}
+
+/// Try every trusted key with the message's key id; the first whose signature verifies wins.
+fn find_signer<'t, 'm>(sign1: &'m Sign1, trust: &'t TrustList) -> Result<(&'t KeyCertificate, &'m [u8]), Rejection> {
+    let mut failure = None;
+    for cert in trust.candidates(sign1.kid()) {
+        match sign1.verify(&cert.public_key) {
+            Ok(payload) => return Ok((cert, payload)),
+            Err(huren_keys::Error::AlgKeyMismatch { message, key }) => {
+                failure.get_or_insert(Rejection::AlgKeyMismatch { message, key });
+            }
+            Err(_) => failure = Some(Rejection::SignatureInvalid),
+        }
+    }
+    Err(failure.unwrap_or_else(|| Rejection::KidUnknown { kid: huren_keys::hex(sign1.kid()) }))
+}
+
+fn check_authorisation(credential: &Credential, cert: &KeyCertificate, now: i64) -> Result<(), Rejection> {
+    if credential.issuer != cert.province {
+        return Err(Rejection::IssuerNotAuthorised {
+            iss: credential.issuer.clone(),
+            key_province: cert.province.clone(),
+        });
+    }
+    let usage = |reason: String| Err(Rejection::KeyUsageMismatch { reason });
+    let kind = credential.credential_type();
+    if !cert.credential_types.contains(&kind) {
+        return usage(format!("key is not certified for {} credentials", kind.name()));
+    }
+    if credential.issued_at < cert.usage_from || credential.issued_at > cert.usage_until {
+        return usage(format!(
+            "issued at {} outside the key's usage window {}..{}",
+            credential.issued_at, cert.usage_from, cert.usage_until
+        ));
+    }
+    if now > cert.expires {
+        return usage(format!("the key's certificate expired at {}", cert.expires));
+    }
+    Ok(())
+}
+
+fn check_validity(credential: &Credential, now: i64, skew: i64) -> Result<(), Rejection> {
+    let valid_from = credential.not_before.unwrap_or(credential.issued_at).max(credential.issued_at);
+    if valid_from > now.saturating_add(skew) {
+        return Err(Rejection::NotYetValid { now, valid_from });
+    }
+    let mut expired_at = credential.expires_at;
+    if let Body::HealthStatus(h) = &credential.body {
+        expired_at = expired_at.min(h.valid_until.unwrap_or(expired_at));
+    }
+    if now >= expired_at {
+        return Err(Rejection::Expired { now, expired_at });
+    }
+    Ok(())
+}
+
+fn transport_rejection(e: huren_wallet_core::Error) -> Rejection {
+    use huren_wallet_core::Error as E;
+    match e {
+        E::PrefixUnknown { found } => Rejection::PrefixUnknown { found },
+        E::Base45Invalid { position } => Rejection::Base45Invalid { position },
+        E::DecompressionFailed(reason) => Rejection::DecompressionFailed { reason },
+        E::PayloadTooLarge { limit, what } => Rejection::PayloadTooLarge { limit, what },
+        other => Rejection::CoseMalformed { reason: other.to_string() },
+    }
+}
+
+fn claims_rejection(e: huren_wallet_core::Error) -> Rejection {
+    use huren_wallet_core::Error as E;
+    match e {
+        E::SchemaInvalid(reason) => Rejection::SchemaInvalid { reason },
+        other => Rejection::CwtMalformed { reason: other.to_string() },
+    }
+}
