@@ -78,22 +78,69 @@ pub fn load_gray(bytes: &[u8], limits: &ImageLimits) -> Result<GrayImage, ScanEr
     Ok(img.into_luma8())
 }
 
-/// Read QR codes from a greyscale image: as is, then inverted, then at a second scale.
+/// Read QR codes from a greyscale image. Cheap attempts first: as is, then binarised at Otsu's threshold (helps
+/// with glare and low contrast), then smoothed (helps with sensor noise), then inverted (dark-mode screens), then
+/// at a second scale (tiny codes doubled, large frames halved).
 pub fn scan_gray(img: &GrayImage) -> Vec<String> {
+    let attempts: [&dyn Fn() -> GrayImage; 4] = [
+        &|| otsu_binarise(img),
+        &|| image::imageops::blur(img, 0.8),
+        &|| {
+            let mut inverted = img.clone();
+            image::imageops::invert(&mut inverted);
+            inverted
+        },
+        &|| {
+            let (w, h) = img.dimensions();
+            let (nw, nh) = if w.min(h) >= 800 { (w / 2, h / 2) } else { (w.saturating_mul(2), h.saturating_mul(2)) };
+            image::imageops::resize(img, nw.max(1), nh.max(1), image::imageops::FilterType::Triangle)
+        },
+    ];
     let found = detect(img);
     if !found.is_empty() {
         return found;
     }
-    let mut inverted = img.clone();
-    image::imageops::invert(&mut inverted);
-    let found = detect(&inverted);
-    if !found.is_empty() {
-        return found;
+    for attempt in attempts {
+        let found = detect(&attempt());
+        if !found.is_empty() {
+            return found;
+        }
     }
-    let (w, h) = img.dimensions();
-    let (nw, nh) = if w.min(h) >= 800 { (w / 2, h / 2) } else { (w.saturating_mul(2), h.saturating_mul(2)) };
-    let rescaled = image::imageops::resize(img, nw.max(1), nh.max(1), image::imageops::FilterType::Triangle);
-    detect(&rescaled)
+    Vec::new()
+}
+
+/// Black and white at the threshold that best separates the histogram's two classes (Otsu's method).
+pub fn otsu_binarise(img: &GrayImage) -> GrayImage {
+    let mut histogram = [0u64; 256];
+    for p in img.pixels() {
+        histogram[usize::from(p.0[0])] += 1;
+    }
+    let total: u64 = histogram.iter().sum();
+    let weighted_total: u64 = histogram.iter().zip(0u64..).map(|(count, level)| count * level).sum();
+    let (mut background, mut background_sum) = (0u64, 0u64);
+    let (mut best_spread, mut threshold) = (0u128, 128u8);
+    for (level, count) in (0u8..=255).zip(histogram) {
+        background += count;
+        background_sum += count * u64::from(level);
+        let foreground = total - background;
+        if background == 0 || foreground == 0 {
+            continue;
+        }
+        // Between-class variance, scaled by total^2 to stay in integers:
+        // (sum_b * n_f - sum_f * n_b)^2 / (n_b * n_f).
+        let diff = i128::from(background_sum) * i128::from(foreground)
+            - i128::from(weighted_total - background_sum) * i128::from(background);
+        let spread = diff.unsigned_abs().pow(2) / (u128::from(background) * u128::from(foreground));
+        if spread > best_spread {
+            best_spread = spread;
+            threshold = level;
+        }
+    }
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        p.0[0] = if p.0[0] > threshold { 255 } else { 0 };
+    }
+    out
 }
 
 /// One rqrr pass over a greyscale image.
@@ -142,6 +189,14 @@ mod tests {
             }
         }
         !crc
+    }
+
+    #[test]
+    fn otsu_splits_two_populations() {
+        let img = GrayImage::from_fn(10, 10, |x, _| image::Luma([if x < 5 { 60 } else { 190 }]));
+        let bw = otsu_binarise(&img);
+        assert_eq!(bw.get_pixel(0, 0).0, [0]);
+        assert_eq!(bw.get_pixel(9, 0).0, [255]);
     }
 
     #[test]

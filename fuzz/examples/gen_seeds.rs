@@ -1,0 +1,182 @@
+//! Writes the seed corpora under `fuzz/corpus/<target>/`: valid `HR1:` texts, their COSE bytes and their claims,
+//! signed with the fuzz targets' trusted key (`SigningKey::from_seed(&[7; 32])`), plus a few credentials the
+//! pipeline must refuse late (expired, unknown key, wrong issuer, broken schema behind a good signature) so the
+//! fuzzer starts from every stage of the pipeline.
+//!
+//! Run from `fuzz/`: `cargo +nightly run --example gen_seeds`.
+
+use std::fs;
+use std::path::Path;
+
+use huren_keys::{cbor, cose, CredentialType, KeyCertificate, SigningKey, TrustList};
+use huren_wallet_core::{
+    transport, Body, Colour, Credential, Date, HealthStatus, Reason, Recovery, StatusRef, Subject, TestKind,
+    TestOutcome, TestResult, Vaccination,
+};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const NOW: i64 = 1_790_000_000;
+
+fn base() -> Credential {
+    Credential {
+        issuer: "CN-GD".into(),
+        issued_at: NOW - 3_600,
+        expires_at: NOW + 604_800,
+        not_before: None,
+        id: vec![7; 8],
+        status: None,
+        subject: Subject {
+            name: "张三".into(),
+            pinyin: None,
+            masked_id: "4403**********1234".into(),
+            date_of_birth: None,
+        },
+        body: Body::HealthStatus(HealthStatus { colour: Colour::Green, reason: Reason::NoRisk, valid_until: None }),
+    }
+}
+
+fn date(s: &str) -> Res<Date> {
+    Ok(s.parse::<Date>()?)
+}
+
+fn credentials() -> Res<Vec<(&'static str, Credential)>> {
+    let mut out = vec![("health-green", base())];
+
+    let mut c = base();
+    c.not_before = Some(NOW - 60);
+    c.status = Some(StatusRef { list: 3, index: 123_456 });
+    c.subject.pinyin = Some("ZHANG San".into());
+    c.subject.date_of_birth = Some(date("1990-05-17")?);
+    c.subject.masked_id = "11**************1X".into();
+    c.body = Body::HealthStatus(HealthStatus {
+        colour: Colour::Amber,
+        reason: Reason::CloseContact,
+        valid_until: Some(NOW + 86_400),
+    });
+    out.push(("health-amber-all-fields", c));
+
+    let mut c = base();
+    c.id = vec![0xa5; 16];
+    c.subject.masked_id = "AB12****".into(); // not packable: stays text on the wire
+    c.body = Body::TestResult(TestResult {
+        kind: TestKind::Naat,
+        outcome: TestOutcome::Negative,
+        sampled_at: NOW - 7_200,
+        centre: Some("广州市第一人民医院".into()),
+    });
+    out.push(("test-result", c));
+
+    let mut c = base();
+    c.body = Body::Vaccination(Vaccination { product: "BBIBP".into(), dose: 2, doses: 3, date: date("2026-01-02")? });
+    out.push(("vaccination", c));
+
+    let mut c = base();
+    c.body = Body::Recovery(Recovery {
+        first_positive: date("2026-01-01")?,
+        valid_from: date("2026-01-11")?,
+        valid_until: date("2026-12-31")?,
+    });
+    out.push(("recovery", c));
+
+    // Repetitive texts make zlib pay off, so this one travels compressed.
+    let mut c = base();
+    c.subject.name = "A".repeat(64);
+    c.subject.pinyin = Some("B".repeat(64));
+    c.body = Body::TestResult(TestResult {
+        kind: TestKind::Antigen,
+        outcome: TestOutcome::Positive,
+        sampled_at: NOW - 7_200,
+        centre: Some("C".repeat(64)),
+    });
+    out.push(("test-result-compressed", c));
+
+    // Refused after the signature checks out.
+    let mut c = base();
+    c.expires_at = NOW - 10;
+    c.issued_at = NOW - 100;
+    out.push(("expired", c));
+    let mut c = base();
+    c.issued_at = NOW + 3_600;
+    c.expires_at = NOW + 7_200;
+    out.push(("not-yet-valid", c));
+    let mut c = base();
+    c.issuer = "CN-HB".into();
+    out.push(("wrong-issuer", c));
+    Ok(out)
+}
+
+/// Claims that are well-formed CBOR but break the CWT or Huren schema, signed with the trusted key.
+fn bad_claims() -> Vec<(&'static str, Vec<u8>)> {
+    let good = base().to_claims();
+    let mut future_version = good.clone();
+    // The Huren map's first entry is `0: 1` (schema version); make it `0: 2`.
+    if let Some(pos) = future_version.windows(2).position(|w| w == [0x00, 0x01]) {
+        future_version[pos + 1] = 0x02;
+    }
+    vec![
+        ("claims-future-version", future_version),
+        ("claims-empty-map", cbor::encode(&cbor::map(std::iter::empty()))),
+        ("claims-not-canonical", vec![0xbf, 0x01, 0x65, b'C', b'N', b'-', b'G', b'D', 0xff]),
+    ]
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> Res<()> {
+    fs::create_dir_all(dir)?;
+    fs::write(dir.join(name), bytes)?;
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let trusted = SigningKey::from_seed(&[7; 32])?;
+    let stranger = SigningKey::from_seed(&[8; 32])?;
+    // The same trust list as the `verify` targets (fuzz_targets/common.rs), to report each seed's outcome.
+    let trust = TrustList::from_certificates(vec![KeyCertificate {
+        province: "CN-GD".into(),
+        public_key: trusted.public().clone(),
+        credential_types: CredentialType::ALL.to_vec(),
+        usage_from: 0,
+        usage_until: i64::MAX / 2,
+        expires: i64::MAX / 2,
+        issued_at: 0,
+    }]);
+
+    let mut signed = Vec::new();
+    for (name, credential) in credentials()? {
+        write(&corpus.join("cose_cwt"), &format!("claims-{name}"), &credential.to_claims())?;
+        signed.push((name.to_string(), credential.sign(&trusted)?));
+    }
+    signed.push(("unknown-key".into(), base().sign(&stranger)?));
+    for (name, claims) in bad_claims() {
+        write(&corpus.join("cose_cwt"), name, &claims)?;
+        signed.push((format!("signed-{name}"), cose::sign1(&trusted, &claims, None)?));
+    }
+
+    for (name, cose_bytes) in &signed {
+        let text = transport::encode(cose_bytes);
+        if transport::decode(&text, &Default::default())? != *cose_bytes {
+            return Err(format!("{name}: transport round trip failed").into());
+        }
+        let raw = huren_wallet_core::base45::decode(&text[transport::PREFIX.len()..])
+            .map_err(|e| format!("{name}: base45 at {}", e.position))?;
+        let compressed = raw.first() == Some(&0x78);
+        let outcome = match huren_verifier::verify(&text, &trust, NOW, &huren_verifier::Policy::default()) {
+            Ok(_) => huren_verifier::Code::Ok,
+            Err(rejection) => rejection.code(),
+        };
+        let zlib = if compressed { ", zlib" } else { "" };
+        println!("{name}: {} COSE bytes, {} QR chars{zlib} -> {}", cose_bytes.len(), text.len(), outcome.as_str());
+        for target in ["qr_text", "verify"] {
+            write(&corpus.join(target), &format!("{name}.txt"), text.as_bytes())?;
+        }
+        write(&corpus.join("verify_cose"), &format!("{name}.cose"), cose_bytes)?;
+        write(&corpus.join("cose_cwt"), &format!("{name}.cose"), cose_bytes)?;
+    }
+    // The untagged form is accepted too.
+    if let Some((_, cose_bytes)) = signed.first() {
+        write(&corpus.join("verify_cose"), "health-green-untagged.cose", &cose_bytes[1..])?;
+        write(&corpus.join("cose_cwt"), "health-green-untagged.cose", &cose_bytes[1..])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! QR text -> transport::decode (prefix, base45, zlib, limits) -> COSE_Sign1 parse.
+#![no_main]
+
+use huren_keys::cose::Sign1;
+use huren_wallet_core::transport;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // QR text is a &str; non-UTF-8 input cannot reach the decoder, so it is skipped.
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(cose) = transport::decode(text, &Default::default()) {
+        let _ = Sign1::parse(&cose);
+    }
+});

@@ -1,0 +1,128 @@
+//! `huren-issuer init` and `issue`: every credential type from flags or JSON, image outputs, and refusals.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use huren_keys::{cose::Sign1, TrustFile, TrustList};
+use huren_wallet_core::{transport, Body, Credential};
+
+fn issuer(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_huren-issuer")).current_dir(dir).args(args).output().unwrap()
+}
+
+/// Decode QR text and check its signature against the trust file the province wrote.
+fn open(dir: &Path, text: &str) -> Credential {
+    let trust =
+        TrustList::from_trust_file(&TrustFile::decode(&std::fs::read(dir.join("p/trust.cbor")).unwrap()).unwrap())
+            .unwrap();
+    let cose = transport::decode(text.trim_end(), &Default::default()).unwrap();
+    let sign1 = Sign1::parse(&cose).unwrap();
+    let cert = trust.candidates(sign1.kid()).next().expect("signed by the province's issuer key");
+    Credential::from_claims(sign1.verify(&cert.public_key).unwrap()).unwrap()
+}
+
+fn fresh(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("huren-issuer-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = issuer(&["init", "--province", "CN-SH", "--dir", "p", "--at", "2026-09-01T00:00:00Z"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
+
+#[test]
+fn every_type_from_flags_with_png_and_svg() {
+    let dir = fresh("flags");
+    let at = ["--at", "2026-09-02T00:00:00Z"];
+    let cases: [&[&str]; 4] = [
+        &[
+            "--type",
+            "health-status",
+            "--colour",
+            "amber",
+            "--reason",
+            "awaiting-test",
+            "--png",
+            "a.png",
+            "--svg",
+            "a.svg",
+        ],
+        &["--type", "test-result", "--test-kind", "antigen", "--outcome", "negative", "--centre", "浦东检测点"],
+        &["--type", "vaccination", "--product", "BBIBP", "--dose", "2", "--doses", "3", "--date", "2026-08-01"],
+        &[
+            "--type",
+            "recovery",
+            "--first-positive",
+            "2026-08-01",
+            "--valid-from",
+            "2026-08-11",
+            "--valid-until",
+            "2027-02-01",
+        ],
+    ];
+    for (i, extra) in cases.iter().enumerate() {
+        let mut args =
+            vec!["issue", "--dir", "p", "--name", "钱七", "--id", "3101**********22X1", "--dob", "1980-02-29"];
+        args.extend_from_slice(&at);
+        args.extend_from_slice(extra);
+        let out = issuer(&args, &dir);
+        assert!(out.status.success(), "case {i}: {}", String::from_utf8_lossy(&out.stderr));
+        let credential = open(&dir, &String::from_utf8(out.stdout).unwrap());
+        assert_eq!(credential.issuer, "CN-SH");
+        assert_eq!(credential.subject.date_of_birth.unwrap().to_string(), "1980-02-29");
+        assert_eq!(credential.credential_type().name(), extra[1]);
+        assert_eq!(credential.expires_at - credential.issued_at, 168 * 3600);
+    }
+    assert!(std::fs::read(dir.join("a.png")).unwrap().starts_with(b"\x89PNG"));
+    assert!(std::fs::read_to_string(dir.join("a.svg")).unwrap().contains("<svg"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn json_request_from_file() {
+    let dir = fresh("json");
+    std::fs::write(
+        dir.join("req.json"),
+        r#"{"subject": {"name": "孙八", "masked_id": "4401**********0000", "pinyin": "SUN Ba"},
+            "body": {"type": "health-status", "colour": "green", "reason": "no-risk", "valid_until": 1788310000},
+            "valid_for_hours": 48}"#,
+    )
+    .unwrap();
+    let out = issuer(&["issue", "--dir", "p", "--json", "req.json", "--at", "2026-09-02T00:00:00Z"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let credential = open(&dir, &String::from_utf8(out.stdout).unwrap());
+    assert_eq!(credential.subject.pinyin.as_deref(), Some("SUN Ba"));
+    assert!(matches!(credential.body, Body::HealthStatus(ref h) if h.valid_until == Some(1_788_310_000)));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_requests_are_refused_with_exit_2_and_nothing_on_stdout() {
+    let dir = fresh("bad");
+    let bad: [&[&str]; 6] = [
+        &["issue", "--dir", "p", "--name", "A"],                               // no id
+        &["issue", "--dir", "p", "--name", "A", "--id", "440301199001011234"], // unmasked id
+        &["issue", "--dir", "p", "--name", "A", "--id", "4403**1234", "--type", "pass"], // unknown type
+        &["issue", "--dir", "p", "--name", "A", "--id", "4403**1234", "--colour", "blue"],
+        &["issue", "--dir", "missing", "--name", "A", "--id", "4403**1234"],
+        &["init", "--province", "CN-SH", "--dir", "p"], // already initialised
+    ];
+    for args in bad {
+        let out = issuer(args, &dir);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn key_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = fresh("perm");
+    for f in ["p/root.key.pem", "p/issuer.key.pem"] {
+        assert_eq!(std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777, 0o600, "{f}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,73 @@
+//! A deterministic test province: fixed seeds give fixed keys, kids and (Ed25519 being deterministic) signatures.
+
+use huren_keys::{CredentialType, KeyCertificate, SigningKey, TrustList};
+use huren_wallet_core::{transport, Body, Colour, Credential, HealthStatus, Reason, Subject};
+
+/// 2026-09-21T14:13:20Z: the issue time used by the fixtures.
+pub const T0: i64 = 1_790_000_000;
+/// One day in seconds.
+pub const DAY: i64 = 86_400;
+
+/// A province with a root key and one issuer key certified for the given types.
+pub struct TestProvince {
+    /// ISO 3166-2 code.
+    pub code: String,
+    /// Root key.
+    pub root: SigningKey,
+    /// Issuer key.
+    pub issuer: SigningKey,
+    /// The issuer key's certificate (decoded).
+    pub certificate: KeyCertificate,
+}
+
+impl TestProvince {
+    /// Guangdong, with seeds 1 (root) and 2 (issuer), certified for every type from T0 for a year.
+    pub fn guangdong() -> Self {
+        Self::new("CN-GD", 1, CredentialType::ALL.to_vec())
+    }
+
+    /// A province whose keys come from `seed` (root) and `seed + 1` (issuer).
+    pub fn new(code: &str, seed: u8, types: Vec<CredentialType>) -> Self {
+        let root = SigningKey::from_seed(&[seed; 32]).unwrap();
+        let issuer = SigningKey::from_seed(&[seed.wrapping_add(1); 32]).unwrap();
+        let certificate = KeyCertificate {
+            province: code.into(),
+            public_key: issuer.public().clone(),
+            credential_types: types,
+            usage_from: T0 - DAY,
+            usage_until: T0 + 365 * DAY,
+            expires: T0 + 2 * 365 * DAY,
+            issued_at: T0 - DAY,
+        };
+        TestProvince { code: code.into(), root, issuer, certificate }
+    }
+
+    /// A trust list holding just this province's issuer key.
+    pub fn trust(&self) -> TrustList {
+        TrustList::from_certificates(vec![self.certificate.clone()])
+    }
+
+    /// Sign a credential with the issuer key and wrap it as QR text.
+    pub fn qr_text(&self, credential: &Credential) -> String {
+        transport::encode(&credential.sign(&self.issuer).unwrap())
+    }
+}
+
+/// The reference credential: a green health status for 张三丰, masked 18-digit ID, issued at T0 for 7 days.
+pub fn health_status(issuer: &str) -> Credential {
+    Credential {
+        issuer: issuer.into(),
+        issued_at: T0,
+        expires_at: T0 + 7 * DAY,
+        not_before: None,
+        id: vec![0x5a, 0x17, 0xc3, 0x01, 0x9e, 0x44, 0x20, 0xb8],
+        status: None,
+        subject: Subject {
+            name: "张三丰".into(),
+            pinyin: None,
+            masked_id: "4403**********1234".into(),
+            date_of_birth: None,
+        },
+        body: Body::HealthStatus(HealthStatus { colour: Colour::Green, reason: Reason::NoRisk, valid_until: None }),
+    }
+}
