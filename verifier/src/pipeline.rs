@@ -228,9 +228,7 @@ pub fn verify_cose(cose: &[u8], trust: &TrustList, now: i64, policy: &Policy) ->
     if alg.and_then(Algorithm::from_cose_id).is_none() {
         return Err(Rejection::AlgUnsupported { alg });
     }
-    let (cert, payload) = find_signer(&sign1, trust)?;
-    let credential = Credential::from_claims(payload).map_err(claims_rejection)?;
-    check_authorisation(&credential, cert, now)?;
+    let (credential, cert) = find_authorised_signer(&sign1, trust, now)?;
     check_validity(&credential, now, policy.clock_skew)?;
     if let Some(types) = &policy.accepted_types {
         if !types.contains(&credential.credential_type()) {
@@ -242,19 +240,43 @@ pub fn verify_cose(cose: &[u8], trust: &TrustList, now: i64, policy: &Policy) ->
     Ok(Verified { credential, kid: cert.public_key.kid(), algorithm: cert.public_key.algorithm() })
 }
 
-/// Try every trusted key with the message's key id; the first whose signature verifies wins.
-fn find_signer<'t, 'm>(sign1: &'m Sign1, trust: &'t TrustList) -> Result<(&'t KeyCertificate, &'m [u8]), Rejection> {
-    let mut failure = None;
+/// Try every trusted key with the message's key id (ids can collide): the first whose signature verifies and
+/// which is authorised for the credential wins. Otherwise report the most telling failure: an authorisation
+/// failure under a verifying key, else a signature or algorithm failure, else an unknown kid.
+fn find_authorised_signer<'t>(
+    sign1: &Sign1,
+    trust: &'t TrustList,
+    now: i64,
+) -> Result<(Credential, &'t KeyCertificate), Rejection> {
+    let mut credential: Option<Credential> = None;
+    let mut signature_failure = None;
+    let mut authorisation_failure = None;
     for cert in trust.candidates(sign1.kid()) {
-        match sign1.verify(&cert.public_key) {
-            Ok(payload) => return Ok((cert, payload)),
+        let payload = match sign1.verify(&cert.public_key) {
+            Ok(payload) => payload,
             Err(huren_keys::Error::AlgKeyMismatch { message, key }) => {
-                failure.get_or_insert(Rejection::AlgKeyMismatch { message, key });
+                signature_failure.get_or_insert(Rejection::AlgKeyMismatch { message, key });
+                continue;
             }
-            Err(_) => failure = Some(Rejection::SignatureInvalid),
+            Err(_) => {
+                signature_failure = Some(Rejection::SignatureInvalid);
+                continue;
+            }
+        };
+        // Every candidate that verifies authenticates the same payload: decode it once.
+        let decoded = match credential.take() {
+            Some(c) => c,
+            None => Credential::from_claims(payload).map_err(claims_rejection)?,
+        };
+        match check_authorisation(&decoded, cert, now) {
+            Ok(()) => return Ok((decoded, cert)),
+            Err(r) => authorisation_failure = Some(r),
         }
+        credential = Some(decoded);
     }
-    Err(failure.unwrap_or_else(|| Rejection::KidUnknown { kid: huren_keys::hex(sign1.kid()) }))
+    Err(authorisation_failure
+        .or(signature_failure)
+        .unwrap_or_else(|| Rejection::KidUnknown { kid: huren_keys::hex(sign1.kid()) }))
 }
 
 fn check_authorisation(credential: &Credential, cert: &KeyCertificate, now: i64) -> Result<(), Rejection> {
