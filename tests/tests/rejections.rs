@@ -148,7 +148,10 @@ fn unsupported_or_missing_algorithm() {
     let gd = TestProvince::guangdong();
     let claims = health_status("CN-GD").to_claims();
     let es384 = sign_raw(&gd.issuer, Some(iana::Algorithm::ES384), claims.clone());
-    assert_eq!(check(&qr(&es384), &gd.trust(), T0 + 60, &Policy::default()), Rejection::AlgUnsupported { alg: Some(-35) });
+    assert_eq!(
+        check(&qr(&es384), &gd.trust(), T0 + 60, &Policy::default()),
+        Rejection::AlgUnsupported { alg: Some(-35) }
+    );
     let none = sign_raw(&gd.issuer, None, claims);
     assert_eq!(check(&qr(&none), &gd.trust(), T0 + 60, &Policy::default()), Rejection::AlgUnsupported { alg: None });
 }
@@ -214,10 +217,8 @@ fn signed_but_malformed_claims_and_schema() {
     indefinite.push(0xff);
     assert_eq!(code_of(&sign(indefinite), &trust, T0), Code::CwtMalformed);
     // Duplicate claim key (two iss).
-    let dup = cbor::encode(&Value::Map(vec![
-        (Value::from(1), Value::from("CN-GD")),
-        (Value::from(1), Value::from("CN-HB")),
-    ]));
+    let dup =
+        cbor::encode(&Value::Map(vec![(Value::from(1), Value::from("CN-GD")), (Value::from(1), Value::from("CN-HB"))]));
     assert_eq!(code_of(&sign(dup), &trust, T0), Code::CwtMalformed);
     // Well-formed CWT, but a Huren payload from a future schema version.
     let mut value = cbor::decode_canonical(&claims, 8).unwrap();

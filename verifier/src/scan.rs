@@ -84,7 +84,7 @@ pub fn load_gray(bytes: &[u8], limits: &ImageLimits) -> Result<GrayImage, ScanEr
 pub fn scan_gray(img: &GrayImage) -> Vec<String> {
     let attempts: [&dyn Fn() -> GrayImage; 4] = [
         &|| otsu_binarise(img),
-        &|| image::imageops::blur(img, 0.8),
+        &|| box_blur_3x3(img),
         &|| {
             let mut inverted = img.clone();
             image::imageops::invert(&mut inverted);
@@ -107,6 +107,31 @@ pub fn scan_gray(img: &GrayImage) -> Vec<String> {
         }
     }
     Vec::new()
+}
+
+/// Mean of each pixel's 3x3 neighbourhood (edges clamped): cheap smoothing against sensor noise.
+pub fn box_blur_3x3(img: &GrayImage) -> GrayImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let src = img.as_raw();
+    let mut horizontal = vec![0u16; w * h];
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        for x in 0..w {
+            let left = row[x.saturating_sub(1)];
+            let right = row[(x + 1).min(w - 1)];
+            horizontal[y * w + x] = u16::from(left) + u16::from(row[x]) + u16::from(right);
+        }
+    }
+    let mut out = vec![0u8; w * h];
+    for y in 0..h {
+        let (up, down) = (y.saturating_sub(1), (y + 1).min(h - 1));
+        for x in 0..w {
+            let sum = horizontal[up * w + x] + horizontal[y * w + x] + horizontal[down * w + x];
+            // sum <= 9 * 255, so the mean fits in a byte.
+            out[y * w + x] = u8::try_from(sum / 9).unwrap_or(u8::MAX);
+        }
+    }
+    GrayImage::from_raw(img.width(), img.height(), out).unwrap_or_else(|| img.clone())
 }
 
 /// Black and white at the threshold that best separates the histogram's two classes (Otsu's method).
@@ -189,6 +214,16 @@ mod tests {
             }
         }
         !crc
+    }
+
+    #[test]
+    fn box_blur_averages_neighbours() {
+        let mut img = GrayImage::from_pixel(5, 5, image::Luma([0]));
+        img.put_pixel(2, 2, image::Luma([90]));
+        let blurred = box_blur_3x3(&img);
+        assert_eq!(blurred.get_pixel(2, 2).0, [10]);
+        assert_eq!(blurred.get_pixel(1, 1).0, [10]);
+        assert_eq!(blurred.get_pixel(0, 0).0, [0]);
     }
 
     #[test]

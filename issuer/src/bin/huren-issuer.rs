@@ -39,7 +39,7 @@ enum Command {
         at: Option<String>,
     },
     /// Issue one credential; prints its QR text.
-    Issue(IssueArgs),
+    Issue(Box<IssueArgs>),
 }
 
 #[derive(Args)]
@@ -154,7 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("  trust file for verifiers: {}", p.files().trust().display());
             Ok(())
         }
-        Command::Issue(args) => issue(args),
+        Command::Issue(args) => issue(*args),
     }
 }
 

@@ -1,1 +1,189 @@
-fn main() {}
+//! `huren-bench`: the credential core's speed, measured in one run on one thread.
+//!
+//! Prints, for the same credential: a bare Ed25519 verification (the yardstick), the pipeline's parts, the whole
+//! pipeline from QR text, and the whole pipeline from a 1280x720 camera-like frame, each with its ratio to the
+//! yardstick. Run it pinned to one core: `taskset -c 0 cargo run --release -p huren-tests --bin huren-bench`.
+
+// A benchmark harness: a broken fixture should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use huren_keys::cose::Sign1;
+use huren_tests::fixtures::{health_status, TestProvince, T0};
+use huren_tests::frames::{camera_frame, png, Distortion};
+use huren_verifier::{scan, verify, Policy};
+use huren_wallet_core::{transport, Credential, Ecc, QrSymbol};
+
+/// Median time per call over `samples` samples of `iterations` calls each.
+fn measure(iterations: u32, samples: usize, mut f: impl FnMut()) -> Duration {
+    for _ in 0..iterations.min(100) {
+        f();
+    }
+    let mut times: Vec<Duration> = (0..samples)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                f();
+            }
+            start.elapsed() / iterations
+        })
+        .collect();
+    times.sort_unstable();
+    times[samples / 2]
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let gd = TestProvince::guangdong();
+    let trust = gd.trust();
+    let policy = Policy::default();
+    let credential = health_status("CN-GD");
+    let cose = credential.sign(&gd.issuer).unwrap();
+    let text = transport::encode(&cose);
+    let now = T0 + 60;
+    assert!(verify(&text, &trust, now, &policy).is_ok(), "the benchmark credential must verify");
+
+    // The yardstick: Ed25519 over exactly the bytes the pipeline verifies (the Sig_structure).
+    let sign1 = Sign1::parse(&cose).unwrap();
+    let claims = sign1.verify(gd.issuer.public()).unwrap().to_vec();
+    let tbs = coset_tbs(&cose);
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&gd.issuer.public().spki_der()[12..].try_into().unwrap()).unwrap();
+    let sig = ed25519_dalek::Signature::from_slice(&cose[cose.len() - 64..]).unwrap();
+    assert!(vk.verify_strict(&tbs, &sig).is_ok());
+
+    // Camera-like 1280x720 frames (moderate distortion, 20 seeds): which decode on rqrr's first pass, which need
+    // the fallbacks (binarise, smooth, invert, rescale), which fail.
+    let qr = QrSymbol::new(&text, Ecc::Q).unwrap();
+    let frames: Vec<_> = (1..=20u64)
+        .map(|seed| {
+            let mut d = Distortion::moderate(1280, 720, seed);
+            d.angle_deg = -5.0 + (seed % 11) as f32;
+            camera_frame(&qr.to_image(4), &d)
+        })
+        .collect();
+    let first_pass: Vec<bool> = frames.iter().map(|f| scan::detect(f).first() == Some(&text)).collect();
+    let with_fallbacks: Vec<bool> = frames.iter().map(|f| scan::scan_gray(f).first() == Some(&text)).collect();
+    let easy = first_pass.iter().position(|ok| *ok).expect("a frame that decodes on the first pass");
+    let hard = (0..frames.len()).find(|&i| !first_pass[i] && with_fallbacks[i]);
+    let frame = &frames[easy];
+    let frame_png = png(frame);
+
+    let fast = 20_000;
+    let rows: Vec<(&str, Duration)> = vec![
+        (
+            "ed25519 verify_strict (yardstick)",
+            measure(2_000, 31, || {
+                black_box(vk.verify_strict(black_box(&tbs), black_box(&sig))).unwrap();
+            }),
+        ),
+        (
+            "ed25519 verify (non-strict)",
+            measure(2_000, 31, || {
+                use ed25519_dalek::Verifier;
+                black_box(vk.verify(black_box(&tbs), black_box(&sig))).unwrap();
+            }),
+        ),
+        (
+            "  transport: prefix + base45 (+ inflate)",
+            measure(fast, 31, || {
+                black_box(transport::decode(black_box(&text), &Default::default())).unwrap();
+            }),
+        ),
+        (
+            "  COSE_Sign1 parse (coset)",
+            measure(fast, 31, || {
+                black_box(Sign1::parse(black_box(&cose))).unwrap();
+            }),
+        ),
+        (
+            "  CWT claims decode (strict, canonical)",
+            measure(fast, 31, || {
+                black_box(Credential::from_claims(black_box(&claims))).unwrap();
+            }),
+        ),
+        (
+            "full verify from QR text",
+            measure(2_000, 31, || {
+                black_box(verify(black_box(&text), &trust, now, &policy)).unwrap();
+            }),
+        ),
+        (
+            "QR detect+decode, 1280x720 frame (rqrr)",
+            measure(10, 11, || {
+                black_box(scan::detect(black_box(frame)));
+            }),
+        ),
+        (
+            "full verify from 1280x720 frame",
+            measure(10, 11, || {
+                let texts = scan::scan_gray(black_box(frame));
+                black_box(verify(&texts[0], &trust, now, &policy)).unwrap();
+            }),
+        ),
+        (
+            "full verify from 1280x720 PNG file bytes",
+            measure(10, 11, || {
+                let texts = scan::scan_image_bytes(black_box(&frame_png), &Default::default()).unwrap();
+                black_box(verify(&texts[0], &trust, now, &policy)).unwrap();
+            }),
+        ),
+        (
+            "  same, frame that needs the fallbacks",
+            match hard {
+                Some(i) => measure(3, 5, || {
+                    let texts = scan::scan_gray(black_box(&frames[i]));
+                    black_box(verify(&texts[0], &trust, now, &policy)).unwrap();
+                }),
+                None => Duration::ZERO,
+            },
+        ),
+        (
+            "QR render (qrcode crate, version 11, Q)",
+            measure(200, 11, || {
+                black_box(QrSymbol::new(black_box(&text), Ecc::Q)).unwrap();
+            }),
+        ),
+        (
+            "issue: sign + encode",
+            measure(2_000, 31, || {
+                black_box(transport::encode(&credential.sign(&gd.issuer).unwrap()));
+            }),
+        ),
+    ];
+    let yardstick = rows[0].1;
+    println!(
+        "1280x720 moderate frames: {}/20 decoded on rqrr's first pass, {}/20 with the fallbacks",
+        first_pass.iter().filter(|ok| **ok).count(),
+        with_fallbacks.iter().filter(|ok| **ok).count()
+    );
+    println!(
+        "credential: {} bytes COSE, {} chars QR text, QR version {} at ECC Q",
+        cose.len(),
+        text.len(),
+        qr.version()
+    );
+    println!("{:<44} {:>12} {:>10}", "operation", "median", "x ed25519");
+    for (name, d) in &rows {
+        let value = micros(*d);
+        let shown = if value >= 1000.0 { format!("{:.2} ms", value / 1000.0) } else { format!("{value:.2} µs") };
+        println!("{name:<44} {shown:>12} {:>9.2}x", d.as_secs_f64() / yardstick.as_secs_f64());
+    }
+    let full = rows.iter().find(|(n, _)| *n == "full verify from QR text").map(|r| r.1).unwrap_or_default();
+    println!(
+        "target: full verify from QR text <= 1.3x ed25519 verify_strict: {:.2}x ({})",
+        full.as_secs_f64() / yardstick.as_secs_f64(),
+        if full.as_secs_f64() <= 1.3 * yardstick.as_secs_f64() { "met" } else { "NOT met" }
+    );
+}
+
+/// The Sig_structure bytes that the COSE layer hands to Ed25519, rebuilt from the message.
+fn coset_tbs(cose: &[u8]) -> Vec<u8> {
+    use coset::TaggedCborSerializable;
+    let msg = coset::CoseSign1::from_tagged_slice(cose).unwrap();
+    msg.tbs_data(&[])
+}

@@ -1,0 +1,57 @@
+//! docs/format.md's test vector, rebuilt from its keys and claims and compared byte for byte with the document.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use huren_tests::fixtures::{health_status, TestProvince};
+use huren_verifier::{verify, Policy};
+use huren_wallet_core::{transport, Ecc, QrSymbol};
+
+const FORMAT_MD: &str = include_str!("../../docs/format.md");
+
+/// The body of the fenced block whose info string is `<lang> <name>`.
+fn block(name: &str) -> String {
+    let mut lines = FORMAT_MD.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("```") && line.split_whitespace().nth(1) == Some(name) {
+            return lines.take_while(|l| !l.starts_with("```")).collect::<Vec<_>>().join("\n");
+        }
+    }
+    panic!("docs/format.md has no block named {name}");
+}
+
+/// Hex digits of an annotated block, comments (`# ...`) removed.
+fn hex_block(name: &str) -> String {
+    block(name)
+        .lines()
+        .map(|l| l.split('#').next().unwrap())
+        .flat_map(|l| l.chars().filter(char::is_ascii_hexdigit))
+        .collect()
+}
+
+#[test]
+fn document_matches_the_code_byte_for_byte() {
+    let gd = TestProvince::guangdong();
+    let credential = health_status("CN-GD");
+    let cose = credential.sign(&gd.issuer).unwrap();
+    assert_eq!(hex_block("vector-issuer-spki"), huren_keys::hex(gd.issuer.public().spki_der()));
+    assert_eq!(hex_block("vector-kid"), gd.issuer.public().kid().to_hex());
+    assert_eq!(hex_block("vector-claims"), huren_keys::hex(&credential.to_claims()));
+    assert_eq!(hex_block("vector-cose"), huren_keys::hex(&cose));
+    assert_eq!(block("vector-qr"), transport::encode(&cose));
+    assert_eq!(hex_block("vector-certificate"), huren_keys::hex(&gd.certificate.sign(&gd.root).unwrap()));
+}
+
+#[test]
+fn the_documented_qr_text_verifies_and_fits_version_11() {
+    let gd = TestProvince::guangdong();
+    let text = block("vector-qr");
+    let verified = verify(&text, &gd.trust(), health_status("CN-GD").issued_at + 60, &Policy::default()).unwrap();
+    assert_eq!(verified.credential(), &health_status("CN-GD"));
+    assert_eq!(QrSymbol::new(&text, Ecc::Q).unwrap().version(), 11);
+    assert_eq!(text.len(), 234);
+}
+
+#[test]
+fn the_block_reader_fails_on_a_missing_block() {
+    let result = std::panic::catch_unwind(|| block("vector-does-not-exist"));
+    assert!(result.is_err());
+}
