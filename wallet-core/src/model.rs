@@ -190,6 +190,24 @@ pub struct Recovery {
 }
 
 impl Colour {
+    /// How staff call it in English (`GREEN`).
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Colour::Green => "GREEN",
+            Colour::Amber => "AMBER",
+            Colour::Red => "RED",
+        }
+    }
+
+    /// How staff call it in Chinese (`绿码`).
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Colour::Green => "绿码",
+            Colour::Amber => "黄码",
+            Colour::Red => "红码",
+        }
+    }
+
     /// Wire number.
     pub fn code(self) -> u8 {
         match self {

@@ -167,6 +167,17 @@ fn rfc3339(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
+/// The rejection's detail, with times written for people.
+fn detail(r: &Rejection) -> String {
+    match r {
+        Rejection::Expired { now, expired_at } => format!("expired at {}, now {}", rfc3339(*expired_at), rfc3339(*now)),
+        Rejection::NotYetValid { now, valid_from } => {
+            format!("valid from {}, now {}", rfc3339(*valid_from), rfc3339(*now))
+        }
+        other => other.to_string(),
+    }
+}
+
 fn format_of(label: &str) -> &'static str {
     if label.starts_with("HC1:") {
         "dcc"
@@ -201,7 +212,7 @@ fn json_report(label: &str, outcome: &Result<Verified, Rejection>, now: i64) -> 
             "code": r.code(),
             "stage": r.stage().as_str(),
             "message": { "en": r.code().message_en(), "zh": r.code().message_zh() },
-            "detail": r.to_string(),
+            "detail": detail(r),
             "issuer": null,
             "kid": null,
             "verified_at": rfc3339(now),
@@ -215,9 +226,13 @@ fn human_report(label: &str, outcome: &Result<Verified, Rejection>) -> String {
         Ok(v) => {
             let c = v.credential();
             let what = match &c.body {
-                Body::HealthStatus(h) => {
-                    format!("health status {:?} — {} / {}", h.colour, h.reason.message_zh(), h.reason.message_en())
-                }
+                Body::HealthStatus(h) => format!(
+                    "{} {} — {} / {}",
+                    h.colour.label_zh(),
+                    h.colour.label_en(),
+                    h.reason.message_zh(),
+                    h.reason.message_en()
+                ),
                 other => other.credential_type().name().to_string(),
             };
             format!(
@@ -233,11 +248,12 @@ fn human_report(label: &str, outcome: &Result<Verified, Rejection>) -> String {
             )
         }
         Err(r) => format!(
-            "{}  {} / {}  [{short}]\n    stage {}: {r}\n",
+            "{}  {} / {}  [{short}]\n    stage {}: {}\n",
             r.code().as_str(),
             r.code().message_zh(),
             r.code().message_en(),
-            r.stage().as_str()
+            r.stage().as_str(),
+            detail(r)
         ),
     }
 }
