@@ -3,8 +3,6 @@
 //! Decoding enforces limits before doing work: the text length is capped before base45, and inflation stops one
 //! byte past the decompressed-size cap, so a zlib bomb costs at most that much memory and time.
 
-use std::io::Read;
-
 use crate::{base45, Error};
 
 /// Prefix of Huren QR payloads: "HR" for Huren, transport version 1. Distinct from the EU DCC's `HC1:`.
@@ -60,20 +58,40 @@ pub fn decode_into(text: &str, limits: &Limits, out: &mut Vec<u8>) -> Result<(),
     base45::decode_into(body.as_bytes(), out)
         .map_err(|e| Error::Base45Invalid { position: e.position + PREFIX.len() })?;
     if out.first() == Some(&0x78) {
-        let mut inflated = Vec::with_capacity(out.len() * 3);
-        let cap = u64::try_from(limits.max_payload_bytes).unwrap_or(u64::MAX).saturating_add(1);
-        flate2::read::ZlibDecoder::new(out.as_slice())
-            .take(cap)
-            .read_to_end(&mut inflated)
-            .map_err(|e| Error::DecompressionFailed(e.to_string()))?;
-        if inflated.len() > limits.max_payload_bytes {
-            return Err(Error::PayloadTooLarge { limit: limits.max_payload_bytes, what: "decompressed bytes" });
-        }
-        *out = inflated;
+        *out = inflate(out, limits.max_payload_bytes)?;
     } else if out.len() > limits.max_payload_bytes {
         return Err(Error::PayloadTooLarge { limit: limits.max_payload_bytes, what: "payload bytes" });
     }
     Ok(())
+}
+
+/// Inflate a complete zlib stream into at most `max` bytes. The output buffer holds `max + 1` bytes, so a bomb
+/// stops there; a truncated stream or bytes after its end are errors, not a partial success.
+fn inflate(input: &[u8], max: usize) -> Result<Vec<u8>, Error> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let mut inflater = Decompress::new(true);
+    let mut output = Vec::with_capacity(max.saturating_add(1));
+    loop {
+        let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX).min(input.len());
+        let produced = output.len();
+        let status = inflater
+            .decompress_vec(&input[consumed..], &mut output, FlushDecompress::Finish)
+            .map_err(|e| Error::DecompressionFailed(e.to_string()))?;
+        if output.len() > max {
+            return Err(Error::PayloadTooLarge { limit: max, what: "decompressed bytes" });
+        }
+        match status {
+            Status::StreamEnd => break,
+            _ if output.len() == produced && usize::try_from(inflater.total_in()).ok() == Some(consumed) => {
+                return Err(Error::DecompressionFailed("truncated zlib stream".into()));
+            }
+            _ => {}
+        }
+    }
+    if usize::try_from(inflater.total_in()).ok() != Some(input.len()) {
+        return Err(Error::DecompressionFailed("bytes after the end of the zlib stream".into()));
+    }
+    Ok(output)
 }
 
 /// Decode QR text into the COSE message bytes.
@@ -109,6 +127,16 @@ mod tests {
         // zlib header with a corrupt stream
         let text = format!("{PREFIX}{}", base45::encode(&[0x78, 0x9c, 0xff, 0xff, 0xff]));
         assert!(matches!(decode(&text, &limits), Err(Error::DecompressionFailed(_))));
+        // a valid stream cut short, and a valid stream with bytes after its end
+        let zipped = compress(&[7u8; 300]).unwrap();
+        let cut = format!("{PREFIX}{}", base45::encode(&zipped[..zipped.len() - 3]));
+        assert!(matches!(decode(&cut, &limits), Err(Error::DecompressionFailed(_))));
+        let mut longer = zipped.clone();
+        longer.push(0);
+        let trailing = format!("{PREFIX}{}", base45::encode(&longer));
+        assert!(matches!(decode(&trailing, &limits), Err(Error::DecompressionFailed(_))));
+        let whole = format!("{PREFIX}{}", base45::encode(&zipped));
+        assert_eq!(decode(&whole, &limits).unwrap(), vec![7u8; 300]);
     }
 
     #[test]
