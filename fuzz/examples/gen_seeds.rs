@@ -3,7 +3,7 @@
 //! pipeline must refuse late (expired, unknown key, wrong issuer, broken schema behind a good signature) so the
 //! fuzzer starts from every stage of the pipeline.
 //!
-//! Run from `fuzz/`: `cargo +nightly run --example gen_seeds`.
+//! Run from `fuzz/`: `cargo +nightly run --example gen_seeds [-- OUTPUT_DIR]` (default `fuzz/corpus`).
 
 use std::fs;
 use std::path::Path;
@@ -128,7 +128,10 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> Res<()> {
 }
 
 fn main() -> Res<()> {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    // Default: fuzz/corpus; an argument names another directory (to inspect the seeds without touching the corpus).
+    let corpus = std::env::args_os()
+        .nth(1)
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"), std::path::PathBuf::from);
     let trusted = SigningKey::from_seed(&[7; 32])?;
     let stranger = SigningKey::from_seed(&[8; 32])?;
     // The same trust list as the `verify` targets (fuzz_targets/common.rs), to report each seed's outcome.
