@@ -8,7 +8,7 @@ rm -rf "$out"
 mkdir -p "$out"
 
 cargo build --quiet --bin huren-issuer --bin huren-verifier
-bin=target/debug
+bin="${CARGO_TARGET_DIR:-target}/debug"
 
 echo "== 1. Guangdong sets up its province (root key, issuer key + certificate, trust file)"
 "$bin/huren-issuer" init --province CN-GD --dir "$out/CN-GD"

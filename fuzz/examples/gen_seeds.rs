@@ -1,6 +1,6 @@
 //! Writes the seed corpora under `fuzz/corpus/<target>/`: valid `HR1:` texts, their COSE bytes and their claims,
-//! signed with the fuzz targets' trusted key (`SigningKey::from_seed(&[7; 32])`), plus a few credentials the
-//! pipeline must refuse late (expired, unknown key, wrong issuer, broken schema behind a good signature) so the
+//! signed with the fuzz targets' trusted key (`dangerous::signing_key_from_seed(&[7; 32])`), plus a few
+//! credentials the pipeline must refuse late (expired, unknown key, wrong issuer, broken schema behind a good signature) so the
 //! fuzzer starts from every stage of the pipeline.
 //!
 //! Run from `fuzz/`: `cargo +nightly run --example gen_seeds [-- OUTPUT_DIR]` (default `fuzz/corpus`).
@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::Path;
 
-use huren_keys::{cbor, cose, CredentialType, KeyCertificate, SigningKey, TrustList};
+use huren_keys::{cbor, cose, CredentialType, KeyCertificate};
 use huren_wallet_core::{
     transport, Body, Colour, Credential, Date, HealthStatus, Reason, Recovery, StatusRef, Subject, TestKind,
     TestOutcome, TestResult, Vaccination,
@@ -132,10 +132,10 @@ fn main() -> Res<()> {
     let corpus = std::env::args_os()
         .nth(1)
         .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"), std::path::PathBuf::from);
-    let trusted = SigningKey::from_seed(&[7; 32])?;
-    let stranger = SigningKey::from_seed(&[8; 32])?;
+    let trusted = huren_keys::dangerous::signing_key_from_seed(&[7; 32])?;
+    let stranger = huren_keys::dangerous::signing_key_from_seed(&[8; 32])?;
     // The same trust list as the `verify` targets (fuzz_targets/common.rs), to report each seed's outcome.
-    let trust = TrustList::from_certificates(vec![KeyCertificate {
+    let trust = huren_keys::dangerous::trust_list_from_unverified(vec![KeyCertificate {
         province: "CN-GD".into(),
         public_key: trusted.public().clone(),
         credential_types: CredentialType::ALL.to_vec(),
@@ -162,7 +162,7 @@ fn main() -> Res<()> {
             return Err(format!("{name}: transport round trip failed").into());
         }
         let raw = huren_wallet_core::base45::decode(&text[transport::PREFIX.len()..])
-            .map_err(|e| format!("{name}: base45 at {}", e.position))?;
+            .map_err(|e| format!("{name}: {e}"))?;
         let compressed = raw.first() == Some(&0x78);
         let outcome = match huren_verifier::verify(&text, &trust, NOW, &huren_verifier::Policy::default()) {
             Ok(_) => huren_verifier::Code::Ok,

@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use huren_keys::{CredentialType, KeyCertificate, SigningKey, TrustList};
+use huren_keys::{CredentialType, KeyCertificate, TrustList};
 
 /// Verification time passed to the pipeline (2026-09-21T14:13:20Z), inside the seed credentials' validity.
 pub const NOW: i64 = 1_790_000_000;
@@ -11,7 +11,7 @@ pub const NOW: i64 = 1_790_000_000;
 pub fn trust() -> &'static TrustList {
     static TRUST: OnceLock<TrustList> = OnceLock::new();
     TRUST.get_or_init(|| {
-        let key = match SigningKey::from_seed(&[7; 32]) {
+        let key = match huren_keys::dangerous::signing_key_from_seed(&[7; 32]) {
             Ok(key) => key,
             Err(e) => panic!("fixed fuzz key: {e}"),
         };
@@ -24,6 +24,6 @@ pub fn trust() -> &'static TrustList {
             expires: i64::MAX / 2,
             issued_at: 0,
         };
-        TrustList::from_certificates(vec![cert])
+        huren_keys::dangerous::trust_list_from_unverified(vec![cert])
     })
 }

@@ -95,9 +95,9 @@ pub struct Issued {
 /// An initialised province, ready to issue.
 #[derive(Debug)]
 pub struct Province {
-    code: String,
     files: ProvinceFiles,
     issuer_key: SigningKey,
+    certificate: KeyCertificate,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -118,7 +118,7 @@ impl Province {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let root = SigningKey::generate()?;
         let issuer_key = SigningKey::generate()?;
-        let certificate = KeyCertificate {
+        let certificate_body = KeyCertificate {
             province: code.to_string(),
             public_key: issuer_key.public().clone(),
             credential_types: options.credential_types.clone(),
@@ -126,8 +126,8 @@ impl Province {
             usage_until: now.saturating_add(options.usage_seconds),
             expires: now.saturating_add(options.usage_seconds).saturating_add(options.grace_seconds),
             issued_at: now,
-        }
-        .sign(&root)?;
+        };
+        let certificate = certificate_body.sign(&root)?;
         let trust = TrustFile {
             anchors: vec![ProvinceAnchor {
                 province: code.to_string(),
@@ -146,7 +146,7 @@ impl Province {
         };
         let json = serde_json::to_vec_pretty(&metadata).map_err(|e| Error::Directory(e.to_string()))?;
         write_new(&files.metadata(), &json)?;
-        Ok(Province { code: code.to_string(), files, issuer_key })
+        Ok(Province { files, issuer_key, certificate: certificate_body })
     }
 
     /// Open a province created by [`Province::init`].
@@ -160,12 +160,30 @@ impl Province {
         if issuer_key.public().kid().to_hex() != metadata.issuer_kid {
             return Err(Error::Directory("issuer key does not match the province metadata".into()));
         }
-        Ok(Province { code: metadata.province, files, issuer_key })
+        // The certificate, checked against the province root in the trust file, is what the province may issue.
+        let trust_path = files.trust();
+        let trust = TrustFile::decode(&std::fs::read(&trust_path).map_err(io(&trust_path))?)?;
+        let anchor = trust
+            .anchors
+            .iter()
+            .find(|a| a.province == metadata.province)
+            .ok_or_else(|| Error::Directory(format!("trust file has no root for {}", metadata.province)))?;
+        let cert_path = files.issuer_certificate();
+        let certificate = KeyCertificate::verify(&std::fs::read(&cert_path).map_err(io(&cert_path))?, &anchor.root)?;
+        if &certificate.public_key != issuer_key.public() || certificate.province != metadata.province {
+            return Err(Error::Directory("issuer certificate is for another key or province".into()));
+        }
+        Ok(Province { files, issuer_key, certificate })
     }
 
-    /// The province code.
+    /// The province code (from the issuer key's certificate).
     pub fn code(&self) -> &str {
-        &self.code
+        &self.certificate.province
+    }
+
+    /// The issuer key's certificate: the types and times it may sign for.
+    pub fn certificate(&self) -> &KeyCertificate {
+        &self.certificate
     }
 
     /// Where the province's files are.
@@ -178,15 +196,32 @@ impl Province {
         &self.issuer_key
     }
 
-    /// Issue a credential at `now` (Unix seconds) with a fresh random id.
+    /// Issue a credential at `now` (Unix seconds) with a fresh random id. Refused when the issuer key's
+    /// certificate does not cover the credential: its type, `now` in the usage window, an expiry before the
+    /// certificate's.
     pub fn issue(&self, request: &IssueRequest, now: i64) -> Result<Issued, Error> {
         if request.valid_for_hours == 0 {
             return Err(Error::Request("valid_for_hours must be at least 1".into()));
         }
+        let cert = &self.certificate;
+        let kind = request.body.credential_type();
+        if !cert.credential_types.contains(&kind) {
+            return Err(Error::Request(format!("the issuer key is not certified for {} credentials", kind.name())));
+        }
+        if now < cert.usage_from || now > cert.usage_until {
+            return Err(Error::Request(format!(
+                "the issuer key may sign from {} to {} (Unix seconds), not at {now}: rotate the key",
+                cert.usage_from, cert.usage_until
+            )));
+        }
+        let expires_at = now.saturating_add(i64::from(request.valid_for_hours) * 3600);
+        if expires_at > cert.expires {
+            return Err(Error::Request("the credential would outlive its issuer key's certificate".into()));
+        }
         let credential = Credential {
-            issuer: self.code.clone(),
+            issuer: cert.province.clone(),
             issued_at: now,
-            expires_at: now.saturating_add(i64::from(request.valid_for_hours) * 3600),
+            expires_at,
             not_before: request.not_before,
             id: random_id()?,
             status: None,
@@ -233,6 +268,33 @@ mod tests {
         assert_eq!(reopened.code(), "CN-HB");
         assert_eq!(reopened.issuer_key().public(), p.issuer_key().public());
         assert!(matches!(Province::init(&dir, "CN-HB", 1_000, &InitOptions::default()), Err(Error::Directory(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn issuing_outside_the_certificate_is_refused() {
+        let dir = temp("scope");
+        let options = InitOptions { credential_types: vec![CredentialType::HealthStatus], ..InitOptions::default() };
+        let p = Province::init(&dir, "CN-HB", 1_000_000, &options).unwrap();
+        let p = Province::open(p.files().dir.as_path()).unwrap();
+        let request: IssueRequest = serde_json::from_str(
+            r#"{"subject": {"name": "王", "masked_id": "42**1"},
+                "body": {"type": "health-status", "colour": "green", "reason": "no-risk"}, "valid_for_hours": 1}"#,
+        )
+        .unwrap();
+        assert!(p.issue(&request, 1_000_100).is_ok());
+        assert!(matches!(p.issue(&request, 999_999), Err(Error::Request(m)) if m.contains("rotate")));
+        let late = 1_000_000 + options.usage_seconds + 1;
+        assert!(matches!(p.issue(&request, late), Err(Error::Request(m)) if m.contains("rotate")));
+        let mut long = request.clone();
+        long.valid_for_hours = u32::MAX;
+        assert!(matches!(p.issue(&long, 1_000_100), Err(Error::Request(m)) if m.contains("outlive")));
+        let mut vaccination = request.clone();
+        vaccination.body = serde_json::from_str(
+            r#"{"type": "vaccination", "product": "X", "dose": 1, "doses": 1, "date": "1970-01-02"}"#,
+        )
+        .unwrap();
+        assert!(matches!(p.issue(&vaccination, 1_000_100), Err(Error::Request(m)) if m.contains("vaccination")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -126,3 +126,27 @@ fn key_files_are_private() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_issuer_refuses_what_its_certificate_does_not_cover() {
+    let dir = std::env::temp_dir().join(format!("huren-issuer-cli-scope-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let init =
+        ["init", "--province", "CN-ZJ", "--dir", "p", "--types", "health-status", "--at", "2026-09-01T00:00:00Z"];
+    assert!(issuer(&init, &dir).status.success());
+    let base = ["issue", "--dir", "p", "--name", "周九", "--id", "3301**********0009"];
+    let ok = issuer(&[&base[..], &["--at", "2026-09-02T00:00:00Z"]].concat(), &dir);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let cases: [&[&str]; 3] = [
+        &["--at", "2026-09-02T00:00:00Z", "--type", "vaccination", "--product", "X", "--date", "2026-08-01"],
+        &["--at", "2028-01-01T00:00:00Z"], // after the key's usage window: rotate first
+        &["--at", "2026-08-01T00:00:00Z"], // before it
+    ];
+    for extra in cases {
+        let out = issuer(&[&base[..], extra].concat(), &dir);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(out.stdout.is_empty(), "{extra:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

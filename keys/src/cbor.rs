@@ -7,16 +7,13 @@
 
 use ciborium::Value;
 
+use crate::Error;
+
 /// Nesting depth allowed when decoding a Huren document.
 pub const MAX_DEPTH: usize = 16;
 
-/// A strict-decoding failure, with a short description of what was wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct CborError(pub String);
-
-fn err<T>(msg: impl Into<String>) -> Result<T, CborError> {
-    Err(CborError(msg.into()))
+fn err<T>(msg: impl Into<String>) -> Result<T, Error> {
+    Err(Error::CborInvalid(msg.into()))
 }
 
 /// Encode a value (never fails for values built in memory).
@@ -27,11 +24,12 @@ pub fn encode(value: &Value) -> Vec<u8> {
     out
 }
 
-/// Decode exactly one canonical CBOR item of at most `max_depth` nesting levels.
-pub fn decode_canonical(bytes: &[u8], max_depth: usize) -> Result<Value, CborError> {
+/// Decode exactly one canonical CBOR item of at most `max_depth` nesting levels. Failures are
+/// [`Error::CborInvalid`].
+pub fn decode_canonical(bytes: &[u8], max_depth: usize) -> Result<Value, Error> {
     let mut reader = bytes;
     let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut reader, max_depth)
-        .map_err(|e| CborError(format!("invalid CBOR: {e}")))?;
+        .map_err(|e| Error::CborInvalid(format!("invalid CBOR: {e}")))?;
     if !reader.is_empty() {
         return err(format!("{} trailing bytes after the CBOR item", reader.len()));
     }
@@ -51,7 +49,7 @@ fn canonical_rank(key: i128) -> (u8, i128) {
     }
 }
 
-fn check_canonical_maps(value: &Value) -> Result<(), CborError> {
+fn check_canonical_maps(value: &Value) -> Result<(), Error> {
     match value {
         Value::Map(entries) => {
             let mut previous: Option<(u8, i128)> = None;
@@ -84,7 +82,7 @@ pub struct IntMap {
 
 impl IntMap {
     /// View `value` as an integer-keyed map; `what` names it in errors.
-    pub fn new(value: Value, what: &'static str) -> Result<Self, CborError> {
+    pub fn new(value: Value, what: &'static str) -> Result<Self, Error> {
         let Value::Map(pairs) = value else { return err(format!("{what}: expected a map")) };
         let mut entries = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
@@ -105,7 +103,7 @@ impl IntMap {
     }
 
     /// Remove and return a mandatory field.
-    pub fn need(&mut self, key: i64, field: &str) -> Result<Value, CborError> {
+    pub fn need(&mut self, key: i64, field: &str) -> Result<Value, Error> {
         match self.take(key) {
             Some(v) => Ok(v),
             None => err(format!("{}: missing {field} (key {key})", self.what)),
@@ -113,7 +111,7 @@ impl IntMap {
     }
 
     /// Fail if fields remain that the reader did not consume.
-    pub fn finish(self) -> Result<(), CborError> {
+    pub fn finish(self) -> Result<(), Error> {
         match self.entries.first() {
             None => Ok(()),
             Some((k, _)) => err(format!("{}: unknown key {k}", self.what)),
@@ -122,7 +120,7 @@ impl IntMap {
 }
 
 /// Read a text string.
-pub fn text(value: Value, field: &str) -> Result<String, CborError> {
+pub fn text(value: Value, field: &str) -> Result<String, Error> {
     match value {
         Value::Text(s) => Ok(s),
         _ => err(format!("{field}: expected text")),
@@ -130,7 +128,7 @@ pub fn text(value: Value, field: &str) -> Result<String, CborError> {
 }
 
 /// Read a byte string.
-pub fn bytes(value: Value, field: &str) -> Result<Vec<u8>, CborError> {
+pub fn bytes(value: Value, field: &str) -> Result<Vec<u8>, Error> {
     match value {
         Value::Bytes(b) => Ok(b),
         _ => err(format!("{field}: expected a byte string")),
@@ -138,7 +136,7 @@ pub fn bytes(value: Value, field: &str) -> Result<Vec<u8>, CborError> {
 }
 
 /// Read an integer that fits in an `i64`.
-pub fn int(value: &Value, field: &str) -> Result<i64, CborError> {
+pub fn int(value: &Value, field: &str) -> Result<i64, Error> {
     value
         .as_integer()
         .and_then(|i| i64::try_from(i).ok())
@@ -146,7 +144,7 @@ pub fn int(value: &Value, field: &str) -> Result<i64, CborError> {
 }
 
 /// Read an unsigned integer no larger than `max`.
-pub fn uint(value: &Value, field: &str, max: u64) -> Result<u64, CborError> {
+pub fn uint(value: &Value, field: &str, max: u64) -> Result<u64, Error> {
     let n = value.as_integer().and_then(|i| u64::try_from(i).ok());
     match n {
         Some(n) if n <= max => Ok(n),
@@ -155,7 +153,7 @@ pub fn uint(value: &Value, field: &str, max: u64) -> Result<u64, CborError> {
 }
 
 /// Read an array.
-pub fn array(value: Value, field: &str) -> Result<Vec<Value>, CborError> {
+pub fn array(value: Value, field: &str) -> Result<Vec<Value>, Error> {
     match value {
         Value::Array(items) => Ok(items),
         _ => err(format!("{field}: expected an array")),
@@ -206,6 +204,6 @@ mod tests {
         let mut m = IntMap::new(v, "thing").unwrap();
         assert!(m.need(2, "two").is_err());
         assert_eq!(int(&m.need(1, "one").unwrap(), "one").unwrap(), 1);
-        assert!(m.finish().unwrap_err().0.contains("unknown key 3"));
+        assert!(m.finish().unwrap_err().to_string().contains("unknown key 3"));
     }
 }

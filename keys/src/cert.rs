@@ -123,16 +123,16 @@ impl KeyCertificate {
         Ok(cert)
     }
 
-    fn decode(payload: &[u8]) -> Result<Self, cbor::CborError> {
+    fn decode(payload: &[u8]) -> Result<Self, Error> {
         let mut m = IntMap::new(cbor::decode_canonical(payload, 4)?, "key certificate")?;
         let province = cbor::text(m.need(1, "province")?, "province")?;
         let spki = cbor::bytes(m.need(2, "public key")?, "public key")?;
-        let public_key = PublicKey::from_spki_der(&spki).map_err(|e| cbor::CborError(e.to_string()))?;
+        let public_key = PublicKey::from_spki_der(&spki)?;
         let mut credential_types = Vec::new();
         for t in cbor::array(m.need(3, "credential types")?, "credential types")? {
             let code = cbor::uint(&t, "credential type", 255)?;
             let t = CredentialType::from_code(code)
-                .ok_or_else(|| cbor::CborError(format!("unknown credential type {code}")))?;
+                .ok_or_else(|| Error::CborInvalid(format!("unknown credential type {code}")))?;
             credential_types.push(t);
         }
         let usage_from = cbor::int(&m.need(4, "usage from")?, "usage from")?;

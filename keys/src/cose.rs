@@ -36,8 +36,8 @@ pub struct Sign1 {
 }
 
 impl Sign1 {
-    /// Parse a COSE_Sign1, tagged (18) or untagged. Trailing bytes, duplicate header labels, a detached payload
-    /// and an empty signature are refused.
+    /// Parse a COSE_Sign1, tagged (18) or untagged (as some EU DCCs are). Trailing bytes, duplicate header labels,
+    /// a detached payload, an empty signature and critical header parameters are refused.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let parsed = if bytes.first() == Some(&0xd2) {
             CoseSign1::from_tagged_slice(bytes)
@@ -50,6 +50,11 @@ impl Sign1 {
         }
         if inner.signature.is_empty() {
             return Err(Error::CoseMalformed("empty signature".into()));
+        }
+        // RFC 9052 §3.1: a recipient must reject a message with critical parameters it does not understand, and
+        // Huren understands none beyond alg, kid and content type.
+        if !inner.protected.header.crit.is_empty() {
+            return Err(Error::CoseMalformed("critical header parameters not understood".into()));
         }
         Ok(Sign1 { inner })
     }
@@ -113,6 +118,24 @@ mod tests {
         assert_eq!(parsed.verify(key.public()).unwrap(), b"payload");
         // untagged is accepted too
         assert!(Sign1::parse(&bytes[1..]).is_ok());
+    }
+
+    #[test]
+    fn critical_headers_are_refused() {
+        let key = SigningKey::from_seed(&[1u8; 32]).unwrap();
+        let bytes = CoseSign1Builder::new()
+            .protected(
+                HeaderBuilder::new()
+                    .algorithm(coset::iana::Algorithm::EdDSA)
+                    .add_critical_label(coset::RegisteredLabelWithPrivate::PrivateUse(-70_000))
+                    .build(),
+            )
+            .payload(b"x".to_vec())
+            .create_signature(&[], |tbs| key.sign(tbs))
+            .build()
+            .to_tagged_vec()
+            .unwrap();
+        assert!(matches!(Sign1::parse(&bytes), Err(Error::CoseMalformed(m)) if m.contains("critical")));
     }
 
     #[test]

@@ -42,10 +42,15 @@ pub enum Error {
     /// A key certificate or trust file has a well-formed signature but invalid contents.
     #[error("document content invalid: {0}")]
     DocumentInvalid(String),
-    /// A key certificate is not signed by the province root it claims.
-    #[error("key certificate for {province} is not signed by that province's root key")]
-    CertificateNotSignedByRoot {
-        /// The province named by the certificate.
-        province: String,
+    /// A CBOR document is not strictly well-formed (see [`crate::cbor`]), or breaks its schema.
+    #[error("{0}")]
+    CborInvalid(String),
+    /// A trust file lists, under one province's root, a certificate for another province.
+    #[error("certificate for {certificate} listed under {anchor}'s root")]
+    CertificateProvinceMismatch {
+        /// The province whose root signed the certificate.
+        anchor: String,
+        /// The province the certificate names.
+        certificate: String,
     },
 }

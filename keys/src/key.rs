@@ -215,8 +215,8 @@ impl SigningKey {
         Self::from_seed(&seed)
     }
 
-    /// A key from a 32-byte Ed25519 seed (used for test vectors; real keys come from [`SigningKey::generate`]).
-    pub fn from_seed(seed: &[u8; 32]) -> Result<Self, Error> {
+    /// A key from a 32-byte Ed25519 seed: only through [`crate::dangerous`].
+    pub(crate) fn from_seed(seed: &[u8; 32]) -> Result<Self, Error> {
         Self::from_dalek(ed25519_dalek::SigningKey::from_bytes(seed))
     }
 

@@ -26,6 +26,7 @@ mod alg;
 pub mod cbor;
 mod cert;
 pub mod cose;
+pub mod dangerous;
 mod error;
 mod key;
 mod trust;

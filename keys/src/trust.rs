@@ -60,8 +60,8 @@ impl TrustFile {
         Self::decode_inner(bytes).map_err(|e| Error::DocumentInvalid(format!("trust file: {e}")))
     }
 
-    fn decode_inner(bytes: &[u8]) -> Result<Self, cbor::CborError> {
-        let bad = |m: String| cbor::CborError(m);
+    fn decode_inner(bytes: &[u8]) -> Result<Self, Error> {
+        let bad = Error::CborInvalid;
         let mut top = IntMap::new(cbor::decode_canonical(bytes, 5)?, "trust file")?;
         let version = cbor::uint(&top.need(1, "version")?, "version", u64::MAX)?;
         if version != TRUST_FILE_VERSION {
@@ -75,7 +75,7 @@ impl TrustFile {
                 return Err(bad(format!("province {province:?} invalid or listed twice")));
             }
             let root_der = cbor::bytes(m.need(2, "root key")?, "root key")?;
-            let root = PublicKey::from_spki_der(&root_der).map_err(|e| bad(e.to_string()))?;
+            let root = PublicKey::from_spki_der(&root_der)?;
             let certificates = cbor::array(m.need(3, "certificates")?, "certificates")?
                 .into_iter()
                 .map(|c| cbor::bytes(c, "certificate"))
@@ -106,7 +106,10 @@ impl TrustList {
             for bytes in &anchor.certificates {
                 let cert = KeyCertificate::verify(bytes, &anchor.root)?;
                 if cert.province != anchor.province {
-                    return Err(Error::CertificateNotSignedByRoot { province: cert.province });
+                    return Err(Error::CertificateProvinceMismatch {
+                        anchor: anchor.province.clone(),
+                        certificate: cert.province,
+                    });
                 }
                 certs.push(cert);
             }
@@ -114,8 +117,8 @@ impl TrustList {
         Ok(Self::from_certificates(certs))
     }
 
-    /// Index certificates the caller has already verified (a federation bundle, a test).
-    pub fn from_certificates(keys: Vec<KeyCertificate>) -> Self {
+    /// Index certificates that have been verified (or, through [`crate::dangerous`], that a test vouches for).
+    pub(crate) fn from_certificates(keys: Vec<KeyCertificate>) -> Self {
         let mut by_kid: HashMap<KeyId, Vec<usize>> = HashMap::new();
         for (i, cert) in keys.iter().enumerate() {
             by_kid.entry(cert.public_key.kid()).or_default().push(i);
@@ -181,7 +184,7 @@ mod tests {
         let anchor =
             |cert| ProvinceAnchor { province: "CN-GD".into(), root: root.public().clone(), certificates: vec![cert] };
         let foreign = TrustFile { anchors: vec![anchor(certificate("CN-HB", &issuer, &root))] };
-        assert!(matches!(TrustList::from_trust_file(&foreign), Err(Error::CertificateNotSignedByRoot { .. })));
+        assert!(matches!(TrustList::from_trust_file(&foreign), Err(Error::CertificateProvinceMismatch { .. })));
         let forged = TrustFile { anchors: vec![anchor(certificate("CN-GD", &issuer, &other))] };
         assert!(matches!(TrustList::from_trust_file(&forged), Err(Error::SignatureInvalid)));
     }

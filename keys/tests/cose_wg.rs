@@ -92,7 +92,7 @@ fn es256_sign1_vector_verifies_and_an_ed25519_key_is_a_mismatch() {
     let cbor = unhex(v["output"]["cbor"].as_str().unwrap());
     let msg = Sign1::parse(&cbor).unwrap();
     assert_eq!(msg.verify(&key).unwrap(), b"This is the content.");
-    let ed = huren_keys::SigningKey::from_seed(&[0x5a; 32]).unwrap();
+    let ed = huren_keys::dangerous::signing_key_from_seed(&[0x5a; 32]).unwrap();
     assert!(matches!(
         msg.verify(ed.public()),
         Err(Error::AlgKeyMismatch { message: Algorithm::Es256, key: Algorithm::EdDsa })

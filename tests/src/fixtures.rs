@@ -28,8 +28,8 @@ impl TestProvince {
 
     /// A province whose keys come from `seed` (root) and `seed + 1` (issuer).
     pub fn new(code: &str, seed: u8, types: Vec<CredentialType>) -> Self {
-        let root = SigningKey::from_seed(&[seed; 32]).unwrap();
-        let issuer = SigningKey::from_seed(&[seed.wrapping_add(1); 32]).unwrap();
+        let root = huren_keys::dangerous::signing_key_from_seed(&[seed; 32]).unwrap();
+        let issuer = huren_keys::dangerous::signing_key_from_seed(&[seed.wrapping_add(1); 32]).unwrap();
         let certificate = KeyCertificate {
             province: code.into(),
             public_key: issuer.public().clone(),
@@ -44,7 +44,7 @@ impl TestProvince {
 
     /// A trust list holding just this province's issuer key.
     pub fn trust(&self) -> TrustList {
-        TrustList::from_certificates(vec![self.certificate.clone()])
+        huren_keys::dangerous::trust_list_from_unverified(vec![self.certificate.clone()])
     }
 
     /// Sign a credential with the issuer key and wrap it as QR text.
@@ -69,5 +69,48 @@ pub fn health_status(issuer: &str) -> Credential {
             date_of_birth: None,
         },
         body: Body::HealthStatus(HealthStatus { colour: Colour::Green, reason: Reason::NoRisk, valid_until: None }),
+    }
+}
+
+/// An ECDSA P-256 issuer key (ES256), for provinces whose HSMs only do P-256.
+pub struct P256Signer {
+    pair: ring::signature::EcdsaKeyPair,
+    public: huren_keys::PublicKey,
+}
+
+impl P256Signer {
+    /// A fresh random P-256 key.
+    pub fn generate() -> Self {
+        use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let public =
+            huren_keys::PublicKey::from_spki_der(&huren_keys::p256_spki_from_point(pair.public_key().as_ref()))
+                .unwrap();
+        P256Signer { pair, public }
+    }
+
+    /// A certificate for this key in `province`, for every type, over the fixtures' usage window.
+    pub fn certificate(&self, province: &str) -> KeyCertificate {
+        KeyCertificate {
+            province: province.into(),
+            public_key: self.public.clone(),
+            credential_types: CredentialType::ALL.to_vec(),
+            usage_from: T0 - DAY,
+            usage_until: T0 + 365 * DAY,
+            expires: T0 + 2 * 365 * DAY,
+            issued_at: T0 - DAY,
+        }
+    }
+}
+
+impl huren_keys::Signer for P256Signer {
+    fn public_key(&self) -> &huren_keys::PublicKey {
+        &self.public
+    }
+
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.pair.sign(&ring::rand::SystemRandom::new(), message).unwrap().as_ref().to_vec()
     }
 }

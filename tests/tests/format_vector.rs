@@ -49,9 +49,3 @@ fn the_documented_qr_text_verifies_and_fits_version_11() {
     assert_eq!(QrSymbol::new(&text, Ecc::Q).unwrap().version(), 11);
     assert_eq!(text.len(), 234);
 }
-
-#[test]
-fn the_block_reader_fails_on_a_missing_block() {
-    let result = std::panic::catch_unwind(|| block("vector-does-not-exist"));
-    assert!(result.is_err());
-}

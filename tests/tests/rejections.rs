@@ -246,7 +246,7 @@ fn keys_sharing_a_kid_are_each_tried() {
     let gd = TestProvince::guangdong();
     let mut hubei = gd.certificate.clone();
     hubei.province = "CN-HB".into();
-    let trust = TrustList::from_certificates(vec![hubei, gd.certificate.clone()]);
+    let trust = huren_keys::dangerous::trust_list_from_unverified(vec![hubei, gd.certificate.clone()]);
     assert_eq!(trust.candidates(&gd.issuer.public().kid().0).count(), 2);
     assert!(verify(&gd.qr_text(&health_status("CN-GD")), &trust, T0 + 60, &Policy::default()).is_ok());
     // And a credential neither certificate authorises reports the authorisation failure.
@@ -267,4 +267,78 @@ fn fixture_certificate_is_signed_by_the_test_root() {
     let gd = TestProvince::guangdong();
     let bytes = gd.certificate.sign(&gd.root).unwrap();
     assert_eq!(KeyCertificate::verify(&bytes, gd.root.public()).unwrap(), gd.certificate);
+}
+
+#[test]
+fn es256_issuer_keys_verify_and_refuse_an_eddsa_header() {
+    use huren_tests::fixtures::P256Signer;
+    let p256 = P256Signer::generate();
+    let trust = huren_keys::dangerous::trust_list_from_unverified(vec![p256.certificate("CN-SH")]);
+    let credential = health_status("CN-SH");
+    let text = qr(&credential.sign(&p256).unwrap());
+    let verified = verify(&text, &trust, T0 + 60, &Policy::default()).unwrap();
+    assert_eq!(verified.algorithm(), huren_keys::Algorithm::Es256);
+    assert_eq!(verified.credential(), &credential);
+
+    // The P-256 key's kid with an EdDSA header: the key decides, the header is refused.
+    let header =
+        HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA).key_id(p256.public_key().kid().0.to_vec()).build();
+    let forged = CoseSign1Builder::new()
+        .protected(header)
+        .payload(credential.to_claims())
+        .create_signature(&[], |tbs| p256.sign(tbs))
+        .build()
+        .to_tagged_vec()
+        .unwrap();
+    let r = check(&qr(&forged), &trust, T0 + 60, &Policy::default());
+    assert_eq!(
+        r,
+        Rejection::AlgKeyMismatch { message: huren_keys::Algorithm::EdDsa, key: huren_keys::Algorithm::Es256 }
+    );
+}
+
+#[test]
+fn body_dates_narrow_the_validity_period() {
+    use huren_wallet_core::{Date, Recovery, TestKind, TestOutcome, TestResult, Vaccination};
+    let gd = TestProvince::guangdong();
+    let trust = gd.trust();
+    let day = |unix: i64| Date::from_unix(unix).unwrap();
+
+    // Recovery valid from T0 + 2 days to T0 + 5 days, in a credential valid for a week.
+    let mut recovery = health_status("CN-GD");
+    recovery.expires_at = day(T0 + 5 * DAY).end_unix();
+    recovery.body = Body::Recovery(Recovery {
+        first_positive: day(T0 - 10 * DAY),
+        valid_from: day(T0 + 2 * DAY),
+        valid_until: day(T0 + 5 * DAY),
+    });
+    let text = gd.qr_text(&recovery);
+    assert_eq!(code_of(&text, &trust, T0 + DAY), Code::NotYetValid);
+    assert!(verify(&text, &trust, T0 + 3 * DAY, &Policy::default()).is_ok());
+    // A claims set whose exp outlives the recovery (an issuer would refuse it; sign it raw): the recovery's end wins.
+    recovery.expires_at = T0 + 30 * DAY;
+    let raw = qr(&sign_raw(&gd.issuer, Some(iana::Algorithm::EdDSA), recovery.to_claims()));
+    assert_eq!(code_of(&raw, &trust, T0 + 10 * DAY), Code::Expired);
+
+    // A test sampled 80 hours ago: refused by the default 72-hour policy, accepted when the policy allows it.
+    let mut test = health_status("CN-GD");
+    test.body = Body::TestResult(TestResult {
+        kind: TestKind::Naat,
+        outcome: TestOutcome::Negative,
+        sampled_at: T0 - 3600,
+        centre: None,
+    });
+    let text = gd.qr_text(&test);
+    assert!(verify(&text, &trust, T0 + 60, &Policy::default()).is_ok());
+    let r = check(&text, &trust, T0 + 79 * 3600, &Policy::default());
+    assert_eq!((r.code(), r.stage()), (Code::PolicyRejected, Stage::Policy));
+    let lenient = Policy { max_test_age: None, ..Policy::default() };
+    assert!(verify(&text, &trust, T0 + 79 * 3600, &lenient).is_ok());
+
+    // A vaccination dated after now (only a raw-signed claims set can say so): not yet valid.
+    let mut vaccination = health_status("CN-GD");
+    vaccination.body =
+        Body::Vaccination(Vaccination { product: "BBIBP".into(), dose: 1, doses: 2, date: day(T0 + 3 * DAY) });
+    let raw = qr(&sign_raw(&gd.issuer, Some(iana::Algorithm::EdDSA), vaccination.to_claims()));
+    assert_eq!(code_of(&raw, &trust, T0 + 60), Code::NotYetValid);
 }

@@ -18,11 +18,18 @@ pub struct Policy {
     pub clock_skew: i64,
     /// Credential types this checkpoint accepts; `None` accepts all.
     pub accepted_types: Option<Vec<CredentialType>>,
+    /// Oldest test result accepted, in seconds since the sample was taken; `None` leaves it to `exp`.
+    pub max_test_age: Option<i64>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { limits: transport::Limits::default(), clock_skew: 300, accepted_types: None }
+        Policy {
+            limits: transport::Limits::default(),
+            clock_skew: 300,
+            accepted_types: None,
+            max_test_age: Some(72 * 3600),
+        }
     }
 }
 
@@ -230,13 +237,7 @@ pub fn verify_cose(cose: &[u8], trust: &TrustList, now: i64, policy: &Policy) ->
     }
     let (credential, cert) = find_authorised_signer(&sign1, trust, now)?;
     check_validity(&credential, now, policy.clock_skew)?;
-    if let Some(types) = &policy.accepted_types {
-        if !types.contains(&credential.credential_type()) {
-            return Err(Rejection::PolicyRejected {
-                reason: format!("{} credentials are not accepted here", credential.credential_type().name()),
-            });
-        }
-    }
+    check_policy(&credential, now, policy)?;
     Ok(Verified { credential, kid: cert.public_key.kid(), algorithm: cert.public_key.algorithm() })
 }
 
@@ -303,17 +304,46 @@ fn check_authorisation(credential: &Credential, cert: &KeyCertificate, now: i64)
     Ok(())
 }
 
+/// The credential's own validity period, narrowed by what its body says (a health status's valid-until, a
+/// recovery's window, a test's or vaccination's date, which cannot lie in the future).
 fn check_validity(credential: &Credential, now: i64, skew: i64) -> Result<(), Rejection> {
-    let valid_from = credential.not_before.unwrap_or(credential.issued_at).max(credential.issued_at);
+    let mut valid_from = credential.not_before.unwrap_or(credential.issued_at).max(credential.issued_at);
+    let mut expired_at = credential.expires_at;
+    match &credential.body {
+        Body::HealthStatus(h) => expired_at = expired_at.min(h.valid_until.unwrap_or(expired_at)),
+        Body::Recovery(r) => {
+            valid_from = valid_from.max(r.valid_from.start_unix());
+            expired_at = expired_at.min(r.valid_until.end_unix());
+        }
+        Body::TestResult(t) => valid_from = valid_from.max(t.sampled_at),
+        Body::Vaccination(v) => valid_from = valid_from.max(v.date.start_unix()),
+        _ => {}
+    }
     if valid_from > now.saturating_add(skew) {
         return Err(Rejection::NotYetValid { now, valid_from });
     }
-    let mut expired_at = credential.expires_at;
-    if let Body::HealthStatus(h) = &credential.body {
-        expired_at = expired_at.min(h.valid_until.unwrap_or(expired_at));
-    }
     if now >= expired_at {
         return Err(Rejection::Expired { now, expired_at });
+    }
+    Ok(())
+}
+
+fn check_policy(credential: &Credential, now: i64, policy: &Policy) -> Result<(), Rejection> {
+    let kind = credential.credential_type();
+    if policy.accepted_types.as_ref().is_some_and(|types| !types.contains(&kind)) {
+        return Err(Rejection::PolicyRejected { reason: format!("{} credentials are not accepted here", kind.name()) });
+    }
+    if let (Body::TestResult(t), Some(max_age)) = (&credential.body, policy.max_test_age) {
+        let age = now.saturating_sub(t.sampled_at);
+        if age > max_age {
+            return Err(Rejection::PolicyRejected {
+                reason: format!(
+                    "test sampled {} h ago; this checkpoint accepts tests up to {} h old",
+                    age / 3600,
+                    max_age / 3600
+                ),
+            });
+        }
     }
     Ok(())
 }

@@ -1,38 +1,48 @@
-//! Reading QR codes from images (PNG, JPEG) with `rqrr`, within size limits.
+//! Reading QR codes from images (PNG, JPEG) with `rqrr`, with bounded work.
 //!
-//! A code that does not read at first is tried again inverted (dark-mode screens) and at a second scale (tiny
-//! codes upscaled, large frames halved), before giving up with [`ScanError::NoCode`].
+//! Untrusted images are held to limits before and during decoding: the file size and the pixel count are checked
+//! from the header before any pixel is allocated; detection runs on at most [`ImageLimits::max_work_pixels`]
+//! (larger images are scaled down first); a decoder panic is caught; and [`scan_image_bytes`] gives up after
+//! [`ImageLimits::time_budget`] (rqrr's grouping step is quadratic in the number of finder-pattern look-alikes, so a
+//! crafted image can otherwise keep it busy for minutes).
+//!
+//! A code that does not read at first is tried again binarised, smoothed, inverted (dark-mode screens) and at a
+//! second scale, before giving up with [`Rejection::QrUnreadable`].
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use image::GrayImage;
+
+use crate::Rejection;
 
 /// Bounds on images accepted from untrusted sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageLimits {
     /// Largest encoded file, in bytes.
     pub max_file_bytes: usize,
-    /// Largest width x height, in pixels.
+    /// Largest width x height of a decoded image, in pixels.
     pub max_pixels: u64,
+    /// Largest image handed to the QR detector; larger ones are scaled down first (1920x1080 fits).
+    pub max_work_pixels: u64,
+    /// Wall-clock budget for decoding one image, all attempts included.
+    pub time_budget: Duration,
 }
 
 impl Default for ImageLimits {
     fn default() -> Self {
-        ImageLimits { max_file_bytes: 16 * 1024 * 1024, max_pixels: 24_000_000 }
+        ImageLimits {
+            max_file_bytes: 16 * 1024 * 1024,
+            max_pixels: 24_000_000,
+            max_work_pixels: 2_100_000,
+            time_budget: Duration::from_secs(3),
+        }
     }
 }
 
-/// Why no QR text came out of an image.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ScanError {
-    /// The file is larger than [`ImageLimits::max_file_bytes`] or has more pixels than allowed.
-    #[error("image too large: {0}")]
-    TooLarge(String),
-    /// Not a PNG or JPEG image we can decode.
-    #[error("not a readable PNG or JPEG image: {0}")]
-    NotAnImage(String),
-    /// The image decoded but contains no QR code we can read.
-    #[error("no readable QR code in the image")]
-    NoCode,
+fn unreadable<T>(reason: impl Into<String>) -> Result<T, Rejection> {
+    Err(Rejection::QrUnreadable { reason: reason.into() })
 }
 
 /// Whether bytes look like a PNG or JPEG file.
@@ -40,33 +50,32 @@ pub fn looks_like_image(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.starts_with(&[0xff, 0xd8, 0xff])
 }
 
-/// Decode an encoded image and read the QR codes in it (texts in reading order of detection).
-pub fn scan_image_bytes(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<String>, ScanError> {
-    Ok(scan_gray(&load_gray(bytes, limits)?)).and_then(|texts| {
-        if texts.is_empty() {
-            Err(ScanError::NoCode)
-        } else {
-            Ok(texts)
-        }
-    })
+/// Decode an encoded image and read the QR codes in it, within `limits` (size, pixels, time).
+pub fn scan_image_bytes(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<String>, Rejection> {
+    let img = load_gray(bytes, limits)?;
+    let texts = scan_within_budget(img, limits)?;
+    if texts.is_empty() {
+        return unreadable("no readable QR code in the image");
+    }
+    Ok(texts)
 }
 
 /// Decode PNG or JPEG bytes to greyscale, enforcing the limits before allocating pixels.
-pub fn load_gray(bytes: &[u8], limits: &ImageLimits) -> Result<GrayImage, ScanError> {
+pub fn load_gray(bytes: &[u8], limits: &ImageLimits) -> Result<GrayImage, Rejection> {
     if bytes.len() > limits.max_file_bytes {
-        return Err(ScanError::TooLarge(format!("{} bytes, limit {}", bytes.len(), limits.max_file_bytes)));
+        return unreadable(format!("image file of {} bytes exceeds {}", bytes.len(), limits.max_file_bytes));
     }
     let format = if bytes.starts_with(b"\x89PNG") {
         image::ImageFormat::Png
     } else if bytes.starts_with(&[0xff, 0xd8]) {
         image::ImageFormat::Jpeg
     } else {
-        return Err(ScanError::NotAnImage("neither PNG nor JPEG".into()));
+        return unreadable("not a PNG or JPEG image");
     };
     let reader = || image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    let (w, h) = reader().into_dimensions().map_err(|e| ScanError::NotAnImage(e.to_string()))?;
+    let (w, h) = reader().into_dimensions().or_else(|e| unreadable(format!("unreadable image: {e}")))?;
     if u64::from(w) * u64::from(h) > limits.max_pixels {
-        return Err(ScanError::TooLarge(format!("{w}x{h} pixels, limit {}", limits.max_pixels)));
+        return unreadable(format!("image of {w}x{h} pixels exceeds {}", limits.max_pixels));
     }
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(w);
@@ -74,26 +83,76 @@ pub fn load_gray(bytes: &[u8], limits: &ImageLimits) -> Result<GrayImage, ScanEr
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4));
     let mut reader = reader();
     reader.limits(decoder_limits);
-    let img = reader.decode().map_err(|e| ScanError::NotAnImage(e.to_string()))?;
-    Ok(img.into_luma8())
+    let img = reader.decode().or_else(|e| unreadable(format!("unreadable image: {e}")))?;
+    Ok(fit_to_work_size(&img.into_luma8(), limits.max_work_pixels))
 }
 
-/// Read QR codes from a greyscale image. Cheap attempts first: as is, then binarised at Otsu's threshold (helps
-/// with glare and low contrast), then smoothed (helps with sensor noise), then inverted (dark-mode screens), then
-/// at a second scale (tiny codes doubled, large frames halved).
+/// Scan on a worker thread and give up after the time budget. The worker cannot be interrupted: it finishes (or
+/// not) on its own, holding one image, while the caller moves on.
+pub fn scan_within_budget(img: GrayImage, limits: &ImageLimits) -> Result<Vec<String>, Rejection> {
+    let (sender, receiver) = mpsc::channel();
+    let max_work_pixels = limits.max_work_pixels;
+    std::thread::Builder::new()
+        .name("huren-qr-scan".into())
+        .spawn(move || {
+            let _ = sender.send(scan_gray_bounded(&img, max_work_pixels));
+        })
+        .or_else(|e| unreadable(format!("cannot start the scanner: {e}")))?;
+    match receiver.recv_timeout(limits.time_budget) {
+        Ok(texts) => Ok(texts),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            unreadable(format!("gave up after {} ms", limits.time_budget.as_millis()))
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => unreadable("the QR decoder failed on this image"),
+    }
+}
+
+/// Scale an image down (keeping its aspect ratio) until it has at most `max_pixels` pixels.
+pub fn fit_to_work_size(img: &GrayImage, max_pixels: u64) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels <= max_pixels || pixels == 0 {
+        return img.clone();
+    }
+    // Integer square root of the ratio, rounded so the result never exceeds the cap.
+    let scale = (max_pixels as f64 / pixels as f64).sqrt();
+    let (nw, nh) = (scaled(w, scale), scaled(h, scale));
+    image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle)
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 1 <= result <= side, scale in (0, 1]
+fn scaled(side: u32, scale: f64) -> u32 {
+    ((f64::from(side) * scale).floor() as u32).clamp(1, side)
+}
+
+/// Read QR codes from a greyscale image (scaled to at most 2.1 megapixels first). Cheap attempts first: as is,
+/// then binarised at Otsu's threshold (glare, low contrast), then smoothed (sensor noise), then inverted (dark-mode
+/// screens), then at a second scale (small images doubled, large ones halved).
 pub fn scan_gray(img: &GrayImage) -> Vec<String> {
-    let attempts: [&dyn Fn() -> GrayImage; 4] = [
-        &|| otsu_binarise(img),
-        &|| box_blur_3x3(img),
+    scan_gray_bounded(img, ImageLimits::default().max_work_pixels)
+}
+
+fn scan_gray_bounded(img: &GrayImage, max_work_pixels: u64) -> Vec<String> {
+    let img = &fit_to_work_size(img, max_work_pixels);
+    let attempts: [&dyn Fn() -> Option<GrayImage>; 4] = [
+        &|| Some(otsu_binarise(img)),
+        &|| Some(box_blur_3x3(img)),
         &|| {
             let mut inverted = img.clone();
             image::imageops::invert(&mut inverted);
-            inverted
+            Some(inverted)
         },
         &|| {
             let (w, h) = img.dimensions();
-            let (nw, nh) = if w.min(h) >= 800 { (w / 2, h / 2) } else { (w.saturating_mul(2), h.saturating_mul(2)) };
-            image::imageops::resize(img, nw.max(1), nh.max(1), image::imageops::FilterType::Triangle)
+            let pixels = u64::from(w) * u64::from(h);
+            let (nw, nh) = if pixels.saturating_mul(4) <= max_work_pixels {
+                (w * 2, h * 2)
+            } else if w.min(h) >= 800 {
+                (w / 2, h / 2)
+            } else {
+                return None;
+            };
+            Some(image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle))
         },
     ];
     let found = detect(img);
@@ -101,17 +160,35 @@ pub fn scan_gray(img: &GrayImage) -> Vec<String> {
         return found;
     }
     for attempt in attempts {
-        let found = detect(&attempt());
-        if !found.is_empty() {
-            return found;
+        if let Some(variant) = attempt() {
+            let found = detect(&variant);
+            if !found.is_empty() {
+                return found;
+            }
         }
     }
     Vec::new()
 }
 
+/// One rqrr pass over a greyscale image. A panic inside the decoder (rqrr asserts on some degenerate
+/// geometries) counts as "no code".
+pub fn detect(img: &GrayImage) -> Vec<String> {
+    let (w, h) = (img.width(), img.height());
+    let (Ok(w), Ok(h)) = (usize::try_from(w), usize::try_from(h)) else { return Vec::new() };
+    let raw = img.as_raw();
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| raw[y * w + x]);
+        prepared.detect_grids().into_iter().filter_map(|grid| grid.decode().ok().map(|(_, text)| text)).collect()
+    }))
+    .unwrap_or_default()
+}
+
 /// Mean of each pixel's 3x3 neighbourhood (edges clamped): cheap smoothing against sensor noise.
 pub fn box_blur_3x3(img: &GrayImage) -> GrayImage {
-    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (Ok(w), Ok(h)) = (usize::try_from(img.width()), usize::try_from(img.height())) else { return img.clone() };
+    if w == 0 || h == 0 {
+        return img.clone();
+    }
     let src = img.as_raw();
     let mut horizontal = vec![0u16; w * h];
     for y in 0..h {
@@ -168,14 +245,6 @@ pub fn otsu_binarise(img: &GrayImage) -> GrayImage {
     out
 }
 
-/// One rqrr pass over a greyscale image.
-pub fn detect(img: &GrayImage) -> Vec<String> {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let raw = img.as_raw();
-    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| raw[y * w + x]);
-    prepared.detect_grids().into_iter().filter_map(|grid| grid.decode().ok().map(|(_, text)| text)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,10 +252,14 @@ mod tests {
     #[test]
     fn non_images_and_oversized_images_are_refused() {
         let limits = ImageLimits::default();
-        assert!(matches!(scan_image_bytes(b"hello", &limits), Err(ScanError::NotAnImage(_))));
-        assert!(matches!(scan_image_bytes(b"\x89PNG\r\n\x1a\n\0\0", &limits), Err(ScanError::NotAnImage(_))));
-        let small = ImageLimits { max_file_bytes: 4, max_pixels: 1 };
-        assert!(matches!(scan_image_bytes(b"\x89PNG\r\n\x1a\n", &small), Err(ScanError::TooLarge(_))));
+        let reason = |r: Result<Vec<String>, Rejection>| match r {
+            Err(Rejection::QrUnreadable { reason }) => reason,
+            other => panic!("expected QR_UNREADABLE, got {other:?}"),
+        };
+        assert!(reason(scan_image_bytes(b"hello", &limits)).contains("not a PNG or JPEG"));
+        assert!(reason(scan_image_bytes(b"\x89PNG\r\n\x1a\n\0\0", &limits)).contains("unreadable image"));
+        let small = ImageLimits { max_file_bytes: 4, ..ImageLimits::default() };
+        assert!(reason(scan_image_bytes(b"\x89PNG\r\n\x1a\n", &small)).contains("exceeds"));
     }
 
     #[test]
@@ -202,7 +275,7 @@ mod tests {
             png.extend_from_slice(&crc32(&body).to_be_bytes());
         }
         let result = scan_image_bytes(&png, &ImageLimits::default());
-        assert!(matches!(result, Err(ScanError::TooLarge(_))), "{result:?}");
+        assert!(matches!(&result, Err(Rejection::QrUnreadable { reason }) if reason.contains("exceeds")), "{result:?}");
     }
 
     fn crc32(data: &[u8]) -> u32 {
@@ -232,6 +305,18 @@ mod tests {
         let bw = otsu_binarise(&img);
         assert_eq!(bw.get_pixel(0, 0).0, [0]);
         assert_eq!(bw.get_pixel(9, 0).0, [255]);
+    }
+
+    #[test]
+    fn large_images_are_scaled_down_to_the_work_size() {
+        let big = GrayImage::from_pixel(2000, 1500, image::Luma([200]));
+        let fitted = fit_to_work_size(&big, 500_000);
+        assert!(u64::from(fitted.width()) * u64::from(fitted.height()) <= 500_000);
+        assert!(fitted.width() * 3 / 4 - fitted.height() <= 1, "aspect ratio kept: {:?}", fitted.dimensions());
+        let thin = GrayImage::from_pixel(20_000, 100, image::Luma([200]));
+        let fitted = fit_to_work_size(&thin, 500_000);
+        assert!(u64::from(fitted.width()) * u64::from(fitted.height()) <= 500_000);
+        assert!(fitted.height() >= 1);
     }
 
     #[test]

@@ -18,12 +18,7 @@ const DECODE: [u8; 256] = {
     table
 };
 
-/// A base45 decoding failure at a character offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Base45Error {
-    /// Offset of the first character of the offending chunk.
-    pub position: usize,
-}
+use crate::Error;
 
 /// Encode bytes as base45 text.
 pub fn encode(bytes: &[u8]) -> String {
@@ -44,13 +39,14 @@ pub fn encode(bytes: &[u8]) -> String {
 }
 
 /// Decode base45 text into `out` (cleared first), so a caller can reuse one buffer across codes.
-pub fn decode_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), Base45Error> {
+/// A failure is [`Error::Base45Invalid`] with the offset of the offending chunk.
+pub fn decode_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
     out.clear();
     out.reserve(text.len() / 3 * 2 + 1);
-    let digit = |i: usize| -> Result<u32, Base45Error> {
+    let digit = |i: usize| -> Result<u32, Error> {
         let d = DECODE[usize::from(text[i])];
         if d == INVALID {
-            Err(Base45Error { position: i - i % 3 })
+            Err(Error::Base45Invalid { position: i - i % 3 })
         } else {
             Ok(u32::from(d))
         }
@@ -61,7 +57,7 @@ pub fn decode_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), Base45Error> {
         let n = digit(i)? + digit(i + 1)? * 45 + digit(i + 2)? * 45 * 45;
         let [_, _, hi, lo] = n.to_be_bytes();
         if n > 0xffff {
-            return Err(Base45Error { position: i });
+            return Err(Error::Base45Invalid { position: i });
         }
         out.push(hi);
         out.push(lo);
@@ -73,17 +69,17 @@ pub fn decode_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), Base45Error> {
             let n = digit(full)? + digit(full + 1)? * 45;
             let [_, _, hi, lo] = n.to_be_bytes();
             if hi != 0 {
-                return Err(Base45Error { position: full });
+                return Err(Error::Base45Invalid { position: full });
             }
             out.push(lo);
             Ok(())
         }
-        _ => Err(Base45Error { position: full }),
+        _ => Err(Error::Base45Invalid { position: full }),
     }
 }
 
 /// Decode base45 text into a new vector.
-pub fn decode(text: &str) -> Result<Vec<u8>, Base45Error> {
+pub fn decode(text: &str) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     decode_into(text.as_bytes(), &mut out)?;
     Ok(out)
@@ -112,10 +108,10 @@ mod tests {
 
     #[test]
     fn invalid_input_reports_the_chunk() {
-        assert_eq!(decode("GGW"), Err(Base45Error { position: 0 }), "65536 is out of range");
-        assert_eq!(decode("BB8a"), Err(Base45Error { position: 3 }), "lower case and dangling char");
-        assert_eq!(decode("BB8B"), Err(Base45Error { position: 3 }), "one dangling character");
-        assert_eq!(decode("BB8:/"), Err(Base45Error { position: 3 }), "two-char chunk above 255");
-        assert_eq!(decode("B_8"), Err(Base45Error { position: 0 }));
+        assert!(matches!(decode("GGW"), Err(Error::Base45Invalid { position: 0 })), "65536 is out of range");
+        assert!(matches!(decode("BB8a"), Err(Error::Base45Invalid { position: 3 })), "lower case and dangling char");
+        assert!(matches!(decode("BB8B"), Err(Error::Base45Invalid { position: 3 })), "one dangling character");
+        assert!(matches!(decode("BB8:/"), Err(Error::Base45Invalid { position: 3 })), "two-char chunk above 255");
+        assert!(matches!(decode("B_8"), Err(Error::Base45Invalid { position: 0 })));
     }
 }

@@ -8,7 +8,8 @@
 
 use ciborium::Value;
 
-use huren_keys::cbor::{self, CborError, IntMap};
+use huren_keys::cbor::{self, IntMap};
+use huren_keys::Error as CborError;
 use huren_keys::{cose, is_province_code, Signer};
 
 use crate::model::*;
@@ -76,16 +77,25 @@ impl Credential {
                 if let Some(c) = &t.centre {
                     check_text("test centre", c)?;
                 }
+                if t.sampled_at > self.issued_at {
+                    return bad("a test result cannot be issued before its sample was taken".into());
+                }
             }
             Body::Vaccination(v) => {
                 check_text("vaccine product", &v.product)?;
                 if v.dose == 0 || v.dose > v.doses {
                     return bad("dose must be between 1 and the number of doses".into());
                 }
+                if Date::from_unix(self.issued_at).is_some_and(|today| v.date > today) {
+                    return bad("a vaccination cannot be dated after its credential is issued".into());
+                }
             }
             Body::Recovery(r) => {
                 if r.valid_from > r.valid_until || r.first_positive > r.valid_from {
                     return bad("recovery dates must be first positive <= valid from <= valid until".into());
+                }
+                if self.expires_at > r.valid_until.end_unix() {
+                    return bad("a recovery credential cannot outlive the recovery's valid-until day".into());
                 }
             }
         }
@@ -126,7 +136,7 @@ impl Credential {
     /// carries unknown claims is [`Error::CwtMalformed`]; a Huren payload that breaks the schema is
     /// [`Error::SchemaInvalid`].
     pub fn from_claims(payload: &[u8]) -> Result<Self, Error> {
-        let cwt = |e: CborError| Error::CwtMalformed(e.0);
+        let cwt = |e: CborError| Error::CwtMalformed(message(e));
         let mut m =
             IntMap::new(cbor::decode_canonical(payload, MAX_CLAIMS_DEPTH).map_err(cwt)?, "claims").map_err(cwt)?;
         let issuer = cbor::text(m.need(claim::ISS, "iss").map_err(cwt)?, "iss").map_err(cwt)?;
@@ -141,7 +151,7 @@ impl Credential {
             return Err(Error::SchemaInvalid("no Huren payload claim".into()));
         };
         m.finish().map_err(cwt)?;
-        let (status, subject, body) = decode_huren(huren).map_err(|e| Error::SchemaInvalid(e.0))?;
+        let (status, subject, body) = decode_huren(huren).map_err(|e| Error::SchemaInvalid(message(e)))?;
         Ok(Credential { issuer, issued_at, expires_at, not_before, id, status, subject, body })
     }
 }
@@ -192,7 +202,15 @@ fn body_value(body: &Body) -> Value {
 }
 
 fn schema_err<T>(m: impl Into<String>) -> Result<T, CborError> {
-    Err(CborError(m.into()))
+    Err(CborError::CborInvalid(m.into()))
+}
+
+/// The text of a strict-decoding error, without a prefix.
+fn message(e: CborError) -> String {
+    match e {
+        CborError::CborInvalid(m) => m,
+        other => other.to_string(),
+    }
 }
 
 fn decode_huren(value: Value) -> Result<(Option<StatusRef>, Subject, Body), CborError> {
@@ -227,21 +245,21 @@ fn decode_huren(value: Value) -> Result<(Option<StatusRef>, Subject, Body), Cbor
 
 fn u32_of(v: &Value, field: &str) -> Result<u32, CborError> {
     let n = cbor::uint(v, field, u64::from(u32::MAX))?;
-    u32::try_from(n).map_err(|_| CborError(format!("{field}: out of range")))
+    u32::try_from(n).map_err(|_| CborError::CborInvalid(format!("{field}: out of range")))
 }
 
 fn u8_of(v: &Value, field: &str) -> Result<u8, CborError> {
     let n = cbor::uint(v, field, u64::from(u8::MAX))?;
-    u8::try_from(n).map_err(|_| CborError(format!("{field}: out of range")))
+    u8::try_from(n).map_err(|_| CborError::CborInvalid(format!("{field}: out of range")))
 }
 
 fn date_of(v: &Value, field: &str) -> Result<Date, CborError> {
-    Date::from_days(cbor::int(v, field)?).ok_or_else(|| CborError(format!("{field}: date out of range")))
+    Date::from_days(cbor::int(v, field)?).ok_or_else(|| CborError::CborInvalid(format!("{field}: date out of range")))
 }
 
 fn enum_of<T>(v: &Value, field: &str, from: fn(u64) -> Option<T>) -> Result<T, CborError> {
     let n = cbor::uint(v, field, u64::MAX)?;
-    from(n).ok_or_else(|| CborError(format!("{field}: unknown value {n}")))
+    from(n).ok_or_else(|| CborError::CborInvalid(format!("{field}: unknown value {n}")))
 }
 
 fn decode_subject(value: Value) -> Result<Subject, CborError> {
@@ -371,9 +389,9 @@ mod tests {
                 date: "2026-01-02".parse().unwrap(),
             }),
             Body::Recovery(Recovery {
-                first_positive: "2026-01-01".parse().unwrap(),
-                valid_from: "2026-01-11".parse().unwrap(),
-                valid_until: "2026-06-30".parse().unwrap(),
+                first_positive: "2026-08-20".parse().unwrap(),
+                valid_from: "2026-08-30".parse().unwrap(),
+                valid_until: "2027-02-28".parse().unwrap(),
             }),
         ] {
             c.body = body;
@@ -428,5 +446,20 @@ mod tests {
         let mut c = sample();
         c.subject.name = "a\u{0}b".into();
         assert!(c.check().is_err());
+        let mut c = sample();
+        c.body = Body::Recovery(Recovery {
+            first_positive: "2026-08-01".parse().unwrap(),
+            valid_from: "2026-08-11".parse().unwrap(),
+            valid_until: "2026-09-22".parse().unwrap(), // credential expires on 2026-09-28
+        });
+        assert!(matches!(c.check(), Err(Error::Invalid(m)) if m.contains("outlive")));
+        let mut c = sample();
+        c.body = Body::TestResult(TestResult {
+            kind: TestKind::Naat,
+            outcome: TestOutcome::Negative,
+            sampled_at: c.issued_at + 1,
+            centre: None,
+        });
+        assert!(matches!(c.check(), Err(Error::Invalid(m)) if m.contains("sample")));
     }
 }

@@ -41,6 +41,16 @@ impl Date {
         Self::from_days(seconds.div_euclid(86_400))
     }
 
+    /// The first second of the day (00:00:00 UTC), in Unix seconds.
+    pub fn start_unix(self) -> i64 {
+        i64::from(self.0) * 86_400
+    }
+
+    /// The first second after the day (the next day's 00:00:00 UTC), in Unix seconds.
+    pub fn end_unix(self) -> i64 {
+        (i64::from(self.0) + 1) * 86_400
+    }
+
     /// Year, month, day.
     pub fn ymd(self) -> (i32, u32, u32) {
         // Howard Hinnant's civil_from_days.
@@ -74,10 +84,10 @@ impl fmt::Display for Date {
 }
 
 impl FromStr for Date {
-    type Err = String;
+    type Err = crate::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("{s:?} is not a date of the form YYYY-MM-DD");
+        let bad = || crate::Error::Invalid(format!("{s:?} is not a date of the form YYYY-MM-DD"));
         let b = s.as_bytes();
         if !s.is_ascii() || b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
             return Err(bad());
@@ -110,7 +120,7 @@ mod tests {
     fn known_dates() {
         assert_eq!(Date::from_ymd(1970, 1, 1), Some(Date(0)));
         assert_eq!(Date::from_ymd(2000, 3, 1), Some(Date(11_017)));
-        assert_eq!("1969-12-31".parse::<Date>(), Ok(Date(-1)));
+        assert_eq!("1969-12-31".parse::<Date>().unwrap(), Date(-1));
         assert_eq!(Date(20_000).to_string(), "2024-10-04");
         assert_eq!(Date::from_ymd(1, 1, 1), Some(Date(MIN_DAYS)));
         assert_eq!(Date::from_ymd(9999, 12, 31), Some(Date(MAX_DAYS)));
@@ -120,7 +130,7 @@ mod tests {
     fn round_trip_over_centuries() {
         for days in (MIN_DAYS..=MAX_DAYS).step_by(997) {
             let date = Date(days);
-            assert_eq!(date.to_string().parse::<Date>(), Ok(date));
+            assert_eq!(date.to_string().parse::<Date>().unwrap(), date);
         }
     }
 

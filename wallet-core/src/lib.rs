@@ -39,7 +39,7 @@ pub mod transport;
 
 pub use date::Date;
 pub use model::*;
-pub use render::{Ecc, QrSymbol, QUIET_ZONE};
+pub use render::{Ecc, QrSymbol, MAX_MODULE_PX, QUIET_ZONE};
 
 /// Everything that can go wrong in `huren-wallet-core`.
 #[derive(Debug, thiserror::Error)]

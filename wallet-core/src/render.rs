@@ -18,7 +18,7 @@ pub enum Ecc {
 }
 
 impl std::str::FromStr for Ecc {
-    type Err = String;
+    type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
@@ -26,13 +26,15 @@ impl std::str::FromStr for Ecc {
             "M" | "m" => Ok(Ecc::M),
             "Q" | "q" => Ok(Ecc::Q),
             "H" | "h" => Ok(Ecc::H),
-            _ => Err(format!("{s:?} is not an ECC level (L, M, Q, H)")),
+            _ => Err(Error::Invalid(format!("{s:?} is not an ECC level (L, M, Q, H)"))),
         }
     }
 }
 
 /// Quiet zone around the code, in modules (the QR standard asks for 4).
 pub const QUIET_ZONE: u32 = 4;
+/// Largest scale accepted by [`QrSymbol::to_image`]: 64 pixels per module (an 11840-pixel version-40 image).
+pub const MAX_MODULE_PX: u32 = 64;
 
 /// An encoded QR symbol.
 pub struct QrSymbol {
@@ -71,21 +73,23 @@ impl QrSymbol {
         self.code.width()
     }
 
-    /// Whether the module at (x, y) is dark.
+    /// Whether the module at (x, y) is dark (`false` outside the symbol).
     pub fn is_dark(&self, x: usize, y: usize) -> bool {
-        self.code[(x, y)] == Color::Dark
+        x < self.width() && y < self.width() && self.code[(x, y)] == Color::Dark
     }
 
-    /// Render to an 8-bit grey image: `module_px` pixels per module, with the standard quiet zone.
+    /// Render to an 8-bit grey image: `module_px` pixels per module (clamped to 1..=[`MAX_MODULE_PX`]), with the
+    /// standard quiet zone.
     pub fn to_image(&self, module_px: u32) -> image::GrayImage {
+        let module_px = module_px.clamp(1, MAX_MODULE_PX);
         let modules = u32::try_from(self.width()).unwrap_or(177);
-        let side = (modules + 2 * QUIET_ZONE) * module_px.max(1);
-        let module_px = module_px.max(1);
+        let side = (modules + 2 * QUIET_ZONE) * module_px;
+        let module_index = |v: u32| usize::try_from(v / module_px - QUIET_ZONE).unwrap_or(0);
         image::GrayImage::from_fn(side, side, |x, y| {
             let (mx, my) = (x / module_px, y / module_px);
             let inside =
                 (QUIET_ZONE..QUIET_ZONE + modules).contains(&mx) && (QUIET_ZONE..QUIET_ZONE + modules).contains(&my);
-            let dark = inside && self.is_dark((mx - QUIET_ZONE) as usize, (my - QUIET_ZONE) as usize);
+            let dark = inside && self.is_dark(module_index(x), module_index(y));
             image::Luma([if dark { 0 } else { 255 }])
         })
     }
@@ -131,6 +135,8 @@ mod tests {
         assert_eq!(img.get_pixel(0, 0).0, [255]);
         assert!(qr.to_png(2).unwrap().starts_with(b"\x89PNG"));
         assert!(qr.to_svg().contains("<svg"));
+        assert_eq!(qr.to_image(u32::MAX).width(), 29 * MAX_MODULE_PX, "scale clamped, no overflow");
+        assert_eq!(qr.to_image(0).width(), 29);
         assert!(qr.to_terminal().contains('█'));
     }
 

@@ -55,8 +55,10 @@ pub fn decode_into(text: &str, limits: &Limits, out: &mut Vec<u8>) -> Result<(),
         let found: String = text.chars().take_while(|c| *c != ':').take(8).collect();
         return Err(Error::PrefixUnknown { found });
     };
-    base45::decode_into(body.as_bytes(), out)
-        .map_err(|e| Error::Base45Invalid { position: e.position + PREFIX.len() })?;
+    base45::decode_into(body.as_bytes(), out).map_err(|e| match e {
+        Error::Base45Invalid { position } => Error::Base45Invalid { position: position + PREFIX.len() },
+        other => other,
+    })?;
     if out.first() == Some(&0x78) {
         *out = inflate(out, limits.max_payload_bytes)?;
     } else if out.len() > limits.max_payload_bytes {

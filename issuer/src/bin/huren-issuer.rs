@@ -107,6 +107,12 @@ struct IssueArgs {
     /// Validity in hours from the issue time.
     #[arg(long, default_value_t = 168)]
     valid_hours: u32,
+    /// Validity starts at this time (RFC 3339) rather than at issue.
+    #[arg(long)]
+    not_before: Option<String>,
+    /// Health status: it stops holding at this time (RFC 3339), earlier than the credential's expiry.
+    #[arg(long)]
+    status_valid_until: Option<String>,
     /// Write the QR code as PNG to this file.
     #[arg(long)]
     png: Option<PathBuf>,
@@ -119,8 +125,8 @@ struct IssueArgs {
     /// QR error-correction level: L, M, Q or H.
     #[arg(long, default_value = "Q")]
     ecc: Ecc,
-    /// Pixels per QR module in the PNG.
-    #[arg(long, default_value_t = 8)]
+    /// Pixels per QR module in the PNG (1 to 64).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     module_px: u32,
     /// Issue as of this time (RFC 3339) instead of now.
     #[arg(long)]
@@ -212,7 +218,10 @@ fn request_from_flags(a: &IssueArgs, now: i64) -> anyhow::Result<Value> {
         v.clone().with_context(|| format!("--{flag} is required for --type {}", a.kind))
     };
     let body = match a.kind.as_str() {
-        "health-status" => json!({"type": a.kind, "colour": a.colour, "reason": a.reason}),
+        "health-status" => json!({
+            "type": a.kind, "colour": a.colour, "reason": a.reason,
+            "valid_until": a.status_valid_until.as_deref().map(parse_time).transpose()?,
+        }),
         "test-result" => json!({
             "type": a.kind, "kind": a.test_kind, "outcome": a.outcome,
             "sampled_at": match &a.sampled_at { Some(t) => parse_time(t)?, None => now },
@@ -228,7 +237,8 @@ fn request_from_flags(a: &IssueArgs, now: i64) -> anyhow::Result<Value> {
         }),
         other => bail!("unknown credential type {other:?}"),
     };
-    Ok(json!({ "subject": subject, "body": body, "valid_for_hours": a.valid_hours }))
+    let not_before = a.not_before.as_deref().map(parse_time).transpose()?;
+    Ok(json!({ "subject": subject, "body": body, "valid_for_hours": a.valid_hours, "not_before": not_before }))
 }
 
 fn parse_time(text: &str) -> anyhow::Result<i64> {

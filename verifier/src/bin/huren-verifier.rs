@@ -62,21 +62,26 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     };
     let trust = load_trust(trust)?;
     let policy = Policy::default();
+    let limits = ImageLimits::default();
     // Read every input before printing anything, so an I/O error never leaves half an answer.
     let mut items = Vec::new();
     for input in &inputs {
-        items.extend(read_input(input)?);
+        items.extend(read_input(input, &limits)?);
     }
     let mut all_valid = true;
     for (label, content) in items {
-        let outcome = match content {
-            Content::Text(text) => verify(&text, &trust, now, &policy),
-            Content::Scanned(Ok(texts)) => best_of(texts.iter().map(|t| verify(t, &trust, now, &policy))),
-            Content::Scanned(Err(e)) => Err(Rejection::QrUnreadable { reason: e.to_string() }),
+        let (text, outcome) = match content {
+            Content::Text(text) => {
+                let outcome = verify(&text, &trust, now, &policy);
+                (Some(text), outcome)
+            }
+            Content::Scanned(Ok(texts)) => best_of(texts, |t| verify(t, &trust, now, &policy)),
+            Content::Scanned(Err(rejection)) => (None, Err(rejection)),
         };
         all_valid &= outcome.is_ok();
+        let format = format_of(text.as_deref());
         if json {
-            println!("{}", json_report(&label, &outcome, now));
+            println!("{}", json_report(&label, format, &outcome, now));
         } else {
             print!("{}", human_report(&label, &outcome));
         }
@@ -84,38 +89,62 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     Ok(all_valid)
 }
 
-/// The first valid result among the codes found in one image, else the first rejection.
-fn best_of(mut outcomes: impl Iterator<Item = Result<Verified, Rejection>>) -> Result<Verified, Rejection> {
-    let first = outcomes.next().unwrap_or(Err(Rejection::QrUnreadable { reason: "no code".into() }));
-    if first.is_ok() {
-        return first;
+/// Among the codes found in one image: the first valid one, else the first rejection (with its text).
+fn best_of(
+    texts: Vec<String>,
+    check: impl Fn(&str) -> Result<Verified, Rejection>,
+) -> (Option<String>, Result<Verified, Rejection>) {
+    let mut first = None;
+    for text in texts {
+        let outcome = check(&text);
+        if outcome.is_ok() {
+            return (Some(text), outcome);
+        }
+        first.get_or_insert((Some(text), outcome));
     }
-    outcomes.find(Result::is_ok).unwrap_or(first)
+    first.unwrap_or((None, Err(Rejection::QrUnreadable { reason: "no readable QR code in the image".into() })))
 }
 
 enum Content {
     Text(String),
-    Scanned(Result<Vec<String>, scan::ScanError>),
+    Scanned(Result<Vec<String>, Rejection>),
 }
 
-fn read_input(input: &str) -> anyhow::Result<Vec<(String, Content)>> {
-    if input == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin().take(32 * 1024 * 1024).read_to_end(&mut bytes).context("reading standard input")?;
-        return Ok(contents_of("-", &bytes));
+/// The items of one input; an input that holds nothing to verify is a usage error.
+fn read_input(input: &str, limits: &ImageLimits) -> anyhow::Result<Vec<(String, Content)>> {
+    let items = if input == "-" {
+        contents_of(
+            "-",
+            &read_capped(std::io::stdin(), limits.max_file_bytes).context("reading standard input")?,
+            limits,
+        )
+    } else if Path::new(input).is_file() {
+        let file = std::fs::File::open(input).with_context(|| format!("opening {input}"))?;
+        contents_of(
+            input,
+            &read_capped(file, limits.max_file_bytes).with_context(|| format!("reading {input}"))?,
+            limits,
+        )
+    } else {
+        let lower = input.to_ascii_lowercase();
+        let looks_like_path =
+            [".png", ".jpg", ".jpeg", ".txt"].iter().any(|ext| lower.ends_with(ext)) || input.contains('/');
+        if looks_like_path && !has_qr_prefix(input) {
+            bail!("{input}: no such file");
+        }
+        vec![(input.to_string(), Content::Text(input.to_string()))]
+    };
+    if items.is_empty() {
+        bail!("{input}: nothing to verify (no QR text or image)");
     }
-    let path = Path::new(input);
-    if path.is_file() {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {input}"))?;
-        return Ok(contents_of(input, &bytes));
-    }
-    let lower = input.to_ascii_lowercase();
-    let looks_like_path =
-        [".png", ".jpg", ".jpeg", ".txt"].iter().any(|ext| lower.ends_with(ext)) || input.contains('/');
-    if looks_like_path && !has_qr_prefix(input) {
-        bail!("{input}: no such file");
-    }
-    Ok(vec![(input.to_string(), Content::Text(input.to_string()))])
+    Ok(items)
+}
+
+/// Read at most `cap` bytes; a longer input yields `cap + 1` bytes, which the image limits then refuse.
+fn read_capped(reader: impl Read, cap: usize) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Whether text starts like a QR payload: 2 to 4 capitals or digits, then `:` (`HR1:`, `HC1:`).
@@ -125,10 +154,10 @@ fn has_qr_prefix(text: &str) -> bool {
     colon.is_some_and(|i| i >= 2 && head[..i].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
 }
 
-/// An image gives one item; text gives one item per non-empty line.
-fn contents_of(label: &str, bytes: &[u8]) -> Vec<(String, Content)> {
-    if scan::looks_like_image(bytes) {
-        return vec![(label.to_string(), Content::Scanned(scan::scan_image_bytes(bytes, &ImageLimits::default())))];
+/// An image gives one item; text gives one item per non-empty line; an oversized input one refusal.
+fn contents_of(label: &str, bytes: &[u8], limits: &ImageLimits) -> Vec<(String, Content)> {
+    if scan::looks_like_image(bytes) || bytes.len() > limits.max_file_bytes {
+        return vec![(label.to_string(), Content::Scanned(scan::scan_image_bytes(bytes, limits)))];
     }
     String::from_utf8_lossy(bytes)
         .lines()
@@ -178,22 +207,23 @@ fn detail(r: &Rejection) -> String {
     }
 }
 
-fn format_of(label: &str) -> &'static str {
-    if label.starts_with("HC1:") {
+/// `dcc` for EU DCC text (`HC1:`), `huren` for everything else.
+fn format_of(text: Option<&str>) -> &'static str {
+    if text.is_some_and(|t| t.starts_with("HC1:")) {
         "dcc"
     } else {
         "huren"
     }
 }
 
-fn json_report(label: &str, outcome: &Result<Verified, Rejection>, now: i64) -> serde_json::Value {
+fn json_report(label: &str, format: &str, outcome: &Result<Verified, Rejection>, now: i64) -> serde_json::Value {
     match outcome {
         Ok(v) => {
             let c = v.credential();
             json!({
                 "input": label,
                 "valid": true,
-                "format": "huren",
+                "format": format,
                 "code": Code::Ok,
                 "stage": "done",
                 "message": { "en": Code::Ok.message_en(), "zh": Code::Ok.message_zh() },
@@ -208,7 +238,7 @@ fn json_report(label: &str, outcome: &Result<Verified, Rejection>, now: i64) -> 
         Err(r) => json!({
             "input": label,
             "valid": false,
-            "format": format_of(label),
+            "format": format,
             "code": r.code(),
             "stage": r.stage().as_str(),
             "message": { "en": r.code().message_en(), "zh": r.code().message_zh() },
