@@ -174,11 +174,13 @@ fn main() {
         println!("{name:<44} {shown:>12} {:>9.2}x", d.as_secs_f64() / yardstick.as_secs_f64());
     }
     let full = rows.iter().find(|(n, _)| *n == "full verify from QR text").map(|r| r.1).unwrap_or_default();
-    println!(
-        "target: full verify from QR text <= 1.3x ed25519 verify_strict: {:.2}x ({})",
-        full.as_secs_f64() / yardstick.as_secs_f64(),
-        if full.as_secs_f64() <= 1.3 * yardstick.as_secs_f64() { "met" } else { "NOT met" }
-    );
+    for (name, reference) in [("verify_strict", rows[0].1), ("verify (non-strict)", rows[1].1)] {
+        let ratio = full.as_secs_f64() / reference.as_secs_f64();
+        println!(
+            "target: full verify from QR text <= 1.3x ed25519 {name}: {ratio:.2}x ({})",
+            if ratio <= 1.3 { "met" } else { "NOT met" }
+        );
+    }
 }
 
 /// The Sig_structure bytes that the COSE layer hands to Ed25519, rebuilt from the message.
