@@ -1,6 +1,6 @@
 //! Issue -> render -> decode the image -> verify, from clean images and camera-like frames, through the libraries
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! and through the command-line tools.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use huren_issuer::{IssueRequest, Province};
 use huren_keys::{TrustFile, TrustList};
@@ -59,8 +59,8 @@ fn photo_like_frames_decode_and_verify() {
     // rqrr needs about 5 pixels per module once blur and noise are added (version 11 is 61 modules + quiet zone),
     // so the code fills 85 % of a VGA frame's height; issue 7 takes on smaller and harsher frames.
     let cases = [(640, 480, 0.85, 3.0f32), (640, 480, 0.85, -5.0), (1280, 720, 0.7, 2.0), (1280, 720, 0.7, -4.0)];
-    for (i, (w, h, fraction, angle)) in cases.into_iter().enumerate() {
-        let mut d = Distortion::moderate(w, h, i as u64 + 1);
+    for ((w, h, fraction, angle), seed) in cases.into_iter().zip(1u64..) {
+        let mut d = Distortion::moderate(w, h, seed);
         d.code_fraction = fraction;
         d.angle_deg = angle;
         let frame = camera_frame(&qr, &d);

@@ -114,13 +114,18 @@ pub fn fit_to_work_size(img: &GrayImage, max_pixels: u64) -> GrayImage {
     if pixels <= max_pixels || pixels == 0 {
         return img.clone();
     }
-    // Integer square root of the ratio, rounded so the result never exceeds the cap.
-    let scale = (max_pixels as f64 / pixels as f64).sqrt();
+    // Rounding in the float maths only nudges the scale; `scaled` clamps the result into 1..=side.
+    let scale = (to_f64(max_pixels) / to_f64(pixels)).sqrt();
     let (nw, nh) = (scaled(w, scale), scaled(h, scale));
     image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle)
 }
 
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 1 <= result <= side, scale in (0, 1]
+#[allow(clippy::as_conversions, clippy::cast_precision_loss)] // u64 -> f64 has no From; rounding is harmless here
+fn to_f64(n: u64) -> f64 {
+    n as f64
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::as_conversions)] // 1 <= result <= side
 fn scaled(side: u32, scale: f64) -> u32 {
     ((f64::from(side) * scale).floor() as u32).clamp(1, side)
 }

@@ -7,7 +7,7 @@ const ALPHABET: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 const INVALID: u8 = 0xff;
 
 /// Reverse lookup: byte -> digit value, or `INVALID`.
-#[allow(clippy::cast_possible_truncation)] // i < 45
+#[allow(clippy::cast_possible_truncation, clippy::as_conversions)] // const context (no From); i < 45
 const DECODE: [u8; 256] = {
     let mut table = [INVALID; 256];
     let mut i = 0;

@@ -5,7 +5,7 @@
 //! yardstick. Run it pinned to one core: `taskset -c 0 cargo run --release -p huren-tests --bin huren-bench`.
 
 // A benchmark harness: a broken fixture should stop it loudly.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss, clippy::as_conversions)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
