@@ -19,7 +19,7 @@ fn open(dir: &Path, text: &str) -> Credential {
     let cose = transport::decode(text.trim_end(), &Default::default()).unwrap();
     let sign1 = Sign1::parse(&cose).unwrap();
     let cert = trust.candidates(sign1.kid()).next().expect("signed by the province's issuer key");
-    Credential::from_claims(sign1.verify(&cert.public_key).unwrap()).unwrap()
+    Credential::from_claims(sign1.verify(&cert.certificate.public_key).unwrap()).unwrap()
 }
 
 fn fresh(name: &str) -> std::path::PathBuf {

@@ -53,4 +53,61 @@ pub enum Error {
         /// The province the certificate names.
         certificate: String,
     },
+    /// A signed document has fewer distinct valid member signatures than its threshold requires.
+    #[error("{got} of {needed} required member signatures ({detail})")]
+    ThresholdNotMet {
+        /// Signatures required.
+        needed: u32,
+        /// Distinct members whose signature verified.
+        got: u32,
+        /// Who signed.
+        detail: String,
+    },
+    /// A root update that is not the next version of the current root.
+    #[error("root version {offered} does not follow the current version {current}")]
+    RootVersion {
+        /// The verifier's current root version.
+        current: u64,
+        /// The offered version.
+        offered: u64,
+    },
+    /// A province bundle signed by a key that is not that province's root.
+    #[error("bundle for {claimed} is not signed by a root key of {claimed}{}", signer.as_ref().map(|s| format!(" (signed by {s})")).unwrap_or_default())]
+    BundleSignerMismatch {
+        /// The province the bundle claims to be for.
+        claimed: String,
+        /// The member whose root key signed it, if any.
+        signer: Option<String>,
+    },
+    /// A province that is not a member of the federation.
+    #[error("{0} is not a member of the federation")]
+    NotAMember(String),
+    /// An update older than what the verifier already has.
+    #[error("{what} version {offered} is older than the stored version {current}")]
+    Rollback {
+        /// Which document.
+        what: String,
+        /// Stored version.
+        current: u64,
+        /// Offered version.
+        offered: u64,
+    },
+    /// The same version as the stored one, with different contents.
+    #[error("{what} version {version} differs from the stored document of the same version")]
+    VersionConflict {
+        /// Which document.
+        what: String,
+        /// The version.
+        version: u64,
+    },
+    /// A document past its expiry.
+    #[error("{what} expired at {expires} (now {now})")]
+    Expired {
+        /// Which document.
+        what: String,
+        /// Its expiry.
+        expires: i64,
+        /// The time of the check.
+        now: i64,
+    },
 }

@@ -23,19 +23,28 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod alg;
+mod bundle;
 pub mod cbor;
 mod cert;
 pub mod cose;
 pub mod dangerous;
 mod error;
+pub mod federation;
 mod key;
 mod trust;
+mod verified;
 
 pub use alg::Algorithm;
+pub use bundle::{
+    AcceptancePolicy, IssuerKey, KeyRevocation, ProvinceBundle, StatusListDescriptor, TrustBundle, BUNDLE_CONTENT_TYPE,
+    MAX_TRUST_BUNDLE_BYTES, TRUST_BUNDLE_VERSION,
+};
 pub use cert::{is_province_code, CredentialType, KeyCertificate, KEY_CERTIFICATE_CONTENT_TYPE};
 pub use error::Error;
+pub use federation::{FederationRoot, Member};
 pub use key::{hex, KeyId, PublicKey, Signer, SigningKey};
-pub use trust::{ProvinceAnchor, TrustFile, TrustList, MAX_TRUST_FILE_BYTES, TRUST_FILE_VERSION};
+pub use trust::{ProvinceAnchor, TrustFile, TrustList, TrustedKey, MAX_TRUST_FILE_BYTES, TRUST_FILE_VERSION};
+pub use verified::Verified;
 
 /// DER SubjectPublicKeyInfo for an uncompressed P-256 point (65 bytes starting with 0x04), as produced by `ring`.
 pub fn p256_spki_from_point(point: &[u8]) -> Vec<u8> {

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use ciborium::Value;
 
 use crate::cbor::{self, IntMap};
-use crate::{is_province_code, Error, KeyCertificate, KeyId, PublicKey};
+use crate::federation::FederationRoot;
+use crate::{is_province_code, Error, KeyCertificate, KeyId, ProvinceBundle, PublicKey, Verified};
 
 /// Format version written in trust files.
 pub const TRUST_FILE_VERSION: u64 = 1;
@@ -88,10 +89,22 @@ impl TrustFile {
     }
 }
 
-/// The issuer keys a verifier accepts, indexed by key id. Every entry is a certificate that verified.
+/// An issuer key a verifier accepts: what it may sign (as a certificate), and what its province bundle adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    /// Province, key, types, usage window, expiry.
+    pub certificate: KeyCertificate,
+    /// Set when the province revoked the key: credentials issued after this instant are refused.
+    pub revoked_after: Option<i64>,
+    /// When the province bundle listing the key expires (none for pre-federation trust files).
+    pub bundle_expires: Option<i64>,
+}
+
+/// The issuer keys a verifier accepts, indexed by key id. Every entry comes from a certificate or bundle that
+/// verified.
 #[derive(Debug, Clone, Default)]
 pub struct TrustList {
-    keys: Vec<KeyCertificate>,
+    keys: Vec<TrustedKey>,
     by_kid: HashMap<KeyId, Vec<usize>>,
 }
 
@@ -118,22 +131,57 @@ impl TrustList {
     }
 
     /// Index certificates that have been verified (or, through [`crate::dangerous`], that a test vouches for).
-    pub(crate) fn from_certificates(keys: Vec<KeyCertificate>) -> Self {
+    pub(crate) fn from_certificates(certificates: Vec<KeyCertificate>) -> Self {
+        Self::from_keys(
+            certificates
+                .into_iter()
+                .map(|certificate| TrustedKey { certificate, revoked_after: None, bundle_expires: None })
+                .collect(),
+        )
+    }
+
+    fn from_keys(keys: Vec<TrustedKey>) -> Self {
         let mut by_kid: HashMap<KeyId, Vec<usize>> = HashMap::new();
-        for (i, cert) in keys.iter().enumerate() {
-            by_kid.entry(cert.public_key.kid()).or_default().push(i);
+        for (i, key) in keys.iter().enumerate() {
+            by_kid.entry(key.certificate.public_key.kid()).or_default().push(i);
         }
         TrustList { keys, by_kid }
     }
 
-    /// The certificates whose key id equals `kid` (several when ids collide; none for another length).
-    pub fn candidates<'a>(&'a self, kid: &[u8]) -> impl Iterator<Item = &'a KeyCertificate> + 'a {
+    /// The issuer keys of verified province bundles under a verified federation root. A bundle for a province
+    /// that is not a member contributes nothing.
+    pub fn from_federation(root: &Verified<FederationRoot>, bundles: &[Verified<ProvinceBundle>]) -> Self {
+        let mut keys = Vec::new();
+        for bundle in bundles.iter().filter(|b| root.member(&b.province).is_some()) {
+            for k in &bundle.issuer_keys {
+                let kid = k.public_key.kid();
+                let revoked_after = bundle.revocations.iter().filter(|r| r.kid == kid).map(|r| r.issued_after).min();
+                keys.push(TrustedKey {
+                    certificate: KeyCertificate {
+                        province: bundle.province.clone(),
+                        public_key: k.public_key.clone(),
+                        credential_types: k.credential_types.clone(),
+                        usage_from: k.usage_from,
+                        usage_until: k.usage_until,
+                        expires: k.expires,
+                        issued_at: bundle.issued_at,
+                    },
+                    revoked_after,
+                    bundle_expires: Some(bundle.expires),
+                });
+            }
+        }
+        Self::from_keys(keys)
+    }
+
+    /// The keys whose key id equals `kid` (several when ids collide; none for another length).
+    pub fn candidates<'a>(&'a self, kid: &[u8]) -> impl Iterator<Item = &'a TrustedKey> + 'a {
         let found = <[u8; 8]>::try_from(kid).ok().and_then(|k| self.by_kid.get(&KeyId(k)));
         found.into_iter().flatten().filter_map(move |&i| self.keys.get(i))
     }
 
-    /// All trusted key certificates.
-    pub fn certificates(&self) -> &[KeyCertificate] {
+    /// All trusted keys.
+    pub fn keys(&self) -> &[TrustedKey] {
         &self.keys
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use huren_keys::{cose::Sign1, Algorithm, CredentialType, KeyCertificate, KeyId, TrustList};
+use huren_keys::{cose::Sign1, Algorithm, CredentialType, KeyId, TrustList, TrustedKey};
 use huren_wallet_core::{transport, Body, Credential};
 
 use crate::{Code, Stage};
@@ -129,6 +129,25 @@ pub enum Rejection {
         /// Which rule refused it.
         reason: String,
     },
+    /// The province revoked the signing key before this credential was issued.
+    KeyRevoked {
+        /// The key id, in hex.
+        kid: String,
+        /// Credentials issued after this instant are refused.
+        issued_after: i64,
+    },
+    /// The verifier's trust data is too old (past its maximum offline age, or the province bundle has expired).
+    TrustStoreStale {
+        /// What is stale.
+        reason: String,
+    },
+    /// The device clock is earlier than the newest trust data it holds: the clock is wrong.
+    ClockBehindTrust {
+        /// The device's time.
+        now: i64,
+        /// The newest `issued_at` the verifier has seen.
+        floor: i64,
+    },
 }
 
 impl Rejection {
@@ -152,6 +171,9 @@ impl Rejection {
             Rejection::NotYetValid { .. } => Code::NotYetValid,
             Rejection::Expired { .. } => Code::Expired,
             Rejection::PolicyRejected { .. } => Code::PolicyRejected,
+            Rejection::KeyRevoked { .. } => Code::KeyRevoked,
+            Rejection::TrustStoreStale { .. } => Code::TrustStoreStale,
+            Rejection::ClockBehindTrust { .. } => Code::ClockBehindTrust,
         }
     }
 
@@ -184,6 +206,13 @@ impl fmt::Display for Rejection {
             Rejection::NotYetValid { now, valid_from } => write!(f, "valid from {valid_from}, now {now}"),
             Rejection::Expired { now, expired_at } => write!(f, "expired at {expired_at}, now {now}"),
             Rejection::PolicyRejected { reason } => write!(f, "policy: {reason}"),
+            Rejection::KeyRevoked { kid, issued_after } => {
+                write!(f, "key {kid} revoked for credentials issued after {issued_after}")
+            }
+            Rejection::TrustStoreStale { reason } => write!(f, "trust data stale: {reason}"),
+            Rejection::ClockBehindTrust { now, floor } => {
+                write!(f, "device time {now} is before the newest trust data ({floor})")
+            }
         }
     }
 }
@@ -235,10 +264,11 @@ pub fn verify_cose(cose: &[u8], trust: &TrustList, now: i64, policy: &Policy) ->
     if alg.and_then(Algorithm::from_cose_id).is_none() {
         return Err(Rejection::AlgUnsupported { alg });
     }
-    let (credential, cert) = find_authorised_signer(&sign1, trust, now)?;
+    let (credential, signer) = find_authorised_signer(&sign1, trust, now)?;
     check_validity(&credential, now, policy.clock_skew)?;
     check_policy(&credential, now, policy)?;
-    Ok(Verified { credential, kid: cert.public_key.kid(), algorithm: cert.public_key.algorithm() })
+    let key = &signer.certificate.public_key;
+    Ok(Verified { credential, kid: key.kid(), algorithm: key.algorithm() })
 }
 
 /// Try every trusted key with the message's key id (ids can collide): the first whose signature verifies and
@@ -248,12 +278,12 @@ fn find_authorised_signer<'t>(
     sign1: &Sign1,
     trust: &'t TrustList,
     now: i64,
-) -> Result<(Credential, &'t KeyCertificate), Rejection> {
+) -> Result<(Credential, &'t TrustedKey), Rejection> {
     let mut credential: Option<Credential> = None;
     let mut signature_failure = None;
     let mut authorisation_failure = None;
-    for cert in trust.candidates(sign1.kid()) {
-        let payload = match sign1.verify(&cert.public_key) {
+    for key in trust.candidates(sign1.kid()) {
+        let payload = match sign1.verify(&key.certificate.public_key) {
             Ok(payload) => payload,
             Err(huren_keys::Error::AlgKeyMismatch { message, key }) => {
                 signature_failure.get_or_insert(Rejection::AlgKeyMismatch { message, key });
@@ -269,8 +299,8 @@ fn find_authorised_signer<'t>(
             Some(c) => c,
             None => Credential::from_claims(payload).map_err(claims_rejection)?,
         };
-        match check_authorisation(&decoded, cert, now) {
-            Ok(()) => return Ok((decoded, cert)),
+        match check_authorisation(&decoded, key, now) {
+            Ok(()) => return Ok((decoded, key)),
             Err(r) => authorisation_failure = Some(r),
         }
         credential = Some(decoded);
@@ -280,7 +310,10 @@ fn find_authorised_signer<'t>(
         .unwrap_or_else(|| Rejection::KidUnknown { kid: huren_keys::hex(sign1.kid()) }))
 }
 
-fn check_authorisation(credential: &Credential, cert: &KeyCertificate, now: i64) -> Result<(), Rejection> {
+/// The key's province, scope, usage window and certificate expiry; then its revocation cut-off and its bundle's
+/// expiry.
+fn check_authorisation(credential: &Credential, key: &TrustedKey, now: i64) -> Result<(), Rejection> {
+    let cert = &key.certificate;
     if credential.issuer != cert.province {
         return Err(Rejection::IssuerNotAuthorised {
             iss: credential.issuer.clone(),
@@ -300,6 +333,14 @@ fn check_authorisation(credential: &Credential, cert: &KeyCertificate, now: i64)
     }
     if now > cert.expires {
         return usage(format!("the key's certificate expired at {}", cert.expires));
+    }
+    if let Some(issued_after) = key.revoked_after.filter(|cutoff| credential.issued_at > *cutoff) {
+        return Err(Rejection::KeyRevoked { kid: cert.public_key.kid().to_hex(), issued_after });
+    }
+    if let Some(expired) = key.bundle_expires.filter(|expires| now >= *expires) {
+        return Err(Rejection::TrustStoreStale {
+            reason: format!("the {} province bundle expired at {expired}; sync the trust data", cert.province),
+        });
     }
     Ok(())
 }
