@@ -111,3 +111,28 @@ pub enum Error {
         now: i64,
     },
 }
+
+impl Error {
+    /// A stable upper-case code for reports and JSON (`THRESHOLD_NOT_MET`, `ROLLBACK`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "IO_ERROR",
+            Error::KeyEncoding(_) => "KEY_ENCODING",
+            Error::PublicKeyInvalid(_) => "PUBLIC_KEY_INVALID",
+            Error::CoseMalformed(_) => "COSE_MALFORMED",
+            Error::AlgUnsupported(_) => "ALG_UNSUPPORTED",
+            Error::AlgKeyMismatch { .. } => "ALG_KEY_MISMATCH",
+            Error::SignatureInvalid => "SIGNATURE_INVALID",
+            Error::DocumentInvalid(_) => "DOCUMENT_INVALID",
+            Error::CborInvalid(_) => "CBOR_INVALID",
+            Error::CertificateProvinceMismatch { .. } => "ISSUER_NOT_AUTHORISED",
+            Error::ThresholdNotMet { .. } => "THRESHOLD_NOT_MET",
+            Error::RootVersion { .. } => "ROOT_VERSION_INVALID",
+            Error::BundleSignerMismatch { .. } => "BUNDLE_SIGNER_MISMATCH",
+            Error::NotAMember(_) => "NOT_A_MEMBER",
+            Error::Rollback { .. } => "ROLLBACK",
+            Error::VersionConflict { .. } => "VERSION_CONFLICT",
+            Error::Expired { .. } => "DOCUMENT_EXPIRED",
+        }
+    }
+}

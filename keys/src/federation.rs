@@ -171,6 +171,11 @@ impl FederationRoot {
         Ok(Verified::new(root, bytes.to_vec()))
     }
 
+    /// The version a signed root claims, before any signature is checked (to order a chain).
+    pub fn peek_version(bytes: &[u8]) -> Result<u64, Error> {
+        Ok(Self::peek(bytes)?.version)
+    }
+
     /// Decode a signed root without checking any signature (to learn its members); never trust the result.
     fn peek(bytes: &[u8]) -> Result<FederationRoot, Error> {
         let sign = CoseSign::from_tagged_slice(bytes).map_err(|e| Error::CoseMalformed(e.to_string()))?;

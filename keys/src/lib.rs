@@ -31,6 +31,7 @@ pub mod dangerous;
 mod error;
 pub mod federation;
 mod key;
+mod state;
 mod trust;
 mod verified;
 
@@ -43,6 +44,7 @@ pub use cert::{is_province_code, CredentialType, KeyCertificate, KEY_CERTIFICATE
 pub use error::Error;
 pub use federation::{FederationRoot, Member};
 pub use key::{hex, KeyId, PublicKey, Signer, SigningKey};
+pub use state::{TrustState, UpdateReport, TRUST_STATE_VERSION};
 pub use trust::{ProvinceAnchor, TrustFile, TrustList, TrustedKey, MAX_TRUST_FILE_BYTES, TRUST_FILE_VERSION};
 pub use verified::Verified;
 

@@ -21,6 +21,7 @@
 mod code;
 mod pipeline;
 pub mod scan;
+pub mod store;
 
 pub use code::{Code, Stage};
 pub use pipeline::{verify, verify_cose, Policy, Rejection, Verified};

@@ -1,0 +1,195 @@
+//! The verifier's persistent trust store: a [`TrustState`] in one file, replaced atomically (write a temporary
+//! file, fsync it, rename it over the store, fsync the directory), so a crash leaves either the old store or the
+//! new one, never half of one. Freshness: the store reports its age (now minus the newest `issued_at` it holds),
+//! warns past [`Freshness::warn_after`] and refuses past [`Freshness::refuse_after`].
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use huren_keys::{TrustBundle, TrustList, TrustState, UpdateReport};
+
+use crate::{verify, Policy, Rejection, Verified};
+
+/// How old trust data may get before the verifier warns, then refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// Age (seconds since the newest document's `issued_at`) after which answers carry a warning.
+    pub warn_after: i64,
+    /// Age after which every answer is `TRUST_STORE_STALE`.
+    pub refuse_after: i64,
+    /// Seconds the device clock may run behind the time floor before `CLOCK_BEHIND_TRUST`.
+    pub clock_tolerance: i64,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Freshness { warn_after: 2 * 86_400, refuse_after: 14 * 86_400, clock_tolerance: 300 }
+    }
+}
+
+/// How fresh the store is at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staleness {
+    /// Younger than the warning age.
+    Fresh,
+    /// Past the warning age: answers still given, with a warning.
+    Warn,
+    /// Past the refusal age: nothing verifies until the store is updated.
+    Refuse,
+    /// The clock is earlier than the newest trust data: the clock is wrong.
+    ClockBehind,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store file could not be read or written.
+    #[error("trust store {path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// No store at this path (provision one first).
+    #[error("no trust store at {0}: provision it with a federation root first")]
+    Missing(String),
+    /// A store already exists where one was to be provisioned.
+    #[error("a trust store already exists at {0}")]
+    Exists(String),
+    /// The offered trust data was refused; the store is unchanged.
+    #[error("{code}: {source}", code = source.code())]
+    Refused {
+        /// The reason, with its stable code (`source.code()`).
+        #[from]
+        source: huren_keys::Error,
+    },
+}
+
+/// A trust store on disk, loaded and verified.
+#[derive(Debug)]
+pub struct TrustStore {
+    path: PathBuf,
+    state: TrustState,
+    trust: TrustList,
+}
+
+impl TrustStore {
+    /// The temporary file an update writes before renaming it over the store (a crash may leave it behind; it is
+    /// never read).
+    pub fn temp_path(path: &Path) -> PathBuf {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "store".into());
+        path.with_file_name(format!(".{name}.tmp"))
+    }
+
+    /// Create a store pinned to an initial federation root.
+    pub fn provision(path: &Path, root_bytes: &[u8], now: i64) -> Result<Self, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Exists(path.display().to_string()));
+        }
+        let state = TrustState::provision(root_bytes, now)?;
+        write_atomically(path, &state.encode())?;
+        Ok(Self::with_state(path, state))
+    }
+
+    /// Open and re-verify an existing store.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing(path.display().to_string()))
+            }
+            Err(source) => return Err(StoreError::Io { path: path.display().to_string(), source }),
+        };
+        Ok(Self::with_state(path, TrustState::decode(&bytes)?))
+    }
+
+    fn with_state(path: &Path, state: TrustState) -> Self {
+        let trust = state.trust_list();
+        TrustStore { path: path.to_path_buf(), state, trust }
+    }
+
+    /// Apply a trust bundle (bytes as served by any mirror). On any refusal the store, in memory and on disk, is
+    /// unchanged.
+    pub fn import(&mut self, bundle_bytes: &[u8], now: i64) -> Result<UpdateReport, StoreError> {
+        let bundle = TrustBundle::decode(bundle_bytes)?;
+        let (next, report) = self.state.update(&bundle, now)?;
+        if next != self.state {
+            write_atomically(&self.path, &next.encode())?;
+            *self = Self::with_state(&self.path, next);
+        }
+        Ok(report)
+    }
+
+    /// The verified trust state.
+    pub fn state(&self) -> &TrustState {
+        &self.state
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Seconds since the newest trust document was issued.
+    pub fn age(&self, now: i64) -> i64 {
+        now.saturating_sub(self.state.time_floor())
+    }
+
+    /// How fresh the store is at `now`.
+    pub fn staleness(&self, now: i64, freshness: &Freshness) -> Staleness {
+        let age = self.age(now);
+        if age < -freshness.clock_tolerance {
+            Staleness::ClockBehind
+        } else if age > freshness.refuse_after {
+            Staleness::Refuse
+        } else if age > freshness.warn_after {
+            Staleness::Warn
+        } else {
+            Staleness::Fresh
+        }
+    }
+
+    /// Verify QR text with this store's trust, after checking the device clock and the store's age.
+    pub fn verify(&self, text: &str, now: i64, policy: &Policy, freshness: &Freshness) -> Result<Verified, Rejection> {
+        match self.staleness(now, freshness) {
+            Staleness::ClockBehind => {
+                return Err(Rejection::ClockBehindTrust { now, floor: self.state.time_floor() });
+            }
+            Staleness::Refuse => {
+                return Err(Rejection::TrustStoreStale {
+                    reason: format!(
+                        "newest trust data is {} h old (limit {} h); sync the trust store",
+                        self.age(now) / 3600,
+                        freshness.refuse_after / 3600
+                    ),
+                });
+            }
+            Staleness::Fresh | Staleness::Warn => {}
+        }
+        verify(text, &self.trust, now, policy)
+    }
+
+    /// The trusted issuer keys.
+    pub fn trust_list(&self) -> &TrustList {
+        &self.trust
+    }
+}
+
+/// Replace `path` with `bytes` atomically: temporary file, fsync, rename, fsync of the directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io { path: path.display().to_string(), source };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let temp = TrustStore::temp_path(path);
+    let mut file = std::fs::File::create(&temp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&temp, path).map_err(io)?;
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io)
+}
