@@ -1,39 +1,98 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: a province is set up, issues a credential, renders its QR image, and an
-# offline verifier checks the image and prints its answer. No network, no external service.
+# The main job on embedded defaults: a federation of three provinces is set up with `huren-keys` ceremonies
+# (threshold 2 of 3), each province issues a credential, and an offline checkpoint in every province, provisioned
+# with the federation root alone, verifies every province's code from its QR image. Prints a table, then a forged
+# and a stale case with their codes. No network, no external service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${HUREN_DEMO_DIR:-demo-out}"
 rm -rf "$out"
 mkdir -p "$out"
 
-cargo build --quiet --bin huren-issuer --bin huren-verifier
+cargo build --quiet --bin huren-keys --bin huren-issuer --bin huren-verifier
 bin="${CARGO_TARGET_DIR:-target}/debug"
+keys="$bin/huren-keys"
+issuer="$bin/huren-issuer"
+verifier="$bin/huren-verifier"
+provinces=(CN-GD CN-HB CN-SH)
+names=(张三丰 李小龙 王五六)
+ids=('4403**********1234' '4201**********567X' '3101**********0042')
+q() { "$@" > /dev/null; }
 
-echo "== 1. Guangdong sets up its province (root key, issuer key + certificate, trust file)"
-"$bin/huren-issuer" init --province CN-GD --dir "$out/CN-GD"
-
-echo
-echo "== 2. Guangdong issues a green health status to 张三丰 and renders the QR code"
-"$bin/huren-issuer" issue --dir "$out/CN-GD" --name 张三丰 --pinyin "ZHANG Sanfeng" --id '4403**********1234' \
-  --colour green --reason no-risk --valid-hours 168 --png "$out/code.png" --svg "$out/code.svg" > "$out/code.txt"
-echo "QR text ($(wc -c < "$out/code.txt") chars): $(cat "$out/code.txt")"
-echo "QR image: $out/code.png"
-
-echo
-echo "== 3. A checkpoint verifier, offline, reads the image and checks it against the trust file"
-"$bin/huren-verifier" verify --trust "$out/CN-GD/trust.cbor" "$out/code.png"
+echo "== 1. Each province makes its root key (offline)"
+for p in "${provinces[@]}"; do "$keys" keygen --out "$out/$p/root"; done
 
 echo
-echo "== 4. The same code a week and a day later is refused"
-set +e
-"$bin/huren-verifier" verify --trust "$out/CN-GD/trust.cbor" \
-  --at "$(date -u -d '+8 days' +%Y-%m-%dT%H:%M:%SZ)" "$out/code.png"
-status=$?
-set -e
-if [ "$status" -ne 1 ]; then
-  echo "expected the expired code to be refused with exit status 1, got $status" >&2
+echo "== 2. The federation root: proposed, co-signed by 2 of 3 members (one signature file each), combined"
+members=()
+for p in "${provinces[@]}"; do members+=(--member "$p=$out/$p/root.pub.der"); done
+"$keys" propose --version 1 --threshold 2 "${members[@]}" --out "$out/root-v1.proposal"
+"$keys" sign --proposal "$out/root-v1.proposal" --key "$out/CN-GD/root.key.pem" --out "$out/CN-GD.sig"
+"$keys" sign --proposal "$out/root-v1.proposal" --key "$out/CN-SH/root.key.pem" --out "$out/CN-SH.sig"
+"$keys" combine --proposal "$out/root-v1.proposal" --sig "$out/CN-GD.sig" --sig "$out/CN-SH.sig" --out "$out/root-v1.cose"
+
+echo
+echo "== 3. Each province certifies an issuer key and signs its province bundle; anyone assembles the trust bundle"
+bundles=()
+for i in "${!provinces[@]}"; do
+  p=${provinces[$i]}
+  q "$issuer" init --province "$p" --dir "$out/$p/issuer" --root-key "$out/$p/root.key.pem" 2>/dev/null
+  "$keys" bundle --root-key "$out/$p/root.key.pem" --province "$p" --version 1 \
+    --cert "$out/$p/issuer/issuer.cert.cose" --status-list "1=https://$p.example/status/1" --out "$out/$p.bundle"
+  bundles+=(--bundle "$out/$p.bundle")
+done
+"$keys" assemble --root "$out/root-v1.cose" "${bundles[@]}" --out "$out/trust-bundle.cbor"
+
+echo
+echo "== 4. Each province issues a green health status as a QR image"
+for i in "${!provinces[@]}"; do
+  p=${provinces[$i]}
+  "$issuer" issue --dir "$out/$p/issuer" --name "${names[$i]}" --id "${ids[$i]}" --png "$out/$p.png" \
+    > "$out/$p.txt" 2>/dev/null
+done
+
+echo
+echo "== 5. A checkpoint in each province: provisioned with the federation root alone, then the trust bundle"
+for c in "${provinces[@]}"; do
+  q "$verifier" trust provision "$out/root-v1.cose" --store "$out/checkpoint-$c/store.cbor"
+  q "$verifier" trust import "$out/trust-bundle.cbor" --store "$out/checkpoint-$c/store.cbor"
+done
+"$verifier" trust status --store "$out/checkpoint-CN-HB/store.cbor"
+
+code_of() { # verify at a checkpoint, print the answer's code
+  local store=$1; shift
+  "$verifier" verify --json --store "$store" "$@" 2>/dev/null | sed -n 's/.*"code":"\([A-Z_]*\)".*/\1/p' | head -1 || true
+}
+
+echo
+echo "== 6. Every province's QR image checked at every province's checkpoint"
+printf '%-26s' "issued in \\ checked in"
+for c in "${provinces[@]}"; do printf '%-12s' "$c"; done
+echo
+failures=0
+for p in "${provinces[@]}"; do
+  printf '%-26s' "$p"
+  for c in "${provinces[@]}"; do
+    answer=$(code_of "$out/checkpoint-$c/store.cbor" "$out/$p.png")
+    printf '%-12s' "$answer"
+    [ "$answer" = "OK" ] || failures=$((failures + 1))
+  done
+  echo
+done
+
+echo
+echo "== 7. A forged code and a stale checkpoint"
+text=$(cat "$out/CN-GD.txt")
+forged="${text:0:${#text}-7}$( [ "${text:${#text}-7:1}" = "0" ] && echo 1 || echo 0 )${text:${#text}-6}"
+forged_code=$(code_of "$out/checkpoint-CN-HB/store.cbor" "$forged")
+printf '%-60s %s\n' "CN-GD code with one character changed, at CN-HB:" "$forged_code"
+stale_at=$(date -u -d '+15 days' +%Y-%m-%dT%H:%M:%SZ)
+stale_code=$(code_of "$out/checkpoint-CN-SH/store.cbor" --at "$stale_at" "$out/CN-HB.png")
+printf '%-60s %s\n' "CN-HB code at a CN-SH checkpoint offline for 15 days:" "$stale_code"
+
+if [ "$failures" -ne 0 ] || [ "$forged_code" = "OK" ] || [ "$stale_code" != "TRUST_STORE_STALE" ]; then
+  echo "demo FAILED: $failures cross-province checks not OK, forged=$forged_code, stale=$stale_code" >&2
   exit 1
 fi
 echo
-echo "demo finished: files in $out/"
+echo "demo finished: 9 of 9 cross-province checks OK, forged and stale codes refused; files in $out/"

@@ -47,6 +47,9 @@ pub struct InitOptions {
     pub usage_seconds: i64,
     /// How long after its usage window ends the certificate stays valid (covers credentials issued late in it).
     pub grace_seconds: i64,
+    /// An existing province root key (from `huren-keys keygen`, the root the federation lists) instead of a new
+    /// one. It is used to certify the issuer key and is not copied into the directory.
+    pub root_key: Option<PathBuf>,
 }
 
 impl Default for InitOptions {
@@ -55,6 +58,7 @@ impl Default for InitOptions {
             credential_types: CredentialType::ALL.to_vec(),
             usage_seconds: 365 * 86_400,
             grace_seconds: 365 * 86_400,
+            root_key: None,
         }
     }
 }
@@ -116,7 +120,10 @@ impl Province {
             return Err(Error::Directory(format!("{} already holds a province", dir.display())));
         }
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let root = SigningKey::generate()?;
+        let root = match &options.root_key {
+            Some(path) => SigningKey::load(path)?,
+            None => SigningKey::generate()?,
+        };
         let issuer_key = SigningKey::generate()?;
         let certificate_body = KeyCertificate {
             province: code.to_string(),
@@ -135,7 +142,9 @@ impl Province {
                 certificates: vec![certificate.clone()],
             }],
         };
-        root.save(&files.root_key())?;
+        if options.root_key.is_none() {
+            root.save(&files.root_key())?;
+        }
         issuer_key.save(&files.issuer_key())?;
         write_new(&files.issuer_certificate(), &certificate)?;
         write_new(&files.trust(), &trust.encode())?;

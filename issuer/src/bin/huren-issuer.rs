@@ -34,6 +34,9 @@ enum Command {
         /// Credential types the issuer key may sign (comma-separated); all by default.
         #[arg(long, value_delimiter = ',')]
         types: Vec<String>,
+        /// Use this existing province root key (PKCS#8 PEM, e.g. from `huren-keys keygen`) instead of making one.
+        #[arg(long)]
+        root_key: Option<PathBuf>,
         /// Act as of this time (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<String>,
@@ -145,9 +148,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init { province, dir, types, at } => {
+        Command::Init { province, dir, types, root_key, at } => {
             let now = time_or_now(at.as_deref())?;
-            let mut options = InitOptions::default();
+            let mut options = InitOptions { root_key, ..InitOptions::default() };
             if !types.is_empty() {
                 options.credential_types = types
                     .iter()
@@ -157,6 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let p = Province::init(&dir, &province, now, &options)?;
             eprintln!("province {} initialised in {}", p.code(), dir.display());
             eprintln!("  issuer key {} (certified by the province root)", p.issuer_key().public().kid());
+            eprintln!("  its certificate, for the province bundle: {}", p.files().issuer_certificate().display());
             eprintln!("  trust file for verifiers: {}", p.files().trust().display());
             Ok(())
         }

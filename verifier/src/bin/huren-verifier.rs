@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use huren_keys::{TrustFile, TrustList};
 use huren_verifier::scan::{self, ImageLimits};
+use huren_verifier::store::{Freshness, Staleness, TrustStore};
 use huren_verifier::{verify, Code, Policy, Rejection, Verified};
 use huren_wallet_core::Body;
 use serde_json::json;
@@ -27,9 +28,13 @@ struct Cli {
 enum Command {
     /// Verify QR payload strings, PNG/JPEG images, or `-` (standard input).
     Verify {
-        /// Trust file (as written by `huren-issuer init`); defaults to $HUREN_TRUST.
+        /// Trust data: a trust file written by `huren-issuer init`, or a trust store. Default: the trust store
+        /// (--store), else $HUREN_TRUST.
         #[arg(long)]
         trust: Option<PathBuf>,
+        /// Trust store to use (default: $HUREN_STORE, else ~/.local/share/huren/trust-store.cbor).
+        #[arg(long)]
+        store: Option<PathBuf>,
         /// Verify as of this time (RFC 3339, e.g. 2026-11-27T08:00:00Z) instead of now.
         #[arg(long)]
         at: Option<String>,
@@ -39,6 +44,37 @@ enum Command {
         /// QR text, image files, or `-`.
         #[arg(required = true)]
         inputs: Vec<String>,
+    },
+    /// Manage the trust store: provision it with a federation root, import trust bundles, show its status.
+    Trust {
+        #[command(subcommand)]
+        action: TrustAction,
+        /// Trust store (default: $HUREN_STORE, else ~/.local/share/huren/trust-store.cbor).
+        #[arg(long, global = true)]
+        store: Option<PathBuf>,
+        /// Act as of this time (RFC 3339) instead of now.
+        #[arg(long, global = true)]
+        at: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrustAction {
+    /// Pin the initial federation root (a signed root file obtained out of band).
+    Provision {
+        /// The signed federation root.
+        root: PathBuf,
+    },
+    /// Import a trust bundle from a file (from any mirror: every part is signed).
+    Import {
+        /// The trust bundle.
+        file: PathBuf,
+    },
+    /// Show the root, the province bundles, the time floor and the data's age.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -55,27 +91,57 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<bool> {
-    let Command::Verify { trust, at, json, inputs } = cli.command;
-    let now = match at {
-        Some(at) => parse_time(&at)?,
-        None => unix_now()?,
-    };
-    let trust = load_trust(trust)?;
+    match cli.command {
+        Command::Verify { trust, store, at, json, inputs } => {
+            let now = time_or_now(at.as_deref())?;
+            verify_inputs(load_trust(trust, store)?, now, json, &inputs)
+        }
+        Command::Trust { action, store, at } => {
+            let now = time_or_now(at.as_deref())?;
+            trust_command(action, &store_path(store)?, now)?;
+            Ok(true)
+        }
+    }
+}
+
+/// Where the verifier's trust comes from.
+enum TrustSource {
+    /// A trust store: federation root, province bundles, freshness.
+    Store(TrustStore),
+    /// A plain list of keys (a pre-federation trust file, or nothing).
+    List(TrustList),
+}
+
+impl TrustSource {
+    fn verify(&self, text: &str, now: i64, policy: &Policy) -> Result<Verified, Rejection> {
+        match self {
+            TrustSource::Store(store) => store.verify(text, now, policy, &Freshness::default()),
+            TrustSource::List(list) => verify(text, list, now, policy),
+        }
+    }
+}
+
+fn verify_inputs(trust: TrustSource, now: i64, json: bool, inputs: &[String]) -> anyhow::Result<bool> {
     let policy = Policy::default();
+    if let TrustSource::Store(store) = &trust {
+        if store.staleness(now, &Freshness::default()) == Staleness::Warn {
+            eprintln!("huren-verifier: warning: trust data is {} h old; sync soon", store.age(now) / 3600);
+        }
+    }
     let limits = ImageLimits::default();
     // Read every input before printing anything, so an I/O error never leaves half an answer.
     let mut items = Vec::new();
-    for input in &inputs {
+    for input in inputs {
         items.extend(read_input(input, &limits)?);
     }
     let mut all_valid = true;
     for (label, content) in items {
         let (text, outcome) = match content {
             Content::Text(text) => {
-                let outcome = verify(&text, &trust, now, &policy);
+                let outcome = trust.verify(&text, now, &policy);
                 (Some(text), outcome)
             }
-            Content::Scanned(Ok(texts)) => best_of(texts, |t| verify(t, &trust, now, &policy)),
+            Content::Scanned(Ok(texts)) => best_of(texts, |t| trust.verify(t, now, &policy)),
             Content::Scanned(Err(rejection)) => (None, Err(rejection)),
         };
         all_valid &= outcome.is_ok();
@@ -167,15 +233,135 @@ fn contents_of(label: &str, bytes: &[u8], limits: &ImageLimits) -> Vec<(String, 
         .collect()
 }
 
-fn load_trust(path: Option<PathBuf>) -> anyhow::Result<TrustList> {
-    let path = path.or_else(|| std::env::var_os("HUREN_TRUST").map(PathBuf::from));
-    let Some(path) = path else {
-        eprintln!("huren-verifier: warning: no trust file (--trust or $HUREN_TRUST); no key is trusted");
-        return Ok(TrustList::default());
+/// The default trust store path: $HUREN_STORE, else $XDG_DATA_HOME or ~/.local/share, then huren/trust-store.cbor.
+fn store_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = explicit.or_else(|| std::env::var_os("HUREN_STORE").map(PathBuf::from)) {
+        return Ok(p);
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .context("no $HUREN_STORE, $XDG_DATA_HOME or $HOME to place the trust store in; pass --store")?;
+    Ok(base.join("huren/trust-store.cbor"))
+}
+
+fn load_trust(trust: Option<PathBuf>, store: Option<PathBuf>) -> anyhow::Result<TrustSource> {
+    if let Some(path) = trust {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading trust file {}", path.display()))?;
+        if let Ok(file) = TrustFile::decode(&bytes) {
+            let list = TrustList::from_trust_file(&file).with_context(|| format!("trust file {}", path.display()))?;
+            return Ok(TrustSource::List(list));
+        }
+        return Ok(TrustSource::Store(
+            TrustStore::open(&path)
+                .with_context(|| format!("{} is neither a trust file nor a trust store", path.display()))?,
+        ));
+    }
+    let explicit_store = store.is_some();
+    let path = store_path(store)?;
+    if explicit_store || path.exists() {
+        return Ok(TrustSource::Store(TrustStore::open(&path)?));
+    }
+    if let Some(legacy) = std::env::var_os("HUREN_TRUST") {
+        return load_trust(Some(PathBuf::from(legacy)), None);
+    }
+    eprintln!("huren-verifier: warning: no trust store or trust file (--store, --trust); no key is trusted");
+    Ok(TrustSource::List(TrustList::default()))
+}
+
+fn trust_command(action: TrustAction, path: &Path, now: i64) -> anyhow::Result<()> {
+    match action {
+        TrustAction::Provision { root } => {
+            let bytes = std::fs::read(&root).with_context(|| format!("reading {}", root.display()))?;
+            let store = TrustStore::provision(path, &bytes, now)?;
+            let r = store.state().root();
+            println!(
+                "trust store {} pinned to federation root v{} ({} members, threshold {})",
+                path.display(),
+                r.version,
+                r.members.len(),
+                r.threshold
+            );
+        }
+        TrustAction::Import { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let mut store = TrustStore::open(path)?;
+            let report = store.import(&bytes, now)?;
+            println!(
+                "imported {}: root v{} (followed {:?}), bundles updated {:?}, unchanged {:?}",
+                file.display(),
+                store.state().root().version,
+                report.roots_followed,
+                report.bundles_updated,
+                report.bundles_unchanged
+            );
+        }
+        TrustAction::Status { json } => {
+            let store = TrustStore::open(path)?;
+            print!("{}", status_report(&store, now, json));
+        }
+    }
+    Ok(())
+}
+
+fn status_report(store: &TrustStore, now: i64, json: bool) -> String {
+    let state = store.state();
+    let root = state.root();
+    let staleness = store.staleness(now, &Freshness::default());
+    let label = match staleness {
+        Staleness::Fresh => "fresh",
+        Staleness::Warn => "warn",
+        Staleness::Refuse => "stale",
+        Staleness::ClockBehind => "clock-behind",
     };
-    let bytes = std::fs::read(&path).with_context(|| format!("reading trust file {}", path.display()))?;
-    let file = TrustFile::decode(&bytes).with_context(|| format!("trust file {}", path.display()))?;
-    TrustList::from_trust_file(&file).with_context(|| format!("trust file {}", path.display()))
+    if json {
+        let bundles: Vec<_> = state
+            .bundles()
+            .iter()
+            .map(|b| {
+                json!({"province": b.province, "version": b.version, "issued_at": rfc3339(b.issued_at),
+                       "expires": rfc3339(b.expires), "issuer_keys": b.issuer_keys.len(),
+                       "revoked_keys": b.revocations.len(), "expired": now >= b.expires})
+            })
+            .collect();
+        return format!(
+            "{}\n",
+            json!({"store": store.path().display().to_string(), "root_version": root.version,
+                   "members": root.members.iter().map(|m| m.province.clone()).collect::<Vec<_>>(),
+                   "threshold": root.threshold, "root_expires": rfc3339(root.expires),
+                   "time_floor": rfc3339(state.time_floor()), "age_seconds": store.age(now),
+                   "freshness": label, "bundles": bundles})
+        );
+    }
+    let mut out = format!(
+        "trust store {}\n  federation root v{}: {} members, threshold {}, expires {}\n  time floor {} (age {} h): {label}\n",
+        store.path().display(),
+        root.version,
+        root.members.len(),
+        root.threshold,
+        rfc3339(root.expires),
+        rfc3339(state.time_floor()),
+        store.age(now) / 3600,
+    );
+    for b in state.bundles() {
+        out.push_str(&format!(
+            "  {} bundle v{}: {} issuer keys, {} revoked, expires {}{}\n",
+            b.province,
+            b.version,
+            b.issuer_keys.len(),
+            b.revocations.len(),
+            rfc3339(b.expires),
+            if now >= b.expires { " (EXPIRED)" } else { "" }
+        ));
+    }
+    out
+}
+
+fn time_or_now(at: Option<&str>) -> anyhow::Result<i64> {
+    match at {
+        Some(at) => parse_time(at),
+        None => unix_now(),
+    }
 }
 
 fn parse_time(text: &str) -> anyhow::Result<i64> {

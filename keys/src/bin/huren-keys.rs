@@ -1,0 +1,511 @@
+//! `huren-keys`: the federation's key ceremonies, each a command that reads and writes files, so every step can
+//! run on an offline machine and hand its output over on a USB stick.
+//!
+//! ```text
+//! huren-keys keygen --out gd/root                       # gd/root.key.pem (0600) + gd/root.pub.der
+//! huren-keys propose --version 1 --threshold 2 --member CN-GD=gd/root.pub.der ... --out root-v1.proposal
+//! huren-keys sign --proposal root-v1.proposal --key gd/root.key.pem --out gd.sig     # each member, offline
+//! huren-keys combine --proposal root-v1.proposal --sig gd.sig --sig hb.sig --out root-v1.cose
+//! huren-keys certify --root-key gd/root.key.pem --province CN-GD --key gd/issuer.pub.der --out gd/issuer.cert
+//! huren-keys bundle --root-key gd/root.key.pem --province CN-GD --version 1 --cert gd/issuer.cert --out gd.bundle
+//! huren-keys assemble --root root-v1.cose --bundle gd.bundle ... --out trust-bundle.cbor
+//! huren-keys inspect FILE [--root root-v1.cose]          # readable report; verifies what it can
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use huren_keys::federation::{combine, cosign, ROOT_CONTENT_TYPE};
+use huren_keys::{
+    AcceptancePolicy, CredentialType, FederationRoot, KeyCertificate, KeyId, KeyRevocation, Member, ProvinceBundle,
+    PublicKey, SigningKey, StatusListDescriptor, TrustBundle, TrustState, Verified, BUNDLE_CONTENT_TYPE,
+    KEY_CERTIFICATE_CONTENT_TYPE,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "huren-keys",
+    version,
+    about = "Huren federation ceremonies: roots, co-signing, certificates, bundles"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate an Ed25519 key: PREFIX.key.pem (private, mode 0600) and PREFIX.pub.der (public SPKI).
+    Keygen {
+        /// Path prefix for the two files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Propose a federation root (unsigned payload for the members to co-sign).
+    Propose {
+        /// Version: 1 for the first root, current + 1 for a rotation.
+        #[arg(long)]
+        version: u64,
+        /// How many distinct members must sign this root and its successor.
+        #[arg(long)]
+        threshold: u32,
+        /// A member: PROVINCE=PUBKEY.der (repeat; repeat a province to give it several root keys).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        valid_days: i64,
+        /// Act as of this time (RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Co-sign a proposed root with one member's root key (one signature file per member).
+    Sign {
+        /// The proposal.
+        #[arg(long)]
+        proposal: PathBuf,
+        /// The member's root key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// Output signature file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Combine signature files into the signed root, checking that the threshold is met.
+    Combine {
+        /// The proposal.
+        #[arg(long)]
+        proposal: PathBuf,
+        /// Signature files (repeat).
+        #[arg(long = "sig", required = true)]
+        signatures: Vec<PathBuf>,
+        /// For a rotation: the current signed root, whose members must also reach their threshold.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+        /// Output file (tagged COSE_Sign).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Certify an issuer key with the province root.
+    Certify {
+        /// The province root key.
+        #[arg(long)]
+        root_key: PathBuf,
+        /// ISO 3166-2 code of the province.
+        #[arg(long)]
+        province: String,
+        /// The issuer public key (SPKI DER).
+        #[arg(long)]
+        key: PathBuf,
+        /// Credential types (comma-separated); all by default.
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
+        /// Days the key may sign, from now.
+        #[arg(long, default_value_t = 365)]
+        usage_days: i64,
+        /// Days the certificate stays valid after its usage window.
+        #[arg(long, default_value_t = 365)]
+        grace_days: i64,
+        /// Act as of this time (RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+        /// Output certificate file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build and sign a province bundle from issuer key certificates.
+    Bundle {
+        /// The province root key.
+        #[arg(long)]
+        root_key: PathBuf,
+        /// ISO 3166-2 code of the province.
+        #[arg(long)]
+        province: String,
+        /// Bundle version (must grow with every new bundle).
+        #[arg(long)]
+        version: u64,
+        /// Issuer key certificates signed by this root (repeat).
+        #[arg(long = "cert")]
+        certificates: Vec<PathBuf>,
+        /// Revoke a key: KIDHEX@RFC3339 (credentials it issued after that time are refused).
+        #[arg(long = "revoke")]
+        revocations: Vec<String>,
+        /// Status list: ID=URL (repeat).
+        #[arg(long = "status-list")]
+        status_lists: Vec<String>,
+        /// Checkpoint policy: accepted credential types (comma-separated; all by default).
+        #[arg(long, value_delimiter = ',')]
+        accept: Vec<String>,
+        /// Checkpoint policy: oldest test result accepted, in hours.
+        #[arg(long)]
+        max_test_age_hours: Option<i64>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 30)]
+        valid_days: i64,
+        /// Act as of this time (RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Assemble a trust bundle: the root chain and the province bundles (anyone can do this; nothing is signed).
+    Assemble {
+        /// Signed roots, oldest first (repeat).
+        #[arg(long = "root", required = true)]
+        roots: Vec<PathBuf>,
+        /// Signed province bundles (repeat).
+        #[arg(long = "bundle")]
+        bundles: Vec<PathBuf>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a readable report on any Huren document, verifying what can be verified.
+    Inspect {
+        /// The document.
+        file: PathBuf,
+        /// A signed federation root to verify bundles against.
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Check expiry as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("huren-keys: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Write a new output file; ceremonies never overwrite one.
+fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {} (ceremonies never overwrite a file)", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn time_or_now(at: Option<&str>) -> anyhow::Result<i64> {
+    match at {
+        Some(t) => Ok(time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("{t:?} is not an RFC 3339 time"))?
+            .unix_timestamp()),
+        None => Ok(i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs())?),
+    }
+}
+
+fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
+}
+
+fn types(names: &[String]) -> anyhow::Result<Vec<CredentialType>> {
+    if names.is_empty() {
+        return Ok(CredentialType::ALL.to_vec());
+    }
+    names
+        .iter()
+        .map(|n| CredentialType::from_name(n).with_context(|| format!("unknown credential type {n:?}")))
+        .collect()
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Keygen { out } => {
+            let key = SigningKey::generate()?;
+            let (private, public) = (with_suffix(&out, "key.pem"), with_suffix(&out, "pub.der"));
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            key.save(&private)?;
+            write_new(&public, key.public().spki_der())?;
+            println!("key {} -> {} (private, 0600), {}", key.public().kid(), private.display(), public.display());
+        }
+        Command::Propose { version, threshold, members, valid_days, at, out } => {
+            let now = time_or_now(at.as_deref())?;
+            let mut list: Vec<Member> = Vec::new();
+            for spec in &members {
+                let (province, file) =
+                    spec.split_once('=').with_context(|| format!("--member {spec}: PROVINCE=FILE"))?;
+                let key = PublicKey::from_spki_der(&read(Path::new(file))?)?;
+                match list.iter_mut().find(|m| m.province == province) {
+                    Some(m) => m.root_keys.push(key),
+                    None => list.push(Member { province: province.to_string(), root_keys: vec![key] }),
+                }
+            }
+            let root = FederationRoot {
+                version,
+                issued_at: now,
+                expires: now.saturating_add(valid_days.saturating_mul(86_400)),
+                threshold,
+                members: list,
+            };
+            write_new(&out, &root.to_payload()?)?;
+            println!("proposed federation root v{version}: {} members, threshold {threshold}", root.members.len());
+            print!("{}", describe_root(&root));
+        }
+        Command::Sign { proposal, key, out } => {
+            let payload = read(&proposal)?;
+            let root = FederationRoot::from_payload(&payload)?;
+            let key = SigningKey::load(&key)?;
+            let member = root.members.iter().find(|m| m.root_keys.contains(key.public())).with_context(|| {
+                format!("key {} is not a root key of any member of this proposal", key.public().kid())
+            })?;
+            write_new(&out, &cosign(&payload, &key)?)?;
+            println!("{} signed root v{} with key {}", member.province, root.version, key.public().kid());
+        }
+        Command::Combine { proposal, signatures, previous, out } => {
+            let payload = read(&proposal)?;
+            let sigs = signatures.iter().map(|p| read(p)).collect::<anyhow::Result<Vec<_>>>()?;
+            let signed = combine(&payload, &sigs)?;
+            let verified = match previous {
+                Some(prev) => FederationRoot::verify_initial(&read(&prev)?)?.verify_successor(&signed)?,
+                None => FederationRoot::verify_initial(&signed)?,
+            };
+            write_new(&out, &signed)?;
+            println!("federation root v{} signed by enough members -> {}", verified.version, out.display());
+        }
+        Command::Certify { root_key, province, key, types: names, usage_days, grace_days, at, out } => {
+            let now = time_or_now(at.as_deref())?;
+            let root = SigningKey::load(&root_key)?;
+            let public_key = PublicKey::from_spki_der(&read(&key)?)?;
+            let usage_until = now.saturating_add(usage_days.saturating_mul(86_400));
+            let cert = KeyCertificate {
+                province: province.clone(),
+                public_key,
+                credential_types: types(&names)?,
+                usage_from: now,
+                usage_until,
+                expires: usage_until.saturating_add(grace_days.saturating_mul(86_400)),
+                issued_at: now,
+            };
+            write_new(&out, &cert.sign(&root)?)?;
+            println!("{province} certified issuer key {} until {}", cert.public_key.kid(), rfc3339(cert.usage_until));
+        }
+        Command::Bundle {
+            root_key,
+            province,
+            version,
+            certificates,
+            revocations,
+            status_lists,
+            accept,
+            max_test_age_hours,
+            valid_days,
+            at,
+            out,
+        } => {
+            let now = time_or_now(at.as_deref())?;
+            let root = SigningKey::load(&root_key)?;
+            let mut issuer_keys = Vec::new();
+            for path in &certificates {
+                let cert = KeyCertificate::verify(&read(path)?, root.public())
+                    .with_context(|| format!("{} is not a certificate signed by this root", path.display()))?;
+                if cert.province != province {
+                    bail!("{} certifies a key for {}, not {province}", path.display(), cert.province);
+                }
+                issuer_keys.push(ProvinceBundle::key_from_certificate(&cert));
+            }
+            let revocations = revocations
+                .iter()
+                .map(|spec| {
+                    let (kid, at) = spec.split_once('@').with_context(|| format!("--revoke {spec}: KIDHEX@RFC3339"))?;
+                    Ok(KeyRevocation { kid: parse_kid(kid)?, issued_after: time_or_now(Some(at))? })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let status_lists = status_lists
+                .iter()
+                .map(|spec| {
+                    let (id, url) = spec.split_once('=').with_context(|| format!("--status-list {spec}: ID=URL"))?;
+                    Ok(StatusListDescriptor { list: id.parse()?, url: url.to_string() })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let bundle = ProvinceBundle {
+                province,
+                version,
+                issued_at: now,
+                expires: now.saturating_add(valid_days.saturating_mul(86_400)),
+                issuer_keys,
+                revocations,
+                status_lists,
+                policy: AcceptancePolicy {
+                    accepted_types: if accept.is_empty() { Vec::new() } else { types(&accept)? },
+                    max_test_age: max_test_age_hours.map(|h| h.saturating_mul(3600)),
+                },
+            };
+            write_new(&out, &bundle.sign(&root)?)?;
+            println!(
+                "{} bundle v{version}: {} issuer keys -> {}",
+                bundle.province,
+                bundle.issuer_keys.len(),
+                out.display()
+            );
+        }
+        Command::Assemble { roots, bundles, out } => {
+            let bundle = TrustBundle {
+                roots: roots.iter().map(|p| read(p)).collect::<anyhow::Result<_>>()?,
+                bundles: bundles.iter().map(|p| read(p)).collect::<anyhow::Result<_>>()?,
+            };
+            // Check that it holds together: provision with the first root and apply the rest.
+            let first = bundle.roots.first().context("no root")?;
+            let now = time_or_now(None)?;
+            let (state, _) = TrustState::provision(first, now)?.update(&bundle, now)?;
+            write_new(&out, &bundle.encode())?;
+            println!(
+                "trust bundle: root v{}, {} province bundles -> {}",
+                state.root().version,
+                state.bundles().len(),
+                out.display()
+            );
+        }
+        Command::Inspect { file, root, at } => {
+            let now = time_or_now(at.as_deref())?;
+            let root = root.map(|p| read(&p).and_then(|b| Ok(FederationRoot::verify_initial(&b)?))).transpose()?;
+            print!("{}", inspect(&read(&file)?, root.as_ref(), now)?);
+        }
+    }
+    Ok(())
+}
+
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut name = prefix.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn parse_kid(hex: &str) -> anyhow::Result<KeyId> {
+    if hex.len() != 16 || !hex.is_ascii() {
+        bail!("{hex:?} is not a 16-hex-digit key id");
+    }
+    let mut kid = [0u8; 8];
+    for (i, byte) in kid.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
+    }
+    Ok(KeyId(kid))
+}
+
+fn describe_root(root: &FederationRoot) -> String {
+    let mut out = format!(
+        "  version {}, threshold {} of {}, issued {}, expires {}\n",
+        root.version,
+        root.threshold,
+        root.members.len(),
+        rfc3339(root.issued_at),
+        rfc3339(root.expires)
+    );
+    for m in &root.members {
+        let kids: Vec<String> = m.root_keys.iter().map(|k| format!("{} ({})", k.kid(), k.algorithm())).collect();
+        out.push_str(&format!("  member {}: root keys {}\n", m.province, kids.join(", ")));
+    }
+    out
+}
+
+fn describe_bundle(b: &ProvinceBundle, now: i64) -> String {
+    let mut out = format!(
+        "  province {} v{}, issued {}, expires {}{}\n",
+        b.province,
+        b.version,
+        rfc3339(b.issued_at),
+        rfc3339(b.expires),
+        if now >= b.expires { " (EXPIRED)" } else { "" }
+    );
+    for k in &b.issuer_keys {
+        let types: Vec<&str> = k.credential_types.iter().map(|t| t.name()).collect();
+        out.push_str(&format!(
+            "  issuer key {} ({}): {}; signs {} .. {}; void after {}\n",
+            k.public_key.kid(),
+            k.public_key.algorithm(),
+            types.join(", "),
+            rfc3339(k.usage_from),
+            rfc3339(k.usage_until),
+            rfc3339(k.expires)
+        ));
+    }
+    for r in &b.revocations {
+        out.push_str(&format!(
+            "  revoked key {}: refuses credentials issued after {}\n",
+            r.kid,
+            rfc3339(r.issued_after)
+        ));
+    }
+    for l in &b.status_lists {
+        out.push_str(&format!("  status list {}: {}\n", l.list, l.url));
+    }
+    out
+}
+
+/// Identify a document by its structure and content type, and report on it.
+fn inspect(bytes: &[u8], root: Option<&Verified<FederationRoot>>, now: i64) -> anyhow::Result<String> {
+    if let Ok(bundle) = TrustBundle::decode(bytes) {
+        let first = bundle.roots.first().context("trust bundle without a root")?;
+        let (state, report) = TrustState::provision(first, now)?.update(&bundle, now)?;
+        let mut out = format!(
+            "trust bundle: {} roots, {} province bundles; VERIFIED (chain to root v{}, bundles {:?})\n",
+            bundle.roots.len(),
+            bundle.bundles.len(),
+            state.root().version,
+            report.bundles_updated
+        );
+        out.push_str(&describe_root(state.root()));
+        for b in state.bundles() {
+            out.push_str(&describe_bundle(b, now));
+        }
+        return Ok(out);
+    }
+    if let Ok(r) = FederationRoot::verify_initial(bytes) {
+        return Ok(format!("federation root ({ROOT_CONTENT_TYPE}): VERIFIED, threshold met\n{}", describe_root(&r)));
+    }
+    if let Ok(r) = FederationRoot::from_payload(bytes) {
+        return Ok(format!("federation root proposal (unsigned)\n{}", describe_root(&r)));
+    }
+    if let Ok(sign1) = huren_keys::cose::Sign1::parse(bytes) {
+        match sign1.content_type() {
+            Some(BUNDLE_CONTENT_TYPE) => {
+                let Some(root) = root else {
+                    return Ok("province bundle: pass --root ROOT to verify it\n".into());
+                };
+                let b = ProvinceBundle::verify(bytes, root)?;
+                return Ok(format!(
+                    "province bundle: VERIFIED against root v{}\n{}",
+                    root.version,
+                    describe_bundle(&b, now)
+                ));
+            }
+            Some(KEY_CERTIFICATE_CONTENT_TYPE) => {
+                return Ok(format!(
+                    "key certificate signed by key {}: verify it with `huren-keys bundle` or a province root\n",
+                    huren_keys::hex(sign1.kid())
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Ok(key) = PublicKey::from_spki_der(bytes) {
+        return Ok(format!("public key {} ({})\n", key.kid(), key.algorithm()));
+    }
+    bail!("not a Huren document this tool knows")
+}
