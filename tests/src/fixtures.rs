@@ -114,3 +114,80 @@ impl huren_keys::Signer for P256Signer {
         self.pair.sign(&ring::rand::SystemRandom::new(), message).unwrap().as_ref().to_vec()
     }
 }
+
+/// A federation of provinces (threshold 2), each with a root key and one issuer key, with signed documents.
+pub struct TestFederation {
+    /// The member provinces.
+    pub provinces: Vec<TestProvince>,
+    /// Threshold of the root.
+    pub threshold: u32,
+}
+
+impl TestFederation {
+    /// Guangdong, Hubei and Shanghai (seeds 1, 11, 21), threshold 2.
+    pub fn three() -> Self {
+        let provinces = [("CN-GD", 1u8), ("CN-HB", 11), ("CN-SH", 21)]
+            .into_iter()
+            .map(|(code, seed)| TestProvince::new(code, seed, CredentialType::ALL.to_vec()))
+            .collect();
+        TestFederation { provinces, threshold: 2 }
+    }
+
+    /// The province with this code.
+    pub fn province(&self, code: &str) -> &TestProvince {
+        self.provinces.iter().find(|p| p.code == code).unwrap()
+    }
+
+    /// The federation root document at `version` (issued at T0 + version seconds, valid a year).
+    pub fn root_doc(&self, version: u64) -> huren_keys::FederationRoot {
+        huren_keys::FederationRoot {
+            version,
+            issued_at: T0 - DAY + i64::try_from(version).unwrap(),
+            expires: T0 + 365 * DAY,
+            threshold: self.threshold,
+            members: self
+                .provinces
+                .iter()
+                .map(|p| huren_keys::Member { province: p.code.clone(), root_keys: vec![p.root.public().clone()] })
+                .collect(),
+        }
+    }
+
+    /// A root document signed by the provinces at these indices (each signing once per listed index).
+    pub fn signed_root(&self, doc: &huren_keys::FederationRoot, signers: &[usize]) -> Vec<u8> {
+        let payload = doc.to_payload().unwrap();
+        let signatures: Vec<Vec<u8>> = signers
+            .iter()
+            .map(|&i| huren_keys::federation::cosign(&payload, &self.provinces[i].root).unwrap())
+            .collect();
+        huren_keys::federation::combine(&payload, &signatures).unwrap()
+    }
+
+    /// The province's bundle at `version`, listing its issuer key, issued at T0 - 1 day + version, valid 30 days.
+    pub fn bundle_doc(&self, code: &str, version: u64) -> huren_keys::ProvinceBundle {
+        let p = self.province(code);
+        huren_keys::ProvinceBundle {
+            province: code.into(),
+            version,
+            issued_at: T0 - DAY + i64::try_from(version).unwrap(),
+            expires: T0 + 30 * DAY,
+            issuer_keys: vec![huren_keys::ProvinceBundle::key_from_certificate(&p.certificate)],
+            revocations: vec![],
+            status_lists: vec![],
+            policy: huren_keys::AcceptancePolicy::default(),
+        }
+    }
+
+    /// A signed bundle.
+    pub fn signed_bundle(&self, doc: &huren_keys::ProvinceBundle) -> Vec<u8> {
+        doc.sign(&self.province(&doc.province).root).unwrap()
+    }
+
+    /// The trust bundle with root v1 (signed by GD and SH) and every province's bundle v1.
+    pub fn trust_bundle(&self) -> huren_keys::TrustBundle {
+        huren_keys::TrustBundle {
+            roots: vec![self.signed_root(&self.root_doc(1), &[0, 2])],
+            bundles: self.provinces.iter().map(|p| self.signed_bundle(&self.bundle_doc(&p.code, 1))).collect(),
+        }
+    }
+}
