@@ -22,6 +22,7 @@ mod code;
 mod pipeline;
 pub mod scan;
 pub mod store;
+pub mod sync;
 
 pub use code::{Code, Stage};
 pub use pipeline::{verify, verify_cose, Policy, Rejection, Verified};

@@ -58,6 +58,9 @@ pub enum StoreError {
     /// A store already exists where one was to be provisioned.
     #[error("a trust store already exists at {0}")]
     Exists(String),
+    /// A sync could not fetch the trust bundle (network, HTTP status, size); the store is unchanged.
+    #[error("sync from {0}")]
+    Http(String),
     /// The offered trust data was refused; the store is unchanged.
     #[error("{code}: {source}", code = source.code())]
     Refused {

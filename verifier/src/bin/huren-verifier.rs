@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use huren_keys::{TrustFile, TrustList};
 use huren_verifier::scan::{self, ImageLimits};
 use huren_verifier::store::{Freshness, Staleness, TrustStore};
+use huren_verifier::sync::{sync, SyncOptions, SyncOutcome};
 use huren_verifier::{verify, Code, Policy, Rejection, Verified};
 use huren_wallet_core::Body;
 use serde_json::json;
@@ -44,6 +45,21 @@ enum Command {
         /// QR text, image files, or `-`.
         #[arg(required = true)]
         inputs: Vec<String>,
+    },
+    /// Fetch the trust bundle from a mirror (HTTP or HTTPS) and import it into the trust store.
+    Sync {
+        /// URL of the trust bundle (any mirror: every part is signed).
+        #[arg(long = "from")]
+        url: String,
+        /// Trust store (default: $HUREN_STORE, else ~/.local/share/huren/trust-store.cbor).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Act as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 20)]
+        timeout: u64,
     },
     /// Manage the trust store: provision it with a federation root, import trust bundles, show its status.
     Trust {
@@ -95,6 +111,21 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Verify { trust, store, at, json, inputs } => {
             let now = time_or_now(at.as_deref())?;
             verify_inputs(load_trust(trust, store)?, now, json, &inputs)
+        }
+        Command::Sync { url, store, at, timeout } => {
+            let now = time_or_now(at.as_deref())?;
+            let mut store = TrustStore::open(&store_path(store)?)?;
+            let options = SyncOptions { timeout: std::time::Duration::from_secs(timeout), ..SyncOptions::default() };
+            match sync(&mut store, &url, now, &options)? {
+                SyncOutcome::NotModified => println!("{url}: not modified; trust store unchanged"),
+                SyncOutcome::Imported(report) => println!(
+                    "{url}: root v{}, bundles updated {:?}, unchanged {:?}",
+                    store.state().root().version,
+                    report.bundles_updated,
+                    report.bundles_unchanged
+                ),
+            }
+            Ok(true)
         }
         Command::Trust { action, store, at } => {
             let now = time_or_now(at.as_deref())?;
