@@ -173,6 +173,7 @@ fn main() {
         let shown = if value >= 1000.0 { format!("{:.2} ms", value / 1000.0) } else { format!("{value:.2} µs") };
         println!("{name:<44} {shown:>12} {:>9.2}x", d.as_secs_f64() / yardstick.as_secs_f64());
     }
+    trust_bundle_bench();
     let full = rows.iter().find(|(n, _)| *n == "full verify from QR text").map(|r| r.1).unwrap_or_default();
     for (name, reference) in [("verify_strict", rows[0].1), ("verify (non-strict)", rows[1].1)] {
         let ratio = full.as_secs_f64() / reference.as_secs_f64();
@@ -188,4 +189,97 @@ fn coset_tbs(cose: &[u8]) -> Vec<u8> {
     use coset::TaggedCborSerializable;
     let msg = coset::CoseSign1::from_tagged_slice(cose).unwrap();
     msg.tbs_data(&[])
+}
+
+/// A federation of 34 provinces (threshold 23) with 10 issuer keys each: import a trust bundle into a freshly
+/// provisioned state, reload a persisted state (every signature checked again), and look keys up by kid.
+fn trust_bundle_bench() {
+    use huren_keys::dangerous::signing_key_from_seed;
+    use huren_keys::federation::{combine, cosign};
+    use huren_keys::{FederationRoot, IssuerKey, Member, ProvinceBundle, TrustBundle, TrustState};
+
+    let codes: Vec<String> = (0..34).map(|i| format!("CN-{}", 11 + i)).collect();
+    let roots: Vec<_> = (0..34u8).map(|i| signing_key_from_seed(&[i + 1; 32]).unwrap()).collect();
+    let doc = FederationRoot {
+        version: 1,
+        issued_at: T0 - 86_400,
+        expires: T0 + 365 * 86_400,
+        threshold: 23,
+        members: codes
+            .iter()
+            .zip(&roots)
+            .map(|(p, k)| Member { province: p.clone(), root_keys: vec![k.public().clone()] })
+            .collect(),
+    };
+    let payload = doc.to_payload().unwrap();
+    let signatures: Vec<Vec<u8>> = roots.iter().take(23).map(|k| cosign(&payload, k).unwrap()).collect();
+    let root = combine(&payload, &signatures).unwrap();
+    let mut issuer_kids = Vec::new();
+    let bundles: Vec<Vec<u8>> = codes
+        .iter()
+        .zip(&roots)
+        .enumerate()
+        .map(|(p, (code, root_key))| {
+            let issuer_keys = (0..10u8)
+                .map(|k| {
+                    let mut seed = [0u8; 32];
+                    seed[0] = u8::try_from(p).unwrap();
+                    seed[1] = k;
+                    seed[2] = 0xaa;
+                    let key = signing_key_from_seed(&seed).unwrap();
+                    issuer_kids.push(key.public().kid());
+                    IssuerKey {
+                        public_key: key.public().clone(),
+                        credential_types: huren_keys::CredentialType::ALL.to_vec(),
+                        usage_from: T0 - 86_400,
+                        usage_until: T0 + 365 * 86_400,
+                        expires: T0 + 730 * 86_400,
+                    }
+                })
+                .collect();
+            ProvinceBundle {
+                province: code.clone(),
+                version: 1,
+                issued_at: T0 - 3600,
+                expires: T0 + 30 * 86_400,
+                issuer_keys,
+                revocations: vec![],
+                status_lists: vec![],
+                policy: Default::default(),
+            }
+            .sign(root_key)
+            .unwrap()
+        })
+        .collect();
+    let trust_bundle = TrustBundle { roots: vec![root.clone()], bundles }.encode();
+    let fresh = TrustState::provision(&root, T0).unwrap();
+    let (state, _) = fresh.update(&TrustBundle::decode(&trust_bundle).unwrap(), T0).unwrap();
+    let persisted = state.encode();
+    let list = state.trust_list();
+    assert_eq!(list.keys().len(), 340);
+
+    let import = measure(5, 11, || {
+        let bundle = TrustBundle::decode(black_box(&trust_bundle)).unwrap();
+        black_box(fresh.update(&bundle, T0).unwrap());
+    });
+    let reload = measure(5, 11, || {
+        let s = TrustState::decode(black_box(&persisted)).unwrap();
+        black_box(s.trust_list());
+    });
+    let mut i = 0usize;
+    let lookup = measure(100_000, 31, || {
+        i = (i + 1) % issuer_kids.len();
+        black_box(list.candidates(black_box(&issuer_kids[i].0)).next());
+    });
+    let miss = measure(100_000, 31, || {
+        black_box(list.candidates(black_box(&[0u8; 8])).next());
+    });
+    println!(
+        "trust bundle: 34 provinces x 10 issuer keys, root threshold 23 of 34: {} bytes",
+        trust_bundle.len()
+    );
+    println!("{:<44} {:>12}", "import trust bundle (decode + verify all)", format!("{:.2} ms", micros(import) / 1000.0));
+    println!("{:<44} {:>12}", "reload persisted store (verify all again)", format!("{:.2} ms", micros(reload) / 1000.0));
+    println!("{:<44} {:>12}", "kid lookup among 340 keys (hit)", format!("{:.0} ns", micros(lookup) * 1000.0));
+    println!("{:<44} {:>12}", "kid lookup among 340 keys (miss)", format!("{:.0} ns", micros(miss) * 1000.0));
 }
