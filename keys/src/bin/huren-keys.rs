@@ -496,9 +496,32 @@ fn inspect(bytes: &[u8], root: Option<&Verified<FederationRoot>>, now: i64) -> a
                 ));
             }
             Some(KEY_CERTIFICATE_CONTENT_TYPE) => {
+                let Some(root) = root else {
+                    return Ok(format!(
+                        "key certificate signed by key {}: pass --root ROOT to verify it\n",
+                        huren_keys::hex(sign1.kid())
+                    ));
+                };
+                let signer = root
+                    .members
+                    .iter()
+                    .find(|m| m.root_keys.iter().any(|k| k.kid().0 == sign1.kid()))
+                    .context("key certificate not signed by any member's root key")?;
+                let key = signer.root_keys.iter().find(|k| k.kid().0 == sign1.kid()).context("no such root key")?;
+                let cert = KeyCertificate::verify(bytes, key)?;
+                if cert.province != signer.province {
+                    bail!("{}'s root certified a key for {}", signer.province, cert.province);
+                }
+                let types: Vec<&str> = cert.credential_types.iter().map(|t| t.name()).collect();
                 return Ok(format!(
-                    "key certificate signed by key {}: verify it with `huren-keys bundle` or a province root\n",
-                    huren_keys::hex(sign1.kid())
+                    "key certificate: VERIFIED, signed by the {} root\n  issuer key {} ({}): {}; signs {} .. {}; void after {}\n",
+                    signer.province,
+                    cert.public_key.kid(),
+                    cert.public_key.algorithm(),
+                    types.join(", "),
+                    rfc3339(cert.usage_from),
+                    rfc3339(cert.usage_until),
+                    rfc3339(cert.expires)
                 ));
             }
             _ => {}

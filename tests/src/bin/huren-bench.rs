@@ -274,12 +274,17 @@ fn trust_bundle_bench() {
     let miss = measure(100_000, 31, || {
         black_box(list.candidates(black_box(&[0u8; 8])).next());
     });
+    println!("trust bundle: 34 provinces x 10 issuer keys, root threshold 23 of 34: {} bytes", trust_bundle.len());
     println!(
-        "trust bundle: 34 provinces x 10 issuer keys, root threshold 23 of 34: {} bytes",
-        trust_bundle.len()
+        "{:<44} {:>12}",
+        "import trust bundle (decode + verify all)",
+        format!("{:.2} ms", micros(import) / 1000.0)
     );
-    println!("{:<44} {:>12}", "import trust bundle (decode + verify all)", format!("{:.2} ms", micros(import) / 1000.0));
-    println!("{:<44} {:>12}", "reload persisted store (verify all again)", format!("{:.2} ms", micros(reload) / 1000.0));
+    println!(
+        "{:<44} {:>12}",
+        "reload persisted store (verify all again)",
+        format!("{:.2} ms", micros(reload) / 1000.0)
+    );
     println!("{:<44} {:>12}", "kid lookup among 340 keys (hit)", format!("{:.0} ns", micros(lookup) * 1000.0));
     println!("{:<44} {:>12}", "kid lookup among 340 keys (miss)", format!("{:.0} ns", micros(miss) * 1000.0));
 }

@@ -1,0 +1,200 @@
+//! The `huren-keys` ceremonies through the real binary: a 3-member federation, its rotation, certificates,
+//! bundles, assembly and inspection, and the refusals along the way (exit 2, no output file).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn keys(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_huren-keys")).current_dir(dir).args(args).output().unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = keys(dir, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn refused(dir: &Path, args: &[&str], needle: &str) {
+    let out = keys(dir, args);
+    assert_eq!(out.status.code(), Some(2), "{args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "{args:?}: {err}");
+}
+
+fn setup(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("huren-keys-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for p in ["gd", "hb", "sh"] {
+        ok(&dir, &["keygen", "--out", &format!("{p}/root")]);
+    }
+    ok(&dir, &["keygen", "--out", "gd/issuer"]);
+    let members =
+        ["--member", "CN-GD=gd/root.pub.der", "--member", "CN-HB=hb/root.pub.der", "--member", "CN-SH=sh/root.pub.der"];
+    ok(&dir, &[&["propose", "--version", "1", "--threshold", "2", "--out", "v1.proposal"][..], &members].concat());
+    for p in ["gd", "hb", "sh"] {
+        ok(
+            &dir,
+            &[
+                "sign",
+                "--proposal",
+                "v1.proposal",
+                "--key",
+                &format!("{p}/root.key.pem"),
+                "--out",
+                &format!("{p}.v1.sig"),
+            ],
+        );
+    }
+    dir
+}
+
+#[test]
+fn a_whole_federation_from_commands() {
+    let dir = setup("whole");
+    refused(&dir, &["combine", "--proposal", "v1.proposal", "--sig", "gd.v1.sig", "--out", "weak.cose"], "1 of 2");
+    refused(
+        &dir,
+        &["combine", "--proposal", "v1.proposal", "--sig", "gd.v1.sig", "--sig", "gd.v1.sig", "--out", "twice.cose"],
+        "1 of 2",
+    );
+    assert!(!dir.join("weak.cose").exists() && !dir.join("twice.cose").exists());
+    ok(&dir, &["combine", "--proposal", "v1.proposal", "--sig", "gd.v1.sig", "--sig", "sh.v1.sig", "--out", "v1.cose"]);
+    assert!(ok(&dir, &["inspect", "v1.cose"]).contains("VERIFIED"));
+    assert!(ok(&dir, &["inspect", "v1.proposal"]).contains("proposal"));
+
+    ok(
+        &dir,
+        &[
+            "certify",
+            "--root-key",
+            "gd/root.key.pem",
+            "--province",
+            "CN-GD",
+            "--key",
+            "gd/issuer.pub.der",
+            "--types",
+            "health-status,test-result",
+            "--out",
+            "gd/issuer.cert",
+        ],
+    );
+    let report = ok(&dir, &["inspect", "gd/issuer.cert", "--root", "v1.cose"]);
+    assert!(
+        report.contains("VERIFIED, signed by the CN-GD root") && report.contains("health-status, test-result"),
+        "{report}"
+    );
+    // Hubei's root cannot put Guangdong's certificate in its bundle, nor certify for Guangdong usefully.
+    refused(
+        &dir,
+        &[
+            "bundle",
+            "--root-key",
+            "hb/root.key.pem",
+            "--province",
+            "CN-HB",
+            "--version",
+            "1",
+            "--cert",
+            "gd/issuer.cert",
+            "--out",
+            "hb.bundle",
+        ],
+        "not a certificate signed by this root",
+    );
+    ok(
+        &dir,
+        &[
+            "bundle",
+            "--root-key",
+            "gd/root.key.pem",
+            "--province",
+            "CN-GD",
+            "--version",
+            "1",
+            "--cert",
+            "gd/issuer.cert",
+            "--status-list",
+            "1=https://gd.example/1",
+            "--out",
+            "gd.bundle",
+        ],
+    );
+    ok(
+        &dir,
+        &["bundle", "--root-key", "hb/root.key.pem", "--province", "CN-HB", "--version", "1", "--out", "hb.bundle"],
+    );
+    ok(
+        &dir,
+        &["assemble", "--root", "v1.cose", "--bundle", "gd.bundle", "--bundle", "hb.bundle", "--out", "trust.cbor"],
+    );
+    let report = ok(&dir, &["inspect", "trust.cbor"]);
+    assert!(
+        report.contains("VERIFIED") && report.contains("province CN-GD v1") && report.contains("status list 1"),
+        "{report}"
+    );
+    let report = ok(&dir, &["inspect", "gd.bundle", "--root", "v1.cose"]);
+    assert!(report.contains("province bundle: VERIFIED"), "{report}");
+    // Ceremonies never overwrite a file.
+    refused(&dir, &["keygen", "--out", "gd/root"], "");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rotation_needs_the_current_members() {
+    let dir = setup("rotate");
+    ok(&dir, &["combine", "--proposal", "v1.proposal", "--sig", "gd.v1.sig", "--sig", "hb.v1.sig", "--out", "v1.cose"]);
+    // v2 drops Shanghai and adds Zhejiang, threshold 2.
+    ok(&dir, &["keygen", "--out", "zj/root"]);
+    let members =
+        ["--member", "CN-GD=gd/root.pub.der", "--member", "CN-HB=hb/root.pub.der", "--member", "CN-ZJ=zj/root.pub.der"];
+    ok(&dir, &[&["propose", "--version", "2", "--threshold", "2", "--out", "v2.proposal"][..], &members].concat());
+    ok(&dir, &["sign", "--proposal", "v2.proposal", "--key", "zj/root.key.pem", "--out", "zj.v2.sig"]);
+    ok(&dir, &["sign", "--proposal", "v2.proposal", "--key", "gd/root.key.pem", "--out", "gd.v2.sig"]);
+    refused(
+        &dir,
+        &["sign", "--proposal", "v2.proposal", "--key", "sh/root.key.pem", "--out", "sh.v2.sig"],
+        "not a root key",
+    );
+    // GD + ZJ are 2 of v2's members but only 1 of v1's: refused as a successor.
+    refused(
+        &dir,
+        &[
+            "combine",
+            "--proposal",
+            "v2.proposal",
+            "--sig",
+            "gd.v2.sig",
+            "--sig",
+            "zj.v2.sig",
+            "--previous",
+            "v1.cose",
+            "--out",
+            "v2.cose",
+        ],
+        "1 of 2",
+    );
+    ok(&dir, &["sign", "--proposal", "v2.proposal", "--key", "hb/root.key.pem", "--out", "hb.v2.sig"]);
+    ok(
+        &dir,
+        &[
+            "combine",
+            "--proposal",
+            "v2.proposal",
+            "--sig",
+            "gd.v2.sig",
+            "--sig",
+            "zj.v2.sig",
+            "--sig",
+            "hb.v2.sig",
+            "--previous",
+            "v1.cose",
+            "--out",
+            "v2.cose",
+        ],
+    );
+    ok(&dir, &["assemble", "--root", "v1.cose", "--root", "v2.cose", "--out", "trust.cbor"]);
+    assert!(ok(&dir, &["inspect", "trust.cbor"]).contains("chain to root v2"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
