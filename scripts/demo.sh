@@ -19,8 +19,11 @@ names=(张三丰 李小龙 王五六)
 ids=('4403**********1234' '4201**********567X' '3101**********0042')
 q() { "$@" > /dev/null; }
 
-echo "== 1. Each province makes its root key (offline)"
-for p in "${provinces[@]}"; do "$keys" keygen --out "$out/$p/root"; done
+echo "== 1. Each province makes its root key (offline) and an issuer key"
+for p in "${provinces[@]}"; do
+  "$keys" keygen --out "$out/$p/root"
+  "$keys" keygen --out "$out/$p/issuer-key"
+done
 
 echo
 echo "== 2. The federation root: proposed, co-signed by 2 of 3 members (one signature file each), combined"
@@ -32,21 +35,24 @@ for p in "${provinces[@]}"; do members+=(--member "$p=$out/$p/root.pub.der"); do
 "$keys" combine --proposal "$out/root-v1.proposal" --sig "$out/CN-GD.sig" --sig "$out/CN-SH.sig" --out "$out/root-v1.cose"
 
 echo
-echo "== 3. Each province certifies an issuer key and signs its province bundle; anyone assembles the trust bundle"
+echo "== 3. Each province certifies its issuer key and signs its province bundle; anyone assembles the trust bundle"
 bundles=()
 for i in "${!provinces[@]}"; do
   p=${provinces[$i]}
-  q "$issuer" init --province "$p" --dir "$out/$p/issuer" --root-key "$out/$p/root.key.pem" 2>/dev/null
+  "$keys" certify --root-key "$out/$p/root.key.pem" --province "$p" --key "$out/$p/issuer-key.pub.der" \
+    --out "$out/$p/issuer.cert"
   "$keys" bundle --root-key "$out/$p/root.key.pem" --province "$p" --version 1 \
-    --cert "$out/$p/issuer/issuer.cert.cose" --status-list "1=https://$p.example/status/1" --out "$out/$p.bundle"
+    --cert "$out/$p/issuer.cert" --status-list "1=https://$p.example/status/1" --out "$out/$p.bundle"
   bundles+=(--bundle "$out/$p.bundle")
 done
 "$keys" assemble --root "$out/root-v1.cose" "${bundles[@]}" --out "$out/trust-bundle.cbor"
 
 echo
-echo "== 4. Each province issues a green health status as a QR image"
+echo "== 4. Each province's issuer (holding only its issuer key) issues a green health status as a QR image"
 for i in "${!provinces[@]}"; do
   p=${provinces[$i]}
+  q "$issuer" init --province "$p" --dir "$out/$p/issuer" --issuer-key "$out/$p/issuer-key.key.pem" \
+    --certificate "$out/$p/issuer.cert" --root-pub "$out/$p/root.pub.der" 2>/dev/null
   "$issuer" issue --dir "$out/$p/issuer" --name "${names[$i]}" --id "${ids[$i]}" --png "$out/$p.png" \
     > "$out/$p.txt" 2>/dev/null
 done

@@ -158,7 +158,52 @@ impl Province {
         Ok(Province { files, issuer_key, certificate: certificate_body })
     }
 
-    /// Open a province created by [`Province::init`].
+    /// Set up a province directory around an issuer key and certificate made by the federation ceremonies
+    /// (`huren-keys keygen` and `huren-keys certify`): the root key stays offline, only its public half is needed.
+    /// The certificate must verify under `root` and name `code`.
+    pub fn adopt(
+        dir: &Path,
+        code: &str,
+        root: &huren_keys::PublicKey,
+        issuer_key: &Path,
+        certificate: &Path,
+    ) -> Result<Self, Error> {
+        let files = ProvinceFiles { dir: dir.to_path_buf() };
+        if files.metadata().exists() {
+            return Err(Error::Directory(format!("{} already holds a province", dir.display())));
+        }
+        let issuer_key = SigningKey::load(issuer_key)?;
+        let certificate_bytes = std::fs::read(certificate).map_err(io(certificate))?;
+        let certificate_body = KeyCertificate::verify(&certificate_bytes, root)?;
+        if certificate_body.province != code || &certificate_body.public_key != issuer_key.public() {
+            return Err(Error::Directory(format!(
+                "the certificate is for key {} of {}, not for this issuer key of {code}",
+                certificate_body.public_key.kid(),
+                certificate_body.province
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let trust = TrustFile {
+            anchors: vec![ProvinceAnchor {
+                province: code.to_string(),
+                root: root.clone(),
+                certificates: vec![certificate_bytes.clone()],
+            }],
+        };
+        issuer_key.save(&files.issuer_key())?;
+        write_new(&files.issuer_certificate(), &certificate_bytes)?;
+        write_new(&files.trust(), &trust.encode())?;
+        let metadata = Metadata {
+            province: code.to_string(),
+            root_kid: root.kid().to_hex(),
+            issuer_kid: issuer_key.public().kid().to_hex(),
+        };
+        let json = serde_json::to_vec_pretty(&metadata).map_err(|e| Error::Directory(e.to_string()))?;
+        write_new(&files.metadata(), &json)?;
+        Ok(Province { files, issuer_key, certificate: certificate_body })
+    }
+
+    /// Open a province created by [`Province::init`] or [`Province::adopt`].
     pub fn open(dir: &Path) -> Result<Self, Error> {
         let files = ProvinceFiles { dir: dir.to_path_buf() };
         let path = files.metadata();
@@ -304,6 +349,37 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(p.issue(&vaccination, 1_000_100), Err(Error::Request(m)) if m.contains("vaccination")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn adopting_a_ceremony_key_checks_its_certificate() {
+        let dir = temp("adopt");
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = SigningKey::generate().unwrap();
+        let issuer = SigningKey::generate().unwrap();
+        issuer.save(&dir.join("issuer-in.pem")).unwrap();
+        let cert = |province: &str, key: &SigningKey| KeyCertificate {
+            province: province.into(),
+            public_key: key.public().clone(),
+            credential_types: CredentialType::ALL.to_vec(),
+            usage_from: 0,
+            usage_until: 10_000_000,
+            expires: 20_000_000,
+            issued_at: 0,
+        };
+        std::fs::write(dir.join("good.cert"), cert("CN-GD", &issuer).sign(&root).unwrap()).unwrap();
+        std::fs::write(dir.join("other.cert"), cert("CN-HB", &issuer).sign(&root).unwrap()).unwrap();
+        let stranger = SigningKey::generate().unwrap();
+        std::fs::write(dir.join("forged.cert"), cert("CN-GD", &issuer).sign(&stranger).unwrap()).unwrap();
+        let adopt = |name: &str, cert: &str| {
+            Province::adopt(&dir.join(name), "CN-GD", root.public(), &dir.join("issuer-in.pem"), &dir.join(cert))
+        };
+        assert!(matches!(adopt("p1", "other.cert"), Err(Error::Directory(_))), "certificate for another province");
+        assert!(matches!(adopt("p2", "forged.cert"), Err(Error::Keys(_))), "certificate not signed by the root");
+        let p = adopt("p3", "good.cert").unwrap();
+        assert_eq!(Province::open(&dir.join("p3")).unwrap().issuer_key().public(), p.issuer_key().public());
+        assert!(!dir.join("p3").join("root.key.pem").exists(), "the root key stays offline");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

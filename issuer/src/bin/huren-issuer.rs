@@ -35,8 +35,18 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         types: Vec<String>,
         /// Use this existing province root key (PKCS#8 PEM, e.g. from `huren-keys keygen`) instead of making one.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "issuer_key")]
         root_key: Option<PathBuf>,
+        /// Adopt this issuer key (from `huren-keys keygen`) instead of making one; needs --certificate and
+        /// --root-pub. The root key then stays offline.
+        #[arg(long, requires_all = ["certificate", "root_pub"])]
+        issuer_key: Option<PathBuf>,
+        /// The issuer key's certificate (from `huren-keys certify`).
+        #[arg(long)]
+        certificate: Option<PathBuf>,
+        /// The province root's public key (SPKI DER, from `huren-keys keygen`).
+        #[arg(long)]
+        root_pub: Option<PathBuf>,
         /// Act as of this time (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<String>,
@@ -148,7 +158,22 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init { province, dir, types, root_key, at } => {
+        Command::Init { province, dir, issuer_key: Some(issuer_key), certificate, root_pub, .. } => {
+            let (Some(certificate), Some(root_pub)) = (certificate, root_pub) else {
+                bail!("--issuer-key needs --certificate and --root-pub");
+            };
+            let root_bytes = std::fs::read(&root_pub).with_context(|| format!("reading {}", root_pub.display()))?;
+            let root = huren_keys::PublicKey::from_spki_der(&root_bytes)?;
+            let p = Province::adopt(&dir, &province, &root, &issuer_key, &certificate)?;
+            eprintln!(
+                "province {} set up in {} with issuer key {}",
+                p.code(),
+                dir.display(),
+                p.issuer_key().public().kid()
+            );
+            Ok(())
+        }
+        Command::Init { province, dir, types, root_key, at, .. } => {
             let now = time_or_now(at.as_deref())?;
             let mut options = InitOptions { root_key, ..InitOptions::default() };
             if !types.is_empty() {
