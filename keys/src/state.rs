@@ -72,9 +72,15 @@ impl TrustState {
         let mut next = self.clone();
         let mut report = UpdateReport::default();
         let mut newest_offered = None;
-        for bytes in &bundle.roots {
+        // Follow the chain in version order, whatever order the assembler used.
+        let mut roots = bundle
+            .roots
+            .iter()
+            .map(|bytes| Ok((FederationRoot::peek_version(bytes)?, bytes)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        roots.sort_by_key(|(version, _)| *version);
+        for (offered, bytes) in roots {
             let current = next.root();
-            let offered = FederationRoot::peek_version(bytes)?;
             newest_offered = newest_offered.max(Some(offered));
             if offered < current.version {
                 continue; // an older link of the chain we already followed

@@ -115,8 +115,9 @@ fn root_updates_need_k_distinct_members() {
     cp.refused(&bundle, T0, "THRESHOLD_NOT_MET");
     bundle.roots[1] = fed.signed_root(&fed.root_doc(3), &[0, 1, 2]);
     cp.refused(&bundle, T0, "ROOT_VERSION_INVALID");
-    // Signed by two members: followed.
+    // Signed by two members: followed, even when the assembler lists the chain newest first.
     bundle.roots[1] = fed.signed_root(&v2, &[1, 2]);
+    bundle.roots.reverse();
     let report = cp.store.import(&bundle.encode(), T0).unwrap();
     assert_eq!(report.roots_followed, vec![2]);
     assert_eq!(cp.store.state().root().version, 2);
@@ -161,6 +162,27 @@ fn clock_before_the_time_floor_and_old_trust_data() {
     assert_eq!(cp.code(&text, T0 + 60), Code::Ok);
     assert_eq!(cp.store.staleness(floor + 3 * DAY, &Freshness::default()), huren_verifier::store::Staleness::Warn);
     assert_eq!(cp.code(&text, floor + 15 * DAY), Code::TrustStoreStale);
+}
+
+#[test]
+fn an_expired_root_stops_everything_until_a_newer_one_arrives() {
+    let fed = TestFederation::three();
+    let mut doc = fed.root_doc(1);
+    doc.expires = T0 + 10 * DAY;
+    let dir = std::env::temp_dir().join(format!("huren-fed-rootexp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut store = TrustStore::provision(&dir.join("store.cbor"), &fed.signed_root(&doc, &[0, 1]), T0).unwrap();
+    let mut bundle = fed.trust_bundle();
+    bundle.roots = vec![fed.signed_root(&doc, &[0, 1])];
+    // Keep the bundles fresh so only the root's expiry matters.
+    let relaxed = Freshness { refuse_after: 100 * DAY, warn_after: 100 * DAY, ..Freshness::default() };
+    store.import(&bundle.encode(), T0).unwrap();
+    let text = fed.provinces[0].qr_text(&health_status("CN-GD"));
+    assert!(store.verify(&text, T0 + 60, &Policy::default(), &relaxed).is_ok());
+    let late = store.verify(&text, T0 + 10 * DAY, &Policy::default(), &relaxed).unwrap_err();
+    assert_eq!(late.code(), Code::TrustStoreStale);
+    assert!(late.to_string().contains("federation root"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

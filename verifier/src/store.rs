@@ -171,6 +171,15 @@ impl TrustStore {
             }
             Staleness::Fresh | Staleness::Warn => {}
         }
+        let root = self.state.root();
+        if now >= root.expires {
+            return Err(Rejection::TrustStoreStale {
+                reason: format!(
+                    "the federation root v{} expired at {}; sync the trust store",
+                    root.version, root.expires
+                ),
+            });
+        }
         verify(text, &self.trust, now, policy)
     }
 
