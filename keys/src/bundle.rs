@@ -11,8 +11,14 @@ use crate::{cose, CredentialType, Error, KeyCertificate, KeyId, PublicKey, Signe
 pub const BUNDLE_CONTENT_TYPE: &str = "huren/provbundle";
 /// Format version written in trust bundles.
 pub const TRUST_BUNDLE_VERSION: u64 = 1;
-/// Largest trust bundle accepted, in bytes (34 provinces x 10 keys is ~25 KB).
+/// Largest trust bundle accepted, in bytes (34 provinces x 10 keys is ~33 KB).
 pub const MAX_TRUST_BUNDLE_BYTES: usize = 8 * 1024 * 1024;
+/// Most root links a trust bundle may carry.
+pub const MAX_ROOTS: usize = 64;
+/// Most province bundles a trust bundle may carry.
+pub const MAX_BUNDLES: usize = 256;
+/// Most entries of each kind (issuer keys, revocations, status lists) in one province bundle.
+pub const MAX_ENTRIES: usize = 4096;
 
 /// An issuer key and what it may sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,13 +35,16 @@ pub struct IssuerKey {
     pub expires: i64,
 }
 
-/// A revoked key: credentials it signed with `iat` after `issued_after` are refused, earlier ones still verify.
+/// A revoked key: credentials it signed with `iat` after `issued_after` are refused, earlier ones still verify
+/// until `honour_until`. A thief can backdate `iat`; `honour_until` bounds how long such forgeries live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRevocation {
     /// The revoked key's id.
     pub kid: KeyId,
     /// Cut-off: credentials issued after this instant are refused.
     pub issued_after: i64,
+    /// After this instant nothing the key signed verifies, whatever its `iat`.
+    pub honour_until: i64,
 }
 
 /// Where one of the province's status lists is published.
@@ -121,7 +130,13 @@ impl ProvinceBundle {
         let revocations = self
             .revocations
             .iter()
-            .map(|r| cbor::map([(1, Some(Value::Bytes(r.kid.0.to_vec()))), (2, Some(Value::from(r.issued_after)))]))
+            .map(|r| {
+                cbor::map([
+                    (1, Some(Value::Bytes(r.kid.0.to_vec()))),
+                    (2, Some(Value::from(r.issued_after))),
+                    (3, Some(Value::from(r.honour_until))),
+                ])
+            })
             .collect();
         let lists = self
             .status_lists
@@ -150,8 +165,15 @@ impl ProvinceBundle {
         let version = cbor::uint(&m.need(2, "version")?, "version", u64::MAX)?;
         let issued_at = cbor::int(&m.need(3, "issued at")?, "issued at")?;
         let expires = cbor::int(&m.need(4, "expires")?, "expires")?;
+        let capped = |v: Value, what: &str| -> Result<Vec<Value>, Error> {
+            let items = cbor::array(v, what)?;
+            if items.len() > MAX_ENTRIES {
+                return Err(Error::TooLarge(format!("more than {MAX_ENTRIES} {what}")));
+            }
+            Ok(items)
+        };
         let mut issuer_keys = Vec::new();
-        for item in cbor::array(m.need(5, "issuer keys")?, "issuer keys")? {
+        for item in capped(m.need(5, "issuer keys")?, "issuer keys")? {
             let mut k = IntMap::new(item, "issuer key")?;
             issuer_keys.push(IssuerKey {
                 public_key: PublicKey::from_spki_der(&cbor::bytes(k.need(1, "key")?, "key")?)?,
@@ -163,16 +185,19 @@ impl ProvinceBundle {
             k.finish()?;
         }
         let mut revocations = Vec::new();
-        for item in cbor::array(m.need(6, "revocations")?, "revocations")? {
+        for item in capped(m.need(6, "revocations")?, "revocations")? {
             let mut r = IntMap::new(item, "revocation")?;
             let kid = <[u8; 8]>::try_from(cbor::bytes(r.need(1, "kid")?, "kid")?)
                 .map_err(|_| Error::CborInvalid("revoked kid must be 8 bytes".into()))?;
-            revocations
-                .push(KeyRevocation { kid: KeyId(kid), issued_after: cbor::int(&r.need(2, "cut-off")?, "cut-off")? });
+            revocations.push(KeyRevocation {
+                kid: KeyId(kid),
+                issued_after: cbor::int(&r.need(2, "cut-off")?, "cut-off")?,
+                honour_until: cbor::int(&r.need(3, "honour until")?, "honour until")?,
+            });
             r.finish()?;
         }
         let mut status_lists = Vec::new();
-        for item in cbor::array(m.need(7, "status lists")?, "status lists")? {
+        for item in capped(m.need(7, "status lists")?, "status lists")? {
             let mut l = IntMap::new(item, "status list")?;
             let list = u32::try_from(cbor::uint(&l.need(1, "list")?, "list", u64::from(u32::MAX))?)
                 .map_err(|_| Error::CborInvalid("list id out of range".into()))?;
@@ -242,7 +267,7 @@ impl ProvinceBundle {
                 }
             }
         }
-        Err(last.unwrap_or(Error::BundleSignerMismatch { claimed: "?".into(), signer: None }))
+        Err(last.unwrap_or_else(|| Error::UnknownSigner { kid: crate::hex(sign1.kid()) }))
     }
 }
 
@@ -283,6 +308,9 @@ impl TrustBundle {
         let roots = docs(m.need(2, "roots")?, "roots")?;
         let bundles = docs(m.need(3, "bundles")?, "bundles")?;
         m.finish()?;
+        if roots.len() > MAX_ROOTS || bundles.len() > MAX_BUNDLES {
+            return Err(Error::TooLarge(format!("more than {MAX_ROOTS} roots or {MAX_BUNDLES} province bundles")));
+        }
         Ok(TrustBundle { roots, bundles })
     }
 }

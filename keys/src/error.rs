@@ -79,6 +79,40 @@ pub enum Error {
         /// The member whose root key signed it, if any.
         signer: Option<String>,
     },
+    /// A member signed the same document more than once (each member's signature counts once; a document that
+    /// pretends otherwise is refused).
+    #[error("{province} signed this document more than once")]
+    DuplicateSigner {
+        /// The member.
+        province: String,
+    },
+    /// A document signed by a key that belongs to no member of the federation.
+    #[error("signed by key {kid}, which is no member's root key")]
+    UnknownSigner {
+        /// The signing key id, in hex.
+        kid: String,
+    },
+    /// A document issued later than the verifier's clock allows (a province cannot push the time floor ahead).
+    #[error("{what} is issued at {issued_at}, after the device time {now}: refused (fix the clock if it is wrong)")]
+    IssuedInFuture {
+        /// Which document.
+        what: String,
+        /// Its issued_at.
+        issued_at: i64,
+        /// The device time.
+        now: i64,
+    },
+    /// The device clock is earlier than trust data already accepted: the clock is wrong, updates are refused.
+    #[error("device time {now} is before the newest trust data ({floor}): fix the clock")]
+    ClockBehindTrust {
+        /// The device time.
+        now: i64,
+        /// The time floor.
+        floor: i64,
+    },
+    /// A document larger than Huren accepts (too many members, keys, signatures or entries).
+    #[error("{0}")]
+    TooLarge(String),
     /// A province that is not a member of the federation.
     #[error("{0} is not a member of the federation")]
     NotAMember(String),
@@ -133,6 +167,11 @@ impl Error {
             Error::Rollback { .. } => "ROLLBACK",
             Error::VersionConflict { .. } => "VERSION_CONFLICT",
             Error::Expired { .. } => "DOCUMENT_EXPIRED",
+            Error::DuplicateSigner { .. } => "DUPLICATE_SIGNER",
+            Error::UnknownSigner { .. } => "SIGNER_UNKNOWN",
+            Error::IssuedInFuture { .. } => "ISSUED_IN_FUTURE",
+            Error::ClockBehindTrust { .. } => "CLOCK_BEHIND_TRUST",
+            Error::TooLarge(_) => "DOCUMENT_TOO_LARGE",
         }
     }
 }

@@ -16,6 +16,12 @@ use crate::{is_province_code, Algorithm, Error, PublicKey, Signer, Verified};
 
 /// Protected content type of a federation root.
 pub const ROOT_CONTENT_TYPE: &str = "huren/fedroot";
+/// Most members a federation root may list.
+pub const MAX_MEMBERS: usize = 256;
+/// Most root keys one member may list.
+pub const MAX_KEYS_PER_MEMBER: usize = 4;
+/// Most signatures a signed root may carry.
+pub const MAX_SIGNATURES: usize = MAX_MEMBERS * MAX_KEYS_PER_MEMBER;
 
 /// One member province and the root keys that may sign for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,10 +77,18 @@ impl FederationRoot {
         let threshold = u32::try_from(cbor::uint(&m.need(4, "threshold")?, "threshold", u64::from(u32::MAX))?)
             .map_err(|_| Error::CborInvalid("threshold out of range".into()))?;
         let mut members = Vec::new();
-        for item in cbor::array(m.need(5, "members")?, "members")? {
+        let items = cbor::array(m.need(5, "members")?, "members")?;
+        if items.len() > MAX_MEMBERS {
+            return Err(Error::TooLarge(format!("more than {MAX_MEMBERS} members")));
+        }
+        for item in items {
             let mut mm = IntMap::new(item, "member")?;
             let province = cbor::text(mm.need(1, "province")?, "province")?;
-            let root_keys = cbor::array(mm.need(2, "root keys")?, "root keys")?
+            let keys = cbor::array(mm.need(2, "root keys")?, "root keys")?;
+            if keys.len() > MAX_KEYS_PER_MEMBER {
+                return Err(Error::TooLarge(format!("more than {MAX_KEYS_PER_MEMBER} root keys for {province}")));
+            }
+            let root_keys = keys
                 .into_iter()
                 .map(|k| PublicKey::from_spki_der(&cbor::bytes(k, "root key")?))
                 .collect::<Result<_, _>>()?;
@@ -142,6 +156,9 @@ impl FederationRoot {
         }
         let payload = sign.payload.as_deref().ok_or_else(|| Error::CoseMalformed("detached payload".into()))?;
         let root = FederationRoot::from_payload(payload)?;
+        if sign.signatures.len() > MAX_SIGNATURES {
+            return Err(Error::TooLarge(format!("more than {MAX_SIGNATURES} signatures")));
+        }
         let mut provinces: Vec<String> = Vec::new();
         for (i, signature) in sign.signatures.iter().enumerate() {
             let kid = signature.protected.header.key_id.as_slice();
@@ -152,10 +169,13 @@ impl FederationRoot {
                 _ => None,
             };
             for (member, key) in signers.keys_with_kid(kid) {
-                if alg != Some(key.algorithm()) || provinces.contains(&member.province) {
+                if alg != Some(key.algorithm()) {
                     continue;
                 }
                 if sign.verify_signature(i, &[], |sig, tbs| key.verify(tbs, sig)).is_ok() {
+                    if provinces.contains(&member.province) {
+                        return Err(Error::DuplicateSigner { province: member.province.clone() });
+                    }
                     provinces.push(member.province.clone());
                 }
             }

@@ -10,6 +10,8 @@ use crate::{Error, ProvinceBundle, TrustBundle, TrustList, Verified};
 
 /// Format version written in persisted states.
 pub const TRUST_STATE_VERSION: u64 = 1;
+/// Seconds a document's `issued_at` may lie after the device clock, and the clock before the time floor.
+pub const CLOCK_TOLERANCE: i64 = 300;
 
 /// What an update changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +37,7 @@ impl TrustState {
     pub fn provision(root_bytes: &[u8], now: i64) -> Result<Self, Error> {
         let root = FederationRoot::verify_initial(root_bytes)?;
         not_expired("federation root", root.expires, now)?;
+        not_in_future("federation root", root.issued_at, now)?;
         let time_floor = root.issued_at;
         Ok(TrustState { chain: vec![root], bundles: Vec::new(), time_floor })
     }
@@ -69,6 +72,10 @@ impl TrustState {
     /// ([`Error::Expired`]), a bundle not signed by its own province's root ([`Error::BundleSignerMismatch`]) or for
     /// a non-member ([`Error::NotAMember`]).
     pub fn update(&self, bundle: &TrustBundle, now: i64) -> Result<(TrustState, UpdateReport), Error> {
+        // A clock before data already accepted is wrong: nothing it says about expiry can be trusted.
+        if now.saturating_add(CLOCK_TOLERANCE) < self.time_floor {
+            return Err(Error::ClockBehindTrust { now, floor: self.time_floor });
+        }
         let mut next = self.clone();
         let mut report = UpdateReport::default();
         let mut newest_offered = None;
@@ -86,12 +93,14 @@ impl TrustState {
                 continue; // an older link of the chain we already followed
             }
             if offered == current.version {
-                if bytes.as_slice() != current.signed_bytes() {
+                // The same root may arrive with another set of valid signatures; only its content must match.
+                if !matches!(FederationRoot::verify_initial(bytes), Ok(r) if *r == **current) {
                     return Err(Error::VersionConflict { what: "federation root".into(), version: offered });
                 }
                 continue;
             }
             let followed = current.verify_successor(bytes)?;
+            not_in_future(&format!("federation root v{}", followed.version), followed.issued_at, now)?;
             report.roots_followed.push(followed.version);
             next.time_floor = next.time_floor.max(followed.issued_at);
             next.chain.push(followed);
@@ -100,40 +109,37 @@ impl TrustState {
             return Err(Error::Rollback { what: "federation root".into(), current: self.root().version, offered });
         }
         not_expired("federation root", next.root().expires, now)?;
-        // Bundles are re-checked against the current root: a rotation may have dropped a member.
+        // Held bundles are re-checked against the current root: a rotation may have dropped a member or replaced a
+        // member's root key (a stolen one), and a bundle signed by a key the root no longer lists is gone.
         let root = next.root().clone();
-        next.bundles.retain(|b| root.member(&b.province).is_some());
+        next.bundles.retain(|b| ProvinceBundle::verify(b.signed_bytes(), &root).is_ok());
         for bytes in &bundle.bundles {
             let offered = ProvinceBundle::verify(bytes, &root)?;
-            if root.member(&offered.province).is_none() {
-                return Err(Error::NotAMember(offered.province.clone()));
-            }
-            not_expired(&format!("{} bundle", offered.province), offered.expires, now)?;
+            let what = format!("{} bundle", offered.province);
             match next.bundles.iter().position(|b| b.province == offered.province) {
                 Some(i) => {
                     let held = &next.bundles[i];
                     if offered.version < held.version {
-                        return Err(Error::Rollback {
-                            what: format!("{} bundle", offered.province),
-                            current: held.version,
-                            offered: offered.version,
-                        });
+                        return Err(Error::Rollback { what, current: held.version, offered: offered.version });
                     }
                     if offered.version == held.version {
-                        if offered.signed_bytes() != held.signed_bytes() {
-                            return Err(Error::VersionConflict {
-                                what: format!("{} bundle", offered.province),
-                                version: offered.version,
-                            });
+                        // Unchanged (even if re-signed, or since expired): nothing to do, and no reason to refuse
+                        // the other provinces' updates.
+                        if *offered != **held {
+                            return Err(Error::VersionConflict { what, version: offered.version });
                         }
                         report.bundles_unchanged.push(offered.province.clone());
                         continue;
                     }
+                    not_expired(&what, offered.expires, now)?;
+                    not_in_future(&what, offered.issued_at, now)?;
                     report.bundles_updated.push((offered.province.clone(), offered.version));
                     next.time_floor = next.time_floor.max(offered.issued_at);
                     next.bundles[i] = offered;
                 }
                 None => {
+                    not_expired(&what, offered.expires, now)?;
+                    not_in_future(&what, offered.issued_at, now)?;
                     report.bundles_updated.push((offered.province.clone(), offered.version));
                     next.time_floor = next.time_floor.max(offered.issued_at);
                     next.bundles.push(offered);
@@ -178,6 +184,13 @@ impl TrustState {
         let bundles = bundles.iter().map(|b| ProvinceBundle::verify(b, &root)).collect::<Result<_, _>>()?;
         Ok(TrustState { chain, bundles, time_floor })
     }
+}
+
+fn not_in_future(what: &str, issued_at: i64, now: i64) -> Result<(), Error> {
+    if issued_at > now.saturating_add(CLOCK_TOLERANCE) {
+        return Err(Error::IssuedInFuture { what: what.into(), issued_at, now });
+    }
+    Ok(())
 }
 
 fn not_expired(what: &str, expires: i64, now: i64) -> Result<(), Error> {

@@ -155,7 +155,10 @@ impl TrustList {
         for bundle in bundles.iter().filter(|b| root.member(&b.province).is_some()) {
             for k in &bundle.issuer_keys {
                 let kid = k.public_key.kid();
-                let revoked_after = bundle.revocations.iter().filter(|r| r.kid == kid).map(|r| r.issued_after).min();
+                let revocations = || bundle.revocations.iter().filter(|r| r.kid == kid);
+                let revoked_after = revocations().map(|r| r.issued_after).min();
+                // A revoked key's credentials, even backdated ones, stop verifying at the revocation's horizon.
+                let expires = revocations().map(|r| r.honour_until).fold(k.expires, i64::min);
                 keys.push(TrustedKey {
                     certificate: KeyCertificate {
                         province: bundle.province.clone(),
@@ -163,7 +166,7 @@ impl TrustList {
                         credential_types: k.credential_types.clone(),
                         usage_from: k.usage_from,
                         usage_until: k.usage_until,
-                        expires: k.expires,
+                        expires,
                         issued_at: bundle.issued_at,
                     },
                     revoked_after,

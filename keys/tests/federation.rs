@@ -59,7 +59,11 @@ impl Fed {
                 usage_until: T0 + 86_400,
                 expires: T0 + 2 * 86_400,
             }],
-            revocations: vec![KeyRevocation { kid: issuer.public().kid(), issued_after: T0 + 3600 }],
+            revocations: vec![KeyRevocation {
+                kid: issuer.public().kid(),
+                issued_after: T0 + 3600,
+                honour_until: T0 + 7200,
+            }],
             status_lists: vec![StatusListDescriptor { list: 1, url: "https://status.example/CN-GD/1".into() }],
             policy: AcceptancePolicy { accepted_types: vec![], max_test_age: Some(72 * 3600) },
         }
@@ -75,10 +79,7 @@ fn k_of_n_distinct_members_must_sign() {
     let one = FederationRoot::verify_initial(&f.signed(&doc, &[1]));
     assert!(matches!(one, Err(Error::ThresholdNotMet { needed: 2, got: 1, .. })), "{one:?}");
     let twice = FederationRoot::verify_initial(&f.signed(&doc, &[1, 1]));
-    assert!(
-        matches!(twice, Err(Error::ThresholdNotMet { needed: 2, got: 1, .. })),
-        "the same member twice counts once"
-    );
+    assert!(matches!(twice, Err(Error::DuplicateSigner { .. })), "the same member twice is refused: {twice:?}");
     // A signature by a stranger's key counts for nothing.
     let payload = doc.to_payload().unwrap();
     let stranger = signing_key_from_seed(&[99; 32]).unwrap();

@@ -83,7 +83,7 @@ fn a_mirror_adding_a_key_to_a_bundle_is_refused() {
     // The mirror cannot sign as Hubei; it re-signs with its own key ...
     let mut bundle = fed.trust_bundle();
     bundle.bundles[1] = doc.sign(&rogue).unwrap();
-    cp.refused(&bundle, T0, "BUNDLE_SIGNER_MISMATCH");
+    cp.refused(&bundle, T0, "SIGNER_UNKNOWN");
     // ... or splices its payload under Hubei's genuine signature.
     let genuine = fed.signed_bundle(&fed.bundle_doc("CN-HB", 2));
     let mut spliced = genuine.clone();
@@ -112,7 +112,7 @@ fn root_updates_need_k_distinct_members() {
     bundle.roots.push(fed.signed_root(&v2, &[1]));
     cp.refused(&bundle, T0, "THRESHOLD_NOT_MET");
     bundle.roots[1] = fed.signed_root(&v2, &[1, 1]);
-    cp.refused(&bundle, T0, "THRESHOLD_NOT_MET");
+    cp.refused(&bundle, T0, "DUPLICATE_SIGNER");
     bundle.roots[1] = fed.signed_root(&fed.root_doc(3), &[0, 1, 2]);
     cp.refused(&bundle, T0, "ROOT_VERSION_INVALID");
     // Signed by two members: followed, even when the assembler lists the chain newest first.
@@ -219,7 +219,11 @@ fn a_revoked_key_keeps_honest_credentials_and_refuses_later_ones() {
     later.expires_at = T0 + 5 * DAY;
     let after = gd.qr_text(&later);
     let mut doc = fed.bundle_doc("CN-GD", 2);
-    doc.revocations.push(KeyRevocation { kid: gd.issuer.public().kid(), issued_after: T0 + 3600 });
+    doc.revocations.push(KeyRevocation {
+        kid: gd.issuer.public().kid(),
+        issued_after: T0 + 3600,
+        honour_until: T0 + 20 * DAY,
+    });
     let mut bundle = fed.trust_bundle();
     bundle.bundles[0] = fed.signed_bundle(&doc);
     cp.store.import(&bundle.encode(), T0).unwrap();
@@ -241,4 +245,105 @@ fn provisioning_checks_the_root() {
     assert!(matches!(TrustStore::provision(&path, &root, T0), Err(StoreError::Exists(_))));
     assert!(matches!(TrustStore::open(&dir.join("none.cbor")), Err(StoreError::Missing(_))));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_root_rotation_that_replaces_a_stolen_root_key_drops_what_it_signed() {
+    let fed = TestFederation::three();
+    let mut cp = Checkpoint::new("stolen-root", &fed);
+    // The thief holds Guangdong's root key and publishes a bundle at a huge version with his own issuer key.
+    let thief_issuer = huren_keys::dangerous::signing_key_from_seed(&[66; 32]).unwrap();
+    let mut evil = fed.bundle_doc("CN-GD", 1_000_000);
+    evil.issued_at = T0 - DAY + 5;
+    evil.issuer_keys[0].public_key = thief_issuer.public().clone();
+    let mut bundle = fed.trust_bundle();
+    bundle.bundles[0] = fed.signed_bundle(&evil);
+    cp.store.import(&bundle.encode(), T0).unwrap();
+    let mut forged = health_status("CN-GD");
+    forged.id = vec![6; 8];
+    let forged = huren_wallet_core::transport::encode(&forged.sign(&thief_issuer).unwrap());
+    assert_eq!(cp.code(&forged, T0 + 60), Code::Ok, "before the rotation the thief's key works");
+
+    // Hubei and Shanghai rotate the root: Guangdong gets a new root key.
+    let new_gd_root = huren_keys::dangerous::signing_key_from_seed(&[2; 32]).unwrap();
+    let mut v2 = fed.root_doc(2);
+    v2.members[0].root_keys = vec![new_gd_root.public().clone()];
+    let payload = v2.to_payload().unwrap();
+    let sigs: Vec<Vec<u8>> = [&fed.provinces[1].root, &fed.provinces[2].root]
+        .iter()
+        .map(|k| huren_keys::federation::cosign(&payload, *k).unwrap())
+        .collect();
+    let v2_signed = huren_keys::federation::combine(&payload, &sigs).unwrap();
+    let mut rotation = fed.trust_bundle();
+    rotation.roots.push(v2_signed);
+    rotation.bundles.remove(0); // the mirror has no new GD bundle yet
+    cp.store.import(&rotation.encode(), T0).unwrap();
+    assert_eq!(cp.code(&forged, T0 + 60), Code::KidUnknown, "the thief's bundle is gone with the old key");
+    assert!(cp.store.state().bundles().iter().all(|b| b.province != "CN-GD"));
+    // Guangdong publishes again under its new key, at an ordinary version: accepted, and the store reloads.
+    let mut gd_again = rotation.clone();
+    gd_again.bundles.push(fed.bundle_doc("CN-GD", 2).sign(&new_gd_root).unwrap());
+    cp.store.import(&gd_again.encode(), T0).unwrap();
+    assert_eq!(cp.code(&fed.provinces[0].qr_text(&health_status("CN-GD")), T0 + 60), Code::Ok);
+    assert!(TrustStore::open(cp.store.path()).is_ok(), "the store reloads after the rotation");
+}
+
+#[test]
+fn a_bundle_from_the_future_cannot_push_the_time_floor() {
+    let fed = TestFederation::three();
+    let mut cp = Checkpoint::new("future", &fed);
+    let mut doc = fed.bundle_doc("CN-SH", 2);
+    doc.issued_at = T0 + 3650 * DAY;
+    doc.expires = T0 + 3660 * DAY;
+    let mut bundle = fed.trust_bundle();
+    bundle.bundles[2] = fed.signed_bundle(&doc);
+    cp.refused(&bundle, T0, "ISSUED_IN_FUTURE");
+    assert_eq!(cp.store.state().time_floor(), T0 - DAY + 1);
+}
+
+#[test]
+fn imports_are_refused_while_the_clock_is_behind_the_floor() {
+    let fed = TestFederation::three();
+    let mut cp = Checkpoint::new("clock-import", &fed);
+    let mut newer = fed.trust_bundle();
+    newer.bundles[0] = fed.signed_bundle(&fed.bundle_doc("CN-GD", 2));
+    cp.refused(&newer, T0 - 20 * DAY, "CLOCK_BEHIND_TRUST");
+}
+
+#[test]
+fn re_signed_roots_and_stale_unchanged_bundles_do_not_block_updates() {
+    let fed = TestFederation::three();
+    let mut cp = Checkpoint::new("lenient", &fed);
+    let mut bundle = fed.trust_bundle();
+    // The same root v1 with all three signatures instead of two: the same root.
+    bundle.roots = vec![fed.signed_root(&fed.root_doc(1), &[0, 1, 2])];
+    // Guangdong moves to v2; Shanghai's unchanged v1 is carried along, and we look at it after it expired.
+    let mut gd = fed.bundle_doc("CN-GD", 2);
+    gd.expires = T0 + 60 * DAY;
+    bundle.bundles[0] = fed.signed_bundle(&gd);
+    let report = cp.store.import(&bundle.encode(), T0 + 31 * DAY).unwrap();
+    assert_eq!(report.bundles_updated, vec![("CN-GD".to_string(), 2)]);
+    assert_eq!(report.bundles_unchanged, vec!["CN-HB".to_string(), "CN-SH".to_string()]);
+}
+
+#[test]
+fn revocation_bounds_backdated_forgeries() {
+    let fed = TestFederation::three();
+    let mut cp = Checkpoint::new("backdated", &fed);
+    let gd = fed.province("CN-GD");
+    // A thief with the issuer key backdates a long-lived credential to before the cut-off.
+    let mut forged = health_status("CN-GD");
+    forged.expires_at = T0 + 300 * DAY;
+    let forged = gd.qr_text(&forged);
+    let mut doc = fed.bundle_doc("CN-GD", 2);
+    doc.revocations.push(KeyRevocation {
+        kid: gd.issuer.public().kid(),
+        issued_after: T0 + 3600,
+        honour_until: T0 + 10 * DAY,
+    });
+    let mut bundle = fed.trust_bundle();
+    bundle.bundles[0] = fed.signed_bundle(&doc);
+    cp.store.import(&bundle.encode(), T0).unwrap();
+    assert_eq!(cp.code(&forged, T0 + 5 * DAY), Code::Ok, "before the horizon it passes as an honest early credential");
+    assert_eq!(cp.code(&forged, T0 + 11 * DAY), Code::KeyUsageMismatch, "after it, nothing the key signed verifies");
 }

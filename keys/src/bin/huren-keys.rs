@@ -132,7 +132,8 @@ enum Command {
         /// Issuer key certificates signed by this root (repeat).
         #[arg(long = "cert")]
         certificates: Vec<PathBuf>,
-        /// Revoke a key: KIDHEX@RFC3339 (credentials it issued after that time are refused).
+        /// Revoke a key: KIDHEX@CUTOFF[@HONOUR_UNTIL] (RFC 3339): credentials it issued after CUTOFF are refused, and
+        /// after HONOUR_UNTIL (default CUTOFF + 30 days) nothing it signed verifies, backdated forgeries included.
         #[arg(long = "revoke")]
         revocations: Vec<String>,
         /// Status list: ID=URL (repeat).
@@ -332,8 +333,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let revocations = revocations
                 .iter()
                 .map(|spec| {
-                    let (kid, at) = spec.split_once('@').with_context(|| format!("--revoke {spec}: KIDHEX@RFC3339"))?;
-                    Ok(KeyRevocation { kid: parse_kid(kid)?, issued_after: time_or_now(Some(at))? })
+                    let mut parts = spec.split('@');
+                    let (Some(kid), Some(cutoff)) = (parts.next(), parts.next()) else {
+                        bail!("--revoke {spec}: KIDHEX@CUTOFF[@HONOUR_UNTIL] (RFC 3339 times)");
+                    };
+                    let issued_after = time_or_now(Some(cutoff))?;
+                    let honour_until = match parts.next() {
+                        Some(t) => time_or_now(Some(t))?,
+                        None => issued_after.saturating_add(30 * 86_400),
+                    };
+                    Ok(KeyRevocation { kid: parse_kid(kid)?, issued_after, honour_until })
                 })
                 .collect::<anyhow::Result<_>>()?;
             let status_lists = status_lists
