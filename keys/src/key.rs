@@ -20,6 +20,32 @@ const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32 key bytes follow.
 const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 
+/// DER tag-length-value.
+fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap_or(0));
+    } else {
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+        out.push(0x80 | u8::try_from(bytes.len()).unwrap_or(0));
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// SubjectPublicKeyInfo { rsaEncryption, NULL } around a PKCS#1 RSAPublicKey.
+fn canonical_rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
+    const RSA_ENCRYPTION_ALGORITHM: [u8; 15] =
+        [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(pkcs1);
+    let mut body = RSA_ENCRYPTION_ALGORITHM.to_vec();
+    body.extend(der_tlv(0x03, &bits));
+    der_tlv(0x30, &body)
+}
+
 /// A key id: the first 8 bytes of SHA-256 over the key's canonical encoding (its DER SubjectPublicKeyInfo).
 ///
 /// Key ids are not unique by construction; callers must try every key that shares one.
@@ -137,7 +163,13 @@ impl PublicKey {
                 Ok(Self::with_material(Algorithm::Es256, der.to_vec(), Material::P256(key_bytes.to_vec())))
             }
             OID_RSA_ENCRYPTION | OID_RSASSA_PSS => {
-                Ok(Self::with_material(Algorithm::Ps256, der.to_vec(), Material::Rsa(key_bytes.to_vec())))
+                // One key, one encoding: an RSA key may arrive under either OID, with or without parameters;
+                // re-encode it as rsaEncryption with NULL parameters so its kid and identity are unique.
+                Ok(Self::with_material(
+                    Algorithm::Ps256,
+                    canonical_rsa_spki(key_bytes),
+                    Material::Rsa(key_bytes.to_vec()),
+                ))
             }
             other => Err(Error::PublicKeyInvalid(format!("key type {other} is not supported"))),
         }
@@ -351,6 +383,26 @@ mod tests {
         let sig = pair.sign(&rng, b"msg").unwrap();
         public.verify(b"msg", sig.as_ref()).unwrap();
         assert!(public.verify(b"msh", sig.as_ref()).is_err());
+    }
+
+    #[test]
+    fn an_rsa_key_has_one_identity_whatever_its_spki_wrapping() {
+        // A toy PKCS#1 RSAPublicKey (n = 0x00c5..., e = 65537): identity only, never used to verify here.
+        let mut pkcs1 = vec![0x30, 0x0a, 0x02, 0x03, 0x00, 0xc5, 0x01, 0x02, 0x03, 0x01, 0x00, 0x01];
+        pkcs1[1] = u8::try_from(pkcs1.len() - 2).unwrap();
+        let canonical = canonical_rsa_spki(&pkcs1);
+        // The same key under the RSASSA-PSS OID without parameters.
+        let pss_algorithm = [0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
+        let mut bits = vec![0u8];
+        bits.extend_from_slice(&pkcs1);
+        let mut body = pss_algorithm.to_vec();
+        body.extend(der_tlv(0x03, &bits));
+        let pss = der_tlv(0x30, &body);
+        let a = PublicKey::from_spki_der(&canonical).unwrap();
+        let b = PublicKey::from_spki_der(&pss).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.kid(), b.kid());
+        assert_eq!(b.spki_der(), canonical.as_slice());
     }
 
     #[test]

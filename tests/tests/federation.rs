@@ -190,22 +190,48 @@ fn a_crash_between_write_and_rename_leaves_the_old_store() {
     let fed = TestFederation::three();
     let mut cp = Checkpoint::new("crash", &fed);
     let before = cp.bytes();
-    // What a crash after the write and before the rename leaves: a complete temporary file beside the store.
+    let state_before = cp.store.state().clone();
     let mut next = fed.trust_bundle();
     next.bundles[0] = fed.signed_bundle(&fed.bundle_doc("CN-GD", 2));
-    let (next_state, _) = cp.store.state().update(&next, T0).unwrap();
-    std::fs::write(TrustStore::temp_path(cp.store.path()), next_state.encode()).unwrap();
-    // A half-written temporary file is no different: it is never read.
+    // The real write path, stopped after the temporary file is written and synced, before the rename.
+    cp.store.dangerous_crash_before_next_rename();
+    assert!(matches!(cp.store.import(&next.encode(), T0), Err(StoreError::Io { .. })));
+    let temp = TrustStore::temp_path(cp.store.path());
+    assert!(temp.exists(), "the crash left the complete temporary file behind");
+    assert_eq!(cp.bytes(), before, "the store file is the old one");
+    assert_eq!(cp.store.state(), &state_before);
     let reopened = TrustStore::open(cp.store.path()).unwrap();
-    assert_eq!(reopened.state().bundles()[0].version, 1, "the store is the old one");
-    assert_eq!(cp.bytes(), before);
+    assert_eq!(reopened.state(), &state_before, "after the 'restart' the old store loads");
     // The next update goes through and replaces the leftover.
     cp.store.import(&next.encode(), T0).unwrap();
     assert_eq!(TrustStore::open(cp.store.path()).unwrap().state().bundles()[0].version, 2);
+    assert!(!temp.exists());
     // A truncated store file (a disk fault, not a crash) is detected, not half-used.
     let bytes = cp.bytes();
     std::fs::write(cp.store.path(), &bytes[..bytes.len() / 2]).unwrap();
     assert!(matches!(TrustStore::open(cp.store.path()), Err(StoreError::Refused { .. })));
+}
+
+#[test]
+fn two_handles_on_one_store_do_not_undo_each_other() {
+    let fed = TestFederation::three();
+    let mut a = Checkpoint::new("two-handles", &fed);
+    let mut b = TrustStore::open(a.store.path()).unwrap();
+    let mut gd = fed.trust_bundle();
+    gd.bundles = vec![fed.signed_bundle(&fed.bundle_doc("CN-GD", 5))];
+    a.store.import(&gd.encode(), T0).unwrap();
+    // b still holds the older state in memory; its update applies to the store as it is on disk.
+    let mut hb = fed.trust_bundle();
+    hb.bundles = vec![fed.signed_bundle(&fed.bundle_doc("CN-HB", 3))];
+    b.import(&hb.encode(), T0).unwrap();
+    let versions: Vec<(String, u64)> = TrustStore::open(a.store.path())
+        .unwrap()
+        .state()
+        .bundles()
+        .iter()
+        .map(|x| (x.province.clone(), x.version))
+        .collect();
+    assert!(versions.contains(&("CN-GD".into(), 5)) && versions.contains(&("CN-HB".into(), 3)), "{versions:?}");
 }
 
 #[test]

@@ -76,6 +76,7 @@ pub struct TrustStore {
     path: PathBuf,
     state: TrustState,
     trust: TrustList,
+    crash_before_rename: bool,
 }
 
 impl TrustStore {
@@ -86,13 +87,36 @@ impl TrustStore {
         path.with_file_name(format!(".{name}.tmp"))
     }
 
+    /// The lock file that serialises writers (a cron sync and a kiosk import, say).
+    fn lock_path(path: &Path) -> PathBuf {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "store".into());
+        path.with_file_name(format!(".{name}.lock"))
+    }
+
+    /// Hold the store's exclusive lock until the returned file is dropped.
+    fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
+        let io = |source| StoreError::Io { path: path.display().to_string(), source };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(Self::lock_path(path))
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
+    }
+
     /// Create a store pinned to an initial federation root.
     pub fn provision(path: &Path, root_bytes: &[u8], now: i64) -> Result<Self, StoreError> {
+        let _lock = Self::lock(path)?;
         if path.exists() {
             return Err(StoreError::Exists(path.display().to_string()));
         }
         let state = TrustState::provision(root_bytes, now)?;
-        write_atomically(path, &state.encode())?;
+        write_atomically(path, &state.encode(), false)?;
         Ok(Self::with_state(path, state))
     }
 
@@ -110,19 +134,29 @@ impl TrustStore {
 
     fn with_state(path: &Path, state: TrustState) -> Self {
         let trust = state.trust_list();
-        TrustStore { path: path.to_path_buf(), state, trust }
+        TrustStore { path: path.to_path_buf(), state, trust, crash_before_rename: false }
     }
 
     /// Apply a trust bundle (bytes as served by any mirror). On any refusal the store, in memory and on disk, is
-    /// unchanged.
+    /// unchanged. Writers are serialised by a lock file, and the update applies to the store as it is on disk
+    /// then, so two processes updating one store never undo each other.
     pub fn import(&mut self, bundle_bytes: &[u8], now: i64) -> Result<UpdateReport, StoreError> {
+        let crash_before_rename = std::mem::take(&mut self.crash_before_rename);
         let bundle = TrustBundle::decode(bundle_bytes)?;
-        let (next, report) = self.state.update(&bundle, now)?;
-        if next != self.state {
-            write_atomically(&self.path, &next.encode())?;
-            *self = Self::with_state(&self.path, next);
+        let _lock = Self::lock(&self.path)?;
+        let on_disk = Self::open(&self.path)?;
+        let (next, report) = on_disk.state.update(&bundle, now)?;
+        if next != on_disk.state {
+            write_atomically(&self.path, &next.encode(), crash_before_rename)?;
         }
+        *self = Self::with_state(&self.path, next);
         Ok(report)
+    }
+
+    /// Test hook: make the next write stop after the temporary file is written and synced, before the rename,
+    /// as a crash there would (the import then fails with an I/O error). Never call it outside tests.
+    pub fn dangerous_crash_before_next_rename(&mut self) {
+        self.crash_before_rename = true;
     }
 
     /// The verified trust state.
@@ -189,8 +223,9 @@ impl TrustStore {
     }
 }
 
-/// Replace `path` with `bytes` atomically: temporary file, fsync, rename, fsync of the directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// Replace `path` with `bytes` atomically: temporary file, fsync, rename, fsync of the directory. The caller holds
+/// the store's lock, so the one temporary file name is never shared. `crash_before_rename` stops after the fsync.
+fn write_atomically(path: &Path, bytes: &[u8], crash_before_rename: bool) -> Result<(), StoreError> {
     let io = |source| StoreError::Io { path: path.display().to_string(), source };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -202,6 +237,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     drop(file);
+    if crash_before_rename {
+        return Err(io(std::io::Error::other("simulated crash between write and rename")));
+    }
     std::fs::rename(&temp, path).map_err(io)?;
     std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io)
 }
