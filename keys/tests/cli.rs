@@ -196,5 +196,19 @@ fn rotation_needs_the_current_members() {
     );
     ok(&dir, &["assemble", "--root", "v1.cose", "--root", "v2.cose", "--out", "trust.cbor"]);
     assert!(ok(&dir, &["inspect", "trust.cbor"]).contains("chain to root v2"));
+    assert!(ok(&dir, &["inspect", "trust.cbor", "--root", "v1.cose"]).contains("VERIFIED from the --root given"));
+    assert!(ok(&dir, &["inspect", "v2.cose", "--root", "v1.cose"]).contains("VERIFIED as the successor"));
+    assert!(ok(&dir, &["inspect", "zj.v2.sig"]).contains("member signature file"));
+    // A trust bundle anchored on a root of strangers is not verified against the federation's root.
+    for p in ["x1", "x2"] {
+        ok(&dir, &["keygen", "--out", &format!("{p}/root")]);
+    }
+    let strangers = ["--member", "CN-XA=x1/root.pub.der", "--member", "CN-XB=x2/root.pub.der"];
+    ok(&dir, &[&["propose", "--version", "1", "--threshold", "2", "--out", "x.proposal"][..], &strangers].concat());
+    ok(&dir, &["sign", "--proposal", "x.proposal", "--key", "x1/root.key.pem", "--out", "x1.sig"]);
+    ok(&dir, &["sign", "--proposal", "x.proposal", "--key", "x2/root.key.pem", "--out", "x2.sig"]);
+    ok(&dir, &["combine", "--proposal", "x.proposal", "--sig", "x1.sig", "--sig", "x2.sig", "--out", "x.cose"]);
+    ok(&dir, &["assemble", "--root", "x.cose", "--out", "x-trust.cbor"]);
+    refused(&dir, &["inspect", "x-trust.cbor", "--root", "v1.cose"], "");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -17,3 +17,23 @@
 
 pub mod fixtures;
 pub mod frames;
+
+/// The workspace binary `name` (`huren-issuer`, `huren-verifier`, `huren-keys`), built first so a test never runs
+/// a stale one: the binaries belong to other packages, so cargo does not build them for this one.
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    // Test executables live in target/<profile>/deps.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut args =
+            vec!["build", "--quiet", "-p", "huren-issuer", "-p", "huren-verifier", "-p", "huren-keys", "--bins"];
+        if profile_dir.ends_with("release") {
+            args.push("--release");
+        }
+        let out = std::process::Command::new(cargo).args(args).output().unwrap();
+        assert!(out.status.success(), "building the binaries failed: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    profile_dir.join(name)
+}

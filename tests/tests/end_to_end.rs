@@ -107,23 +107,7 @@ fn health_status_fits_qr_version_11_at_q() {
     assert!(version <= 11, "version {version} for {} chars", with_status.len());
 }
 
-/// The workspace binary `name`, built now so the test never runs a stale one (the binaries belong to other
-/// packages, so cargo does not build them for this one). Test executables live in target/<profile>/deps.
-fn bin(name: &str) -> std::path::PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    BUILT.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut args = vec!["build", "--quiet", "-p", "huren-issuer", "-p", "huren-verifier", "--bins"];
-        if profile_dir.ends_with("release") {
-            args.push("--release");
-        }
-        let out = std::process::Command::new(cargo).args(args).output().unwrap();
-        assert!(out.status.success(), "building the binaries failed: {}", String::from_utf8_lossy(&out.stderr));
-    });
-    profile_dir.join(name)
-}
+use huren_tests::workspace_binary as bin;
 
 #[test]
 fn command_line_issue_and_verify() {

@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 use huren_keys::federation::{combine, cosign, ROOT_CONTENT_TYPE};
 use huren_keys::{
     AcceptancePolicy, CredentialType, FederationRoot, KeyCertificate, KeyId, KeyRevocation, Member, ProvinceBundle,
-    PublicKey, SigningKey, StatusListDescriptor, TrustBundle, TrustState, Verified, BUNDLE_CONTENT_TYPE,
+    PublicKey, SigningKey, StatusListDescriptor, TrustBundle, TrustState, BUNDLE_CONTENT_TYPE,
     KEY_CERTIFICATE_CONTENT_TYPE,
 };
 
@@ -378,10 +378,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 roots: roots.iter().map(|p| read(p)).collect::<anyhow::Result<_>>()?,
                 bundles: bundles.iter().map(|p| read(p)).collect::<anyhow::Result<_>>()?,
             };
-            // Check that it holds together: provision with the first root and apply the rest.
+            // Check that it holds together as a verifier pinned to the first root would see it today (older links of
+            // the chain may have expired; the newest root and the bundles must be current).
             let first = bundle.roots.first().context("no root")?;
-            let now = time_or_now(None)?;
-            let (state, _) = TrustState::provision(first, now)?.update(&bundle, now)?;
+            let (state, _) = pinned_state(first)?.update(&bundle, time_or_now(None)?)?;
             write_new(&out, &bundle.encode())?;
             println!(
                 "trust bundle: root v{}, {} province bundles -> {}",
@@ -392,11 +392,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Inspect { file, root, at } => {
             let now = time_or_now(at.as_deref())?;
-            let root = root.map(|p| read(&p).and_then(|b| Ok(FederationRoot::verify_initial(&b)?))).transpose()?;
-            print!("{}", inspect(&read(&file)?, root.as_ref(), now)?);
+            let root = root.map(|p| read(&p)).transpose()?;
+            print!("{}", inspect(&read(&file)?, root.as_deref(), now)?);
         }
     }
     Ok(())
+}
+
+/// A trust state pinned to a signed root as of its own issue time (so an old pinned root still anchors a chain).
+fn pinned_state(root: &[u8]) -> anyhow::Result<TrustState> {
+    let issued_at = FederationRoot::verify_initial(root)?.issued_at;
+    Ok(TrustState::provision(root, issued_at)?)
 }
 
 fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
@@ -467,13 +473,22 @@ fn describe_bundle(b: &ProvinceBundle, now: i64) -> String {
     out
 }
 
-/// Identify a document by its structure and content type, and report on it.
-fn inspect(bytes: &[u8], root: Option<&Verified<FederationRoot>>, now: i64) -> anyhow::Result<String> {
+/// Identify a document by its structure and content type, and report on it. `trusted_root` (a signed root the
+/// operator trusts) anchors what can be anchored: a trust bundle's chain, a root's predecessor, a bundle's or a
+/// certificate's signer.
+fn inspect(bytes: &[u8], trusted_root: Option<&[u8]>, now: i64) -> anyhow::Result<String> {
+    let root = trusted_root.map(FederationRoot::verify_initial).transpose()?;
     if let Ok(bundle) = TrustBundle::decode(bytes) {
-        let first = bundle.roots.first().context("trust bundle without a root")?;
-        let (state, report) = TrustState::provision(first, now)?.update(&bundle, now)?;
+        let (anchor, whose) = match trusted_root {
+            Some(r) => (r, "the --root given"),
+            None => (
+                bundle.roots.first().context("trust bundle without a root")?.as_slice(),
+                "its own first root (pass --root to anchor it)",
+            ),
+        };
+        let (state, report) = pinned_state(anchor)?.update(&bundle, now)?;
         let mut out = format!(
-            "trust bundle: {} roots, {} province bundles; VERIFIED (chain to root v{}, bundles {:?})\n",
+            "trust bundle: {} roots, {} province bundles; VERIFIED from {whose}: chain to root v{}, bundles {:?}\n",
             bundle.roots.len(),
             bundle.bundles.len(),
             state.root().version,
@@ -486,7 +501,20 @@ fn inspect(bytes: &[u8], root: Option<&Verified<FederationRoot>>, now: i64) -> a
         return Ok(out);
     }
     if let Ok(r) = FederationRoot::verify_initial(bytes) {
-        return Ok(format!("federation root ({ROOT_CONTENT_TYPE}): VERIFIED, threshold met\n{}", describe_root(&r)));
+        let mut out = format!("federation root ({ROOT_CONTENT_TYPE}): VERIFIED, threshold of its own members met\n");
+        if let Some(prev) = &root {
+            if r.version == prev.version.saturating_add(1) {
+                prev.verify_successor(bytes)?;
+                out.push_str(&format!("  VERIFIED as the successor of the --root given (v{})\n", prev.version));
+            } else {
+                out.push_str(&format!("  not the successor of the --root given (v{})\n", prev.version));
+            }
+        }
+        if now >= r.expires {
+            out.push_str("  EXPIRED\n");
+        }
+        out.push_str(&describe_root(&r));
+        return Ok(out);
     }
     if let Ok(r) = FederationRoot::from_payload(bytes) {
         return Ok(format!("federation root proposal (unsigned)\n{}", describe_root(&r)));
@@ -497,7 +525,7 @@ fn inspect(bytes: &[u8], root: Option<&Verified<FederationRoot>>, now: i64) -> a
                 let Some(root) = root else {
                     return Ok("province bundle: pass --root ROOT to verify it\n".into());
                 };
-                let b = ProvinceBundle::verify(bytes, root)?;
+                let b = ProvinceBundle::verify(bytes, &root)?;
                 return Ok(format!(
                     "province bundle: VERIFIED against root v{}\n{}",
                     root.version,
@@ -535,6 +563,12 @@ fn inspect(bytes: &[u8], root: Option<&Verified<FederationRoot>>, now: i64) -> a
             }
             _ => {}
         }
+    }
+    if let Ok(signature) = <coset::CoseSignature as coset::CborSerializable>::from_slice(bytes) {
+        return Ok(format!(
+            "member signature file (COSE_Signature) by key {}: `huren-keys combine` checks it against the proposal\n",
+            huren_keys::hex(&signature.protected.header.key_id)
+        ));
     }
     if let Ok(key) = PublicKey::from_spki_der(bytes) {
         return Ok(format!("public key {} ({})\n", key.kid(), key.algorithm()));

@@ -42,6 +42,15 @@ enum Command {
         /// Print one JSON object per input.
         #[arg(long)]
         json: bool,
+        /// Apply this province's checkpoint acceptance policy (from its bundle in the trust store).
+        #[arg(long)]
+        checkpoint: Option<String>,
+        /// Warn when the newest trust data is older than this many hours.
+        #[arg(long, default_value_t = 48)]
+        warn_after_hours: i64,
+        /// Refuse (TRUST_STORE_STALE) when the newest trust data is older than this many hours.
+        #[arg(long, default_value_t = 336)]
+        refuse_after_hours: i64,
         /// QR text, image files, or `-`.
         #[arg(required = true)]
         inputs: Vec<String>,
@@ -108,9 +117,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
-        Command::Verify { trust, store, at, json, inputs } => {
+        Command::Verify { trust, store, at, json, checkpoint, warn_after_hours, refuse_after_hours, inputs } => {
             let now = time_or_now(at.as_deref())?;
-            verify_inputs(load_trust(trust, store)?, now, json, &inputs)
+            let freshness = Freshness {
+                warn_after: warn_after_hours.saturating_mul(3600),
+                refuse_after: refuse_after_hours.saturating_mul(3600),
+                ..Freshness::default()
+            };
+            let trust = load_trust(trust, store)?;
+            let policy = checkpoint_policy(&trust, checkpoint.as_deref())?;
+            verify_inputs(&Checkpoint { trust, policy, freshness }, now, json, &inputs)
         }
         Command::Sync { url, store, at, timeout } => {
             let now = time_or_now(at.as_deref())?;
@@ -143,21 +159,58 @@ enum TrustSource {
     List(TrustList),
 }
 
-impl TrustSource {
-    fn verify(&self, text: &str, now: i64, policy: &Policy) -> Result<Verified, Rejection> {
-        match self {
-            TrustSource::Store(store) => store.verify(text, now, policy, &Freshness::default()),
-            TrustSource::List(list) => verify(text, list, now, policy),
+/// A checkpoint's trust, acceptance policy and freshness limits.
+struct Checkpoint {
+    trust: TrustSource,
+    policy: Policy,
+    freshness: Freshness,
+}
+
+impl Checkpoint {
+    fn verify(&self, text: &str, now: i64) -> Result<Verified, Rejection> {
+        match &self.trust {
+            TrustSource::Store(store) => store.verify(text, now, &self.policy, &self.freshness),
+            TrustSource::List(list) => verify(text, list, now, &self.policy),
+        }
+    }
+
+    /// The trust data's age and a warning when it is past the warning age (stores only).
+    fn trust_age(&self, now: i64) -> (Option<i64>, Option<String>) {
+        match &self.trust {
+            TrustSource::Store(store) => {
+                let warning = (store.staleness(now, &self.freshness) == Staleness::Warn)
+                    .then(|| format!("trust data is {} h old; sync soon", store.age(now) / 3600));
+                (Some(store.age(now)), warning)
+            }
+            TrustSource::List(_) => (None, None),
         }
     }
 }
 
-fn verify_inputs(trust: TrustSource, now: i64, json: bool, inputs: &[String]) -> anyhow::Result<bool> {
-    let policy = Policy::default();
-    if let TrustSource::Store(store) = &trust {
-        if store.staleness(now, &Freshness::default()) == Staleness::Warn {
-            eprintln!("huren-verifier: warning: trust data is {} h old; sync soon", store.age(now) / 3600);
-        }
+/// The default policy, narrowed by a province's bundle when the checkpoint names its province.
+fn checkpoint_policy(trust: &TrustSource, province: Option<&str>) -> anyhow::Result<Policy> {
+    let mut policy = Policy::default();
+    let Some(province) = province else { return Ok(policy) };
+    let TrustSource::Store(store) = trust else { bail!("--checkpoint needs a trust store (federation bundles)") };
+    let bundle = store
+        .state()
+        .bundles()
+        .iter()
+        .find(|b| b.province == province)
+        .with_context(|| format!("the trust store has no bundle for {province}"))?;
+    if !bundle.policy.accepted_types.is_empty() {
+        policy.accepted_types = Some(bundle.policy.accepted_types.clone());
+    }
+    if bundle.policy.max_test_age.is_some() {
+        policy.max_test_age = bundle.policy.max_test_age;
+    }
+    Ok(policy)
+}
+
+fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String]) -> anyhow::Result<bool> {
+    let (trust_age, warning) = checkpoint.trust_age(now);
+    if let Some(w) = &warning {
+        eprintln!("huren-verifier: warning: {w}");
     }
     let limits = ImageLimits::default();
     // Read every input before printing anything, so an I/O error never leaves half an answer.
@@ -169,16 +222,21 @@ fn verify_inputs(trust: TrustSource, now: i64, json: bool, inputs: &[String]) ->
     for (label, content) in items {
         let (text, outcome) = match content {
             Content::Text(text) => {
-                let outcome = trust.verify(&text, now, &policy);
+                let outcome = checkpoint.verify(&text, now);
                 (Some(text), outcome)
             }
-            Content::Scanned(Ok(texts)) => best_of(texts, |t| trust.verify(t, now, &policy)),
+            Content::Scanned(Ok(texts)) => best_of(texts, |t| checkpoint.verify(t, now)),
             Content::Scanned(Err(rejection)) => (None, Err(rejection)),
         };
         all_valid &= outcome.is_ok();
         let format = format_of(text.as_deref());
         if json {
-            println!("{}", json_report(&label, format, &outcome, now));
+            let mut report = json_report(&label, format, &outcome, now);
+            if let Some(age) = trust_age {
+                report["trust_age_seconds"] = json!(age);
+                report["trust_warning"] = json!(warning);
+            }
+            println!("{report}");
         } else {
             print!("{}", human_report(&label, &outcome));
         }
