@@ -170,3 +170,26 @@ fn trust_list_from_bundles_carries_revocations_and_expiry() {
     assert_eq!(TrustBundle::decode(&bundle.encode()).unwrap(), bundle);
     assert!(TrustBundle::decode(b"\xa0").is_err());
 }
+
+#[test]
+fn members_with_several_keys_and_keys_under_two_members() {
+    let f = fed();
+    // Guangdong with two root keys signing with both: one member, twice: refused.
+    let second = signing_key_from_seed(&[31; 32]).unwrap();
+    let mut doc = f.root_doc(1, 2);
+    doc.members[0].root_keys.push(second.public().clone());
+    let payload = doc.to_payload().unwrap();
+    let both =
+        combine(&payload, &[cosign(&payload, &f.roots[0].1).unwrap(), cosign(&payload, &second).unwrap()]).unwrap();
+    assert!(
+        matches!(FederationRoot::verify_initial(&both), Err(Error::DuplicateSigner { province }) if province == "CN-GD")
+    );
+    // Either of its keys counts for Guangdong once, with another member's signature.
+    let ok =
+        combine(&payload, &[cosign(&payload, &second).unwrap(), cosign(&payload, &f.roots[1].1).unwrap()]).unwrap();
+    assert!(FederationRoot::verify_initial(&ok).is_ok());
+    // One key listed under two members is refused outright.
+    let mut shared = f.root_doc(1, 2);
+    shared.members[1].root_keys = shared.members[0].root_keys.clone();
+    assert!(matches!(shared.to_payload(), Err(Error::DocumentInvalid(m)) if m.contains("listed twice")));
+}
