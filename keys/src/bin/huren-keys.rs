@@ -439,6 +439,19 @@ fn describe_root(root: &FederationRoot) -> String {
     out
 }
 
+fn describe_issuer_key(k: &huren_keys::IssuerKey) -> String {
+    let types: Vec<&str> = k.credential_types.iter().map(|t| t.name()).collect();
+    format!(
+        "  issuer key {} ({}): {}; signs {} .. {}; void after {}\n",
+        k.public_key.kid(),
+        k.public_key.algorithm(),
+        types.join(", "),
+        rfc3339(k.usage_from),
+        rfc3339(k.usage_until),
+        rfc3339(k.expires)
+    )
+}
+
 fn describe_bundle(b: &ProvinceBundle, now: i64) -> String {
     let mut out = format!(
         "  province {} v{}, issued {}, expires {}{}\n",
@@ -449,16 +462,7 @@ fn describe_bundle(b: &ProvinceBundle, now: i64) -> String {
         if now >= b.expires { " (EXPIRED)" } else { "" }
     );
     for k in &b.issuer_keys {
-        let types: Vec<&str> = k.credential_types.iter().map(|t| t.name()).collect();
-        out.push_str(&format!(
-            "  issuer key {} ({}): {}; signs {} .. {}; void after {}\n",
-            k.public_key.kid(),
-            k.public_key.algorithm(),
-            types.join(", "),
-            rfc3339(k.usage_from),
-            rfc3339(k.usage_until),
-            rfc3339(k.expires)
-        ));
+        out.push_str(&describe_issuer_key(k));
     }
     for r in &b.revocations {
         out.push_str(&format!(
@@ -549,16 +553,10 @@ fn inspect(bytes: &[u8], trusted_root: Option<&[u8]>, now: i64) -> anyhow::Resul
                 if cert.province != signer.province {
                     bail!("{}'s root certified a key for {}", signer.province, cert.province);
                 }
-                let types: Vec<&str> = cert.credential_types.iter().map(|t| t.name()).collect();
                 return Ok(format!(
-                    "key certificate: VERIFIED, signed by the {} root\n  issuer key {} ({}): {}; signs {} .. {}; void after {}\n",
+                    "key certificate: VERIFIED, signed by the {} root\n{}",
                     signer.province,
-                    cert.public_key.kid(),
-                    cert.public_key.algorithm(),
-                    types.join(", "),
-                    rfc3339(cert.usage_from),
-                    rfc3339(cert.usage_until),
-                    rfc3339(cert.expires)
+                    describe_issuer_key(&ProvinceBundle::key_from_certificate(&cert))
                 ));
             }
             _ => {}
