@@ -28,6 +28,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod province;
+pub mod storage;
 
 pub use province::{InitOptions, IssueRequest, Issued, Province, ProvinceFiles};
 
@@ -52,6 +53,9 @@ pub enum Error {
     /// Key handling failed.
     #[error(transparent)]
     Keys(#[from] huren_keys::Error),
+    /// The database failed or holds something unexpected.
+    #[error("storage: {0}")]
+    Storage(String),
     /// Credential encoding or rendering failed.
     #[error(transparent)]
     Credential(#[from] huren_wallet_core::Error),

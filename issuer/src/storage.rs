@@ -1,0 +1,374 @@
+//! The issuer's storage: one interface, two real backends — SQLite (the embedded default: one file, WAL) and
+//! PostgreSQL (for several issuer nodes over one database). Both run the same SQL (positional `$n` parameters,
+//! which both accept) and the same migrations, with the one type that differs (`BLOB`/`BYTEA`) substituted.
+//!
+//! The audit log is append-only and hash-chained: each entry's hash is SHA-256 over the previous hash and the
+//! entry's canonical CBOR, so removing, reordering or editing an entry breaks [`verify_audit_chain`].
+
+use std::str::FromStr;
+
+use ciborium::Value;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Row;
+
+use crate::Error;
+
+/// Schema migrations, in order: (version, SQL with `BYTES_TYPE` for the backend's byte-string type).
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+/// Revocation status of a stored credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialStatus {
+    /// Valid.
+    Valid,
+    /// Revoked for good.
+    Revoked,
+    /// Suspended; may be reinstated.
+    Suspended,
+}
+
+impl CredentialStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialStatus::Valid => "valid",
+            CredentialStatus::Revoked => "revoked",
+            CredentialStatus::Suspended => "suspended",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "valid" => Ok(CredentialStatus::Valid),
+            "revoked" => Ok(CredentialStatus::Revoked),
+            "suspended" => Ok(CredentialStatus::Suspended),
+            other => Err(Error::Storage(format!("unknown status {other:?} in the database"))),
+        }
+    }
+}
+
+/// A credential as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCredential {
+    /// Credential id (`cti`).
+    pub id: Vec<u8>,
+    /// Issuing province.
+    pub province: String,
+    /// Credential type name (`health-status`, ...).
+    pub kind: String,
+    /// `iat`.
+    pub issued_at: i64,
+    /// `exp`.
+    pub expires_at: i64,
+    /// The signed COSE_Sign1 bytes.
+    pub cose: Vec<u8>,
+    /// Current status.
+    pub status: CredentialStatus,
+    /// Why the status last changed.
+    pub status_reason: Option<String>,
+    /// When the status last changed.
+    pub status_changed_at: Option<i64>,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Position in the log, from 1.
+    pub seq: i64,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// Who (a token id, an operator, `cli`).
+    pub actor: String,
+    /// What (`issue`, `revoke`, `key.rotate`, ...).
+    pub action: String,
+    /// On what (a credential id in hex, a key id, ...).
+    pub subject: String,
+    /// Free-form detail (a reason); never personal data.
+    pub detail: String,
+    /// Hash of the previous entry (32 zero bytes for the first).
+    pub prev_hash: Vec<u8>,
+    /// SHA-256 over `prev_hash` and this entry's canonical CBOR.
+    pub hash: Vec<u8>,
+}
+
+impl AuditEntry {
+    fn compute_hash(&self) -> Vec<u8> {
+        let body = Value::Array(vec![
+            Value::from(self.seq),
+            Value::from(self.at),
+            Value::from(self.actor.as_str()),
+            Value::from(self.action.as_str()),
+            Value::from(self.subject.as_str()),
+            Value::from(self.detail.as_str()),
+        ]);
+        let mut hasher = Sha256::new();
+        hasher.update(&self.prev_hash);
+        hasher.update(huren_keys::cbor::encode(&body));
+        hasher.finalize().to_vec()
+    }
+}
+
+/// Where a hash chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditBreak {
+    /// The first entry that does not follow from the ones before it.
+    pub seq: i64,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Check an audit log read in order: consecutive sequence numbers from 1, each entry chained to the previous
+/// one, each hash correct.
+pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), AuditBreak> {
+    let mut prev = vec![0u8; 32];
+    for (expected, entry) in (1i64..).zip(entries) {
+        let fail = |reason: &str| Err(AuditBreak { seq: entry.seq, reason: reason.into() });
+        if entry.seq != expected {
+            return fail("sequence gap or reordering");
+        }
+        if entry.prev_hash != prev {
+            return fail("does not chain to the previous entry");
+        }
+        if entry.compute_hash() != entry.hash {
+            return fail("content does not match its hash");
+        }
+        prev.clone_from(&entry.hash);
+    }
+    Ok(())
+}
+
+/// The issuer's database.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// SQLite, embedded.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Run the same statement on whichever pool backs the database.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            Database::Sqlite($pool) => $body,
+            Database::Postgres($pool) => $body,
+        }
+    };
+}
+
+fn db_err(e: sqlx::Error) -> Error {
+    Error::Storage(e.to_string())
+}
+
+impl Database {
+    /// Open (creating if needed) an SQLite database file in WAL mode with full synchronous commits, so an
+    /// acknowledged write survives a crash.
+    pub async fn open_sqlite(path: &std::path::Path) -> Result<Self, Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(db_err)?;
+        Ok(Database::Sqlite(pool))
+    }
+
+    /// Connect to PostgreSQL (`postgres://user@host:port/db`), optionally inside a schema (`search_path`).
+    pub async fn connect_postgres(url: &str, schema: Option<&str>) -> Result<Self, Error> {
+        let mut options = PgConnectOptions::from_str(url).map_err(db_err)?;
+        if let Some(schema) = schema {
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await.map_err(db_err)?;
+        Ok(Database::Postgres(pool))
+    }
+
+    fn bytes_type(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "BLOB",
+            Database::Postgres(_) => "BYTEA",
+        }
+    }
+
+    /// Apply the migrations not applied yet, each in its own transaction.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let create = "CREATE TABLE IF NOT EXISTS huren_migrations (version BIGINT PRIMARY KEY)";
+        on_pool!(self, |pool| sqlx::query(create).execute(pool).await.map(|_| ()).map_err(db_err))?;
+        for (version, sql) in MIGRATIONS {
+            // Comments out (they may hold `;`), the backend's byte type in.
+            let sql: String = sql
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace("BYTES_TYPE", self.bytes_type());
+            on_pool!(self, |pool| {
+                let mut tx = pool.begin().await.map_err(db_err)?;
+                let applied = sqlx::query("SELECT version FROM huren_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .is_some();
+                if !applied {
+                    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                        // Our own migration text, not user input.
+                        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    sqlx::query("INSERT INTO huren_migrations (version) VALUES ($1)")
+                        .bind(*version)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Store a newly issued credential (the id must be new).
+    pub async fn insert_credential(&self, c: &StoredCredential) -> Result<(), Error> {
+        let sql = "INSERT INTO credentials (id, province, kind, issued_at, expires_at, cose, status) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(&c.id)
+            .bind(&c.province)
+            .bind(&c.kind)
+            .bind(c.issued_at)
+            .bind(c.expires_at)
+            .bind(&c.cose)
+            .bind(c.status.as_str())
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err))?;
+        Ok(())
+    }
+
+    /// A stored credential by id.
+    pub async fn credential(&self, id: &[u8]) -> Result<Option<StoredCredential>, Error> {
+        let sql = "SELECT id, province, kind, issued_at, expires_at, cose, status, status_reason, status_changed_at \
+                   FROM credentials WHERE id = $1";
+        let row = on_pool!(self, |pool| {
+            match sqlx::query(sql).bind(id).fetch_optional(pool).await.map_err(db_err)? {
+                None => None,
+                Some(r) => Some(StoredCredential {
+                    id: r.try_get("id").map_err(db_err)?,
+                    province: r.try_get("province").map_err(db_err)?,
+                    kind: r.try_get("kind").map_err(db_err)?,
+                    issued_at: r.try_get("issued_at").map_err(db_err)?,
+                    expires_at: r.try_get("expires_at").map_err(db_err)?,
+                    cose: r.try_get("cose").map_err(db_err)?,
+                    status: CredentialStatus::parse(&r.try_get::<String, _>("status").map_err(db_err)?)?,
+                    status_reason: r.try_get("status_reason").map_err(db_err)?,
+                    status_changed_at: r.try_get("status_changed_at").map_err(db_err)?,
+                }),
+            }
+        });
+        Ok(row)
+    }
+
+    /// Change a credential's status with a reason; `false` when no such credential exists. A revoked credential
+    /// stays revoked.
+    pub async fn set_status(&self, id: &[u8], status: CredentialStatus, reason: &str, at: i64) -> Result<bool, Error> {
+        let sql = "UPDATE credentials SET status = $1, status_reason = $2, status_changed_at = $3 \
+                   WHERE id = $4 AND status <> 'revoked'";
+        let changed = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(at)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected());
+        Ok(changed == 1)
+    }
+
+    /// Append an audit entry, chained to the last one. Appends are serialised by the database (an exclusive lock
+    /// on PostgreSQL, an immediate write transaction on SQLite), so concurrent writers never fork the chain.
+    pub async fn append_audit(
+        &self,
+        at: i64,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> Result<AuditEntry, Error> {
+        let last = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+        let insert = "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let entry = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(db_err)?;
+            if let Database::Postgres(_) = self {
+                sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut *tx).await.map_err(db_err)?;
+            } else {
+                // Turn the deferred transaction into a write transaction before reading the tail.
+                sqlx::query("UPDATE audit_log SET seq = seq WHERE 0 = 1").execute(&mut *tx).await.map_err(db_err)?;
+            }
+            let (seq, prev_hash) = match sqlx::query(last).fetch_optional(&mut *tx).await.map_err(db_err)? {
+                Some(row) => (
+                    row.try_get::<i64, _>("seq").map_err(db_err)? + 1,
+                    row.try_get::<Vec<u8>, _>("hash").map_err(db_err)?,
+                ),
+                None => (1, vec![0u8; 32]),
+            };
+            let mut entry = AuditEntry {
+                seq,
+                at,
+                actor: actor.into(),
+                action: action.into(),
+                subject: subject.into(),
+                detail: detail.into(),
+                prev_hash,
+                hash: Vec::new(),
+            };
+            entry.hash = entry.compute_hash();
+            sqlx::query(insert)
+                .bind(entry.seq)
+                .bind(entry.at)
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(&entry.subject)
+                .bind(&entry.detail)
+                .bind(&entry.prev_hash)
+                .bind(&entry.hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            entry
+        });
+        Ok(entry)
+    }
+
+    /// The whole audit log, in order.
+    pub async fn audit_log(&self) -> Result<Vec<AuditEntry>, Error> {
+        let sql = "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq";
+        let entries = on_pool!(self, |pool| {
+            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(db_err)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AuditEntry {
+                        seq: r.try_get("seq").map_err(db_err)?,
+                        at: r.try_get("at").map_err(db_err)?,
+                        actor: r.try_get("actor").map_err(db_err)?,
+                        action: r.try_get("action").map_err(db_err)?,
+                        subject: r.try_get("subject").map_err(db_err)?,
+                        detail: r.try_get("detail").map_err(db_err)?,
+                        prev_hash: r.try_get("prev_hash").map_err(db_err)?,
+                        hash: r.try_get("hash").map_err(db_err)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, Error>>()?
+        });
+        Ok(entries)
+    }
+}

@@ -1,0 +1,104 @@
+//! One storage test suite, run for real against both backends: SQLite in a temporary file, and PostgreSQL on
+//! `$HUREN_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`, in a schema of its own).
+//! PostgreSQL is required: .ci/run starts it when it is not running, and these tests fail rather than skip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use huren_issuer::storage::{verify_audit_chain, CredentialStatus, Database, StoredCredential};
+
+fn record(id: u8) -> StoredCredential {
+    StoredCredential {
+        id: vec![id; 8],
+        province: "CN-GD".into(),
+        kind: "health-status".into(),
+        issued_at: 1_790_000_000,
+        expires_at: 1_790_604_800,
+        cose: vec![0xd2, 0x84, id],
+        status: CredentialStatus::Valid,
+        status_reason: None,
+        status_changed_at: None,
+    }
+}
+
+async fn suite(db: &Database) {
+    db.migrate().await.unwrap();
+    db.migrate().await.unwrap(); // idempotent
+
+    // Credentials round trip; ids are unique.
+    db.insert_credential(&record(1)).await.unwrap();
+    assert_eq!(db.credential(&[1; 8]).await.unwrap(), Some(record(1)));
+    assert_eq!(db.credential(&[9; 8]).await.unwrap(), None);
+    assert!(db.insert_credential(&record(1)).await.is_err(), "a duplicate id is refused");
+
+    // Suspend, reinstate, revoke; a revoked credential stays revoked.
+    assert!(db.set_status(&[1; 8], CredentialStatus::Suspended, "under review", 10).await.unwrap());
+    let c = db.credential(&[1; 8]).await.unwrap().unwrap();
+    assert_eq!(
+        (c.status, c.status_reason.as_deref(), c.status_changed_at),
+        (CredentialStatus::Suspended, Some("under review"), Some(10))
+    );
+    assert!(db.set_status(&[1; 8], CredentialStatus::Valid, "cleared", 11).await.unwrap());
+    assert!(db.set_status(&[1; 8], CredentialStatus::Revoked, "reported lost", 12).await.unwrap());
+    assert!(!db.set_status(&[1; 8], CredentialStatus::Valid, "oops", 13).await.unwrap());
+    assert_eq!(db.credential(&[1; 8]).await.unwrap().unwrap().status, CredentialStatus::Revoked);
+    assert!(!db.set_status(&[7; 8], CredentialStatus::Revoked, "no such credential", 14).await.unwrap());
+
+    // The audit chain: sequential appends, then concurrent ones, all in one unbroken chain.
+    for i in 0..5 {
+        db.append_audit(100 + i, "cli", "issue", &format!("{i:02x}"), "").await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move { db.append_audit(200 + i, "node", "revoke", "x", "concurrent").await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let log = db.audit_log().await.unwrap();
+    assert_eq!(log.len(), 25);
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=25).collect::<Vec<_>>());
+    verify_audit_chain(&log).unwrap();
+
+    // Editing, removing or reordering an entry breaks the chain at that entry.
+    let mut edited = log.clone();
+    edited[7].detail = "nothing happened".into();
+    assert_eq!(verify_audit_chain(&edited).unwrap_err().seq, 8);
+    let mut removed = log.clone();
+    removed.remove(3);
+    assert_eq!(verify_audit_chain(&removed).unwrap_err().seq, 5);
+    let mut forged = log.clone();
+    forged[10].detail = "edited".into();
+    forged[10].hash = vec![0; 32];
+    assert_eq!(verify_audit_chain(&forged).unwrap_err().seq, 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_backend() {
+    let dir = std::env::temp_dir().join(format!("huren-storage-sqlite-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
+    suite(&db).await;
+    // Reopening the file finds everything (acknowledged writes are on disk).
+    drop(db);
+    let again = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
+    again.migrate().await.unwrap();
+    assert_eq!(again.audit_log().await.unwrap().len(), 25);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_backend() {
+    let url =
+        std::env::var("HUREN_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("huren_test_{}", std::process::id());
+    let admin = Database::connect_postgres(&url, None)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required for this test (.ci/run starts it): {e}"));
+    let Database::Postgres(pool) = &admin else { unreachable!("connect_postgres returns PostgreSQL") };
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))).execute(pool).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(pool).await.unwrap();
+    let db = Database::connect_postgres(&url, Some(&schema)).await.unwrap();
+    suite(&db).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(pool).await.unwrap();
+}
