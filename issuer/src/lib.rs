@@ -28,6 +28,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod province;
+pub mod service;
 pub mod storage;
 
 pub use province::{InitOptions, IssueRequest, Issued, Province, ProvinceFiles};

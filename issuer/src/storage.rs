@@ -16,7 +16,25 @@ use sqlx::Row;
 use crate::Error;
 
 /// Schema migrations, in order: (version, SQL with `BYTES_TYPE` for the backend's byte-string type).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_tokens.sql"))];
+
+/// An API token as stored (the secret itself is never stored, only its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    /// Public token id (the part before the `.`).
+    pub id: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: Vec<u8>,
+    /// `issuer`, `revoker` or `admin`.
+    pub role: String,
+    /// The province the token acts for.
+    pub province: String,
+    /// When it was created.
+    pub created_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
 
 /// Revocation status of a stored credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,6 +365,46 @@ impl Database {
             entry
         });
         Ok(entry)
+    }
+
+    /// Store a new API token.
+    pub async fn insert_token(&self, t: &StoredToken) -> Result<(), Error> {
+        let sql = "INSERT INTO api_tokens (id, secret_hash, role, province, created_at) VALUES ($1, $2, $3, $4, $5)";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(&t.id)
+            .bind(&t.secret_hash)
+            .bind(&t.role)
+            .bind(&t.province)
+            .bind(t.created_at)
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err))?;
+        Ok(())
+    }
+
+    /// A token by its public id.
+    pub async fn token(&self, id: &str) -> Result<Option<StoredToken>, Error> {
+        let sql = "SELECT id, secret_hash, role, province, created_at, revoked_at FROM api_tokens WHERE id = $1";
+        let token = on_pool!(self, |pool| {
+            match sqlx::query(sql).bind(id).fetch_optional(pool).await.map_err(db_err)? {
+                None => None,
+                Some(r) => Some(StoredToken {
+                    id: r.try_get("id").map_err(db_err)?,
+                    secret_hash: r.try_get("secret_hash").map_err(db_err)?,
+                    role: r.try_get("role").map_err(db_err)?,
+                    province: r.try_get("province").map_err(db_err)?,
+                    created_at: r.try_get("created_at").map_err(db_err)?,
+                    revoked_at: r.try_get("revoked_at").map_err(db_err)?,
+                }),
+            }
+        });
+        Ok(token)
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), Error> {
+        on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(db_err))
     }
 
     /// The whole audit log, in order.

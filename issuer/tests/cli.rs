@@ -150,3 +150,50 @@ fn the_issuer_refuses_what_its_certificate_does_not_cover() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `tokens create` then `serve`: a real process on loopback answers, issues with the token, refuses without it,
+/// and stops cleanly on SIGTERM.
+#[test]
+fn serve_answers_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = fresh("serve");
+    let token = issuer(&["tokens", "create", "--dir", "p", "--role", "issuer"], &dir);
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_huren-issuer"))
+        .current_dir(&dir)
+        .args(["serve", "--dir", "p", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+    let request = |raw: String| {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream.write_all(raw.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(request("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into()).starts_with("HTTP/1.1 200"));
+    let body = r#"{"subject": {"name": "周九", "masked_id": "3301**********0009"}, "body": {"type": "health-status", "colour": "amber", "reason": "awaiting-test"}, "valid_for_hours": 24}"#;
+    let post = |auth: &str| {
+        request(format!(
+            "POST /v1/credentials HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    };
+    let created = post(&format!("Authorization: Bearer {token}\r\n"));
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    assert!(created.contains("HR1:"));
+    assert!(post("").starts_with("HTTP/1.1 401"));
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success(), "graceful shutdown exits 0");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("stopped"), "{rest}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -314,7 +314,7 @@ mod hex_bytes {
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         use serde::Deserialize;
         let s = String::deserialize(d)?;
-        if s.len() % 2 != 0 || !s.is_ascii() {
+        if !s.len().is_multiple_of(2) || !s.is_ascii() {
             return Err(serde::de::Error::custom("hex string of odd length"));
         }
         (0..s.len())

@@ -53,6 +53,63 @@ enum Command {
     },
     /// Issue one credential; prints its QR text.
     Issue(Box<IssueArgs>),
+    /// Run the HTTP API (JSON; problem+json errors) until SIGTERM or Ctrl-C, finishing in-flight requests.
+    Serve {
+        /// Province directory made by `init`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// PostgreSQL URL (postgres://...); default: SQLite in DIR/issuer.db.
+        #[arg(long, env = "HUREN_DATABASE_URL")]
+        database_url: Option<String>,
+    },
+    /// Manage API tokens (stored hashed; the token is shown once).
+    Tokens {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token with a role (issuer, revoker, admin) for this province.
+    Create {
+        /// Province directory made by `init`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// issuer, revoker or admin.
+        #[arg(long)]
+        role: String,
+        /// PostgreSQL URL; default: SQLite in DIR/issuer.db.
+        #[arg(long, env = "HUREN_DATABASE_URL")]
+        database_url: Option<String>,
+    },
+}
+
+async fn database(dir: &std::path::Path, url: Option<&str>) -> anyhow::Result<huren_issuer::storage::Database> {
+    let db = match url {
+        Some(url) => huren_issuer::storage::Database::connect_postgres(url, None).await?,
+        None => huren_issuer::storage::Database::open_sqlite(&dir.join("issuer.db")).await?,
+    };
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
 }
 
 #[derive(Args)]
@@ -190,6 +247,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Issue(args) => issue(*args),
+        Command::Serve { dir, listen, database_url } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let province = Province::open(&dir)?;
+                let db = database(&dir, database_url.as_deref()).await?;
+                let listener =
+                    tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
+                eprintln!("huren-issuer: {} serving on http://{}", province.code(), listener.local_addr()?);
+                let app = huren_issuer::service::app(huren_issuer::service::AppState::new(province, db));
+                axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+                eprintln!("huren-issuer: stopped");
+                Ok(())
+            })
+        }
+        Command::Tokens { action: TokenAction::Create { dir, role, database_url } } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let province = Province::open(&dir)?;
+                let db = database(&dir, database_url.as_deref()).await?;
+                let token =
+                    huren_issuer::service::create_token(&db, &role, province.code(), time_or_now(None)?).await?;
+                println!("{token}");
+                eprintln!("huren-issuer: {role} token for {} (shown once; stored hashed)", province.code());
+                Ok(())
+            })
+        }
     }
 }
 

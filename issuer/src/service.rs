@@ -1,0 +1,297 @@
+//! The issuer's HTTP API: `app(state) -> Router`, so tests drive it with `oneshot` and `serve` binds it.
+//!
+//! Every mutating call needs an API token (`Authorization: Bearer hrt_<id>.<secret>`) whose role allows it and
+//! whose province is this issuer's; every issuance and status change is written to the hash-chained audit log.
+//! Errors are RFC 9457 problem+json and never show internals.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use huren_wallet_core::{transport, Ecc, QrSymbol};
+
+use crate::storage::{CredentialStatus, Database, StoredCredential, StoredToken};
+use crate::{IssueRequest, Province};
+
+/// Roles an API token can have.
+pub const ROLES: [&str; 3] = ["issuer", "revoker", "admin"];
+
+/// Shared state of the service.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    province: Province,
+    db: Database,
+    clock: Box<dyn Fn() -> i64 + Send + Sync>,
+}
+
+impl AppState {
+    /// A service for `province`, storing in `db`, reading the system clock.
+    pub fn new(province: Province, db: Database) -> Self {
+        Self::with_clock(province, db, Box::new(unix_now))
+    }
+
+    /// The same with an injected clock (tests).
+    pub fn with_clock(province: Province, db: Database, clock: Box<dyn Fn() -> i64 + Send + Sync>) -> Self {
+        AppState { inner: Arc::new(Inner { province, db, clock }) }
+    }
+
+    fn now(&self) -> i64 {
+        (self.inner.clock)()
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(0)
+}
+
+/// Create an API token for `province` with `role`; returns the token to hand over (shown once, stored hashed).
+pub async fn create_token(db: &Database, role: &str, province: &str, now: i64) -> Result<String, crate::Error> {
+    use ring::rand::SecureRandom;
+    if !ROLES.contains(&role) {
+        return Err(crate::Error::Request(format!("role must be one of {ROLES:?}")));
+    }
+    let mut id = [0u8; 8];
+    let mut secret = [0u8; 32];
+    let rng = ring::rand::SystemRandom::new();
+    rng.fill(&mut id)
+        .and_then(|()| rng.fill(&mut secret))
+        .map_err(|_| crate::Error::Request("random source failed".into()))?;
+    let (id, secret) = (huren_keys::hex(&id), huren_keys::hex(&secret));
+    let token = StoredToken {
+        id: id.clone(),
+        secret_hash: Sha256::digest(secret.as_bytes()).to_vec(),
+        role: role.into(),
+        province: province.into(),
+        created_at: now,
+        revoked_at: None,
+    };
+    db.insert_token(&token).await?;
+    db.append_audit(now, "cli", "token.create", &id, role).await?;
+    Ok(format!("hrt_{id}.{secret}"))
+}
+
+/// The HTTP API.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/v1/credentials", post(issue))
+        .route("/v1/credentials/{id}", get(fetch))
+        .route("/v1/credentials/{id}/qr.png", get(qr_png))
+        .route("/v1/credentials/{id}/qr.svg", get(qr_svg))
+        .route("/v1/credentials/{id}/qr.txt", get(qr_text))
+        .route("/v1/credentials/{id}/revoke", post(|s, h, p, b| change_status(s, h, p, b, CredentialStatus::Revoked)))
+        .route(
+            "/v1/credentials/{id}/suspend",
+            post(|s, h, p, b| change_status(s, h, p, b, CredentialStatus::Suspended)),
+        )
+        .route("/v1/credentials/{id}/reinstate", post(|s, h, p, b| change_status(s, h, p, b, CredentialStatus::Valid)))
+        .with_state(state)
+}
+
+/// An API error, rendered as problem+json.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No or malformed credentials.
+    Unauthorized,
+    /// The token may not do this.
+    Forbidden(String),
+    /// No such resource.
+    NotFound,
+    /// The request cannot be processed.
+    BadRequest(String),
+    /// The resource is in a state that forbids the change.
+    Conflict(String),
+    /// Something failed inside; details go to the log, not to the client.
+    Internal,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, title, detail) = match self {
+            ApiError::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "a valid API token is required".into())
+            }
+            ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", d),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found", "no such credential".into()),
+            ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "bad request", d),
+            ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", "try again later".into()),
+        };
+        let body = json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+    }
+}
+
+impl From<crate::Error> for ApiError {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::Request(m) => ApiError::BadRequest(m),
+            crate::Error::Credential(e) => ApiError::BadRequest(e.to_string()),
+            _ => ApiError::Internal,
+        }
+    }
+}
+
+/// The token's role, after checking it exists, is not revoked, matches its secret and acts for this province.
+async fn authorise(state: &AppState, headers: &HeaderMap, allowed: &[&str]) -> Result<StoredToken, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
+    let token = value.strip_prefix("Bearer hrt_").ok_or(ApiError::Unauthorized)?;
+    let (id, secret) = token.split_once('.').ok_or(ApiError::Unauthorized)?;
+    let stored = state.inner.db.token(id).await.map_err(|_| ApiError::Internal)?.ok_or(ApiError::Unauthorized)?;
+    if stored.revoked_at.is_some() || stored.secret_hash != Sha256::digest(secret.as_bytes()).as_slice() {
+        return Err(ApiError::Unauthorized);
+    }
+    if stored.province != state.inner.province.code() {
+        return Err(ApiError::Forbidden(format!(
+            "this token acts for {}, not {}",
+            stored.province,
+            state.inner.province.code()
+        )));
+    }
+    if !allowed.contains(&stored.role.as_str()) {
+        return Err(ApiError::Forbidden(format!("role {} may not do this", stored.role)));
+    }
+    Ok(stored)
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.inner.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    }
+}
+
+async fn issue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
+    let request: IssueRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
+    let now = state.now();
+    let issued = state.inner.province.issue(&request, now)?;
+    let c = &issued.credential;
+    let id = huren_keys::hex(&c.id);
+    let record = StoredCredential {
+        id: c.id.clone(),
+        province: c.issuer.clone(),
+        kind: c.credential_type().name().into(),
+        issued_at: c.issued_at,
+        expires_at: c.expires_at,
+        cose: issued.cose.clone(),
+        status: CredentialStatus::Valid,
+        status_reason: None,
+        status_changed_at: None,
+    };
+    state.inner.db.insert_credential(&record).await?;
+    state.inner.db.append_audit(now, &token.id, "issue", &id, c.credential_type().name()).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "qr_text": issued.qr_text, "credential": c }))))
+}
+
+async fn load(state: &AppState, id: &str) -> Result<StoredCredential, ApiError> {
+    let bytes = parse_id(id).ok_or(ApiError::NotFound)?;
+    state.inner.db.credential(&bytes).await?.ok_or(ApiError::NotFound)
+}
+
+fn parse_id(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || hex.len() > 32 || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorise(&state, &headers, &ROLES).await?;
+    let c = load(&state, &id).await?;
+    Ok(Json(json!({
+        "id": id, "province": c.province, "type": c.kind, "issued_at": c.issued_at, "expires_at": c.expires_at,
+        "status": c.status.as_str(), "status_reason": c.status_reason, "qr_text": transport::encode(&c.cose),
+    })))
+}
+
+async fn symbol(state: &AppState, headers: &HeaderMap, id: &str) -> Result<QrSymbol, ApiError> {
+    authorise(state, headers, &ROLES).await?;
+    let c = load(state, id).await?;
+    QrSymbol::new(&transport::encode(&c.cose), Ecc::Q).map_err(|_| ApiError::Internal)
+}
+
+async fn qr_png(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let png = symbol(&state, &headers, &id).await?.to_png(8).map_err(|_| ApiError::Internal)?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+async fn qr_svg(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let svg = symbol(&state, &headers, &id).await?.to_svg();
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+async fn qr_text(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let text = symbol(&state, &headers, &id).await?.to_terminal();
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// Body of a status change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusChange {
+    reason: String,
+}
+
+async fn change_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+    status: CredentialStatus,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let token = authorise(&state, &headers, &["revoker", "admin"]).await?;
+    let change: StatusChange =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
+    if change.reason.trim().is_empty() || change.reason.chars().count() > 200 {
+        return Err(ApiError::BadRequest("a reason of 1 to 200 characters is required".into()));
+    }
+    let current = load(&state, &id).await?;
+    if current.status == CredentialStatus::Revoked {
+        return Err(ApiError::Conflict("a revoked credential stays revoked".into()));
+    }
+    let now = state.now();
+    let bytes = current.id;
+    if !state.inner.db.set_status(&bytes, status, &change.reason, now).await? {
+        return Err(ApiError::Conflict("the credential was revoked meanwhile".into()));
+    }
+    state.inner.db.append_audit(now, &token.id, &format!("status.{}", status.as_str()), &id, &change.reason).await?;
+    Ok(Json(json!({ "id": id, "status": status.as_str(), "reason": change.reason })))
+}

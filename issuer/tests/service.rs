@@ -1,0 +1,128 @@
+//! The HTTP API through `app(state)` with `oneshot`: tokens, roles and province scope on every mutating call,
+//! issuance stored and audited, QR renderings, status changes, problem+json errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::storage::{verify_audit_chain, Database};
+use huren_issuer::Province;
+use tower::ServiceExt;
+
+const T0: i64 = 1_790_000_000;
+
+struct Setup {
+    dir: std::path::PathBuf,
+    state: AppState,
+    db: Database,
+    issuer: String,
+    revoker: String,
+    foreign: String,
+}
+
+async fn setup(name: &str) -> Setup {
+    let dir = std::env::temp_dir().join(format!("huren-service-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let province = Province::init(&dir.join("p"), "CN-GD", T0 - 100, &Default::default()).unwrap();
+    let db = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
+    db.migrate().await.unwrap();
+    let issuer = create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
+    let revoker = create_token(&db, "revoker", "CN-GD", T0).await.unwrap();
+    let foreign = create_token(&db, "admin", "CN-HB", T0).await.unwrap();
+    let state = AppState::with_clock(province, db.clone(), Box::new(|| T0));
+    Setup { dir, state, db, issuer, revoker, foreign }
+}
+
+async fn call(s: &Setup, method: &str, uri: &str, token: Option<&str>, body: &str) -> (StatusCode, Vec<u8>, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let response = app(s.state.clone()).oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+    let status = response.status();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, bytes, content_type)
+}
+
+const REQUEST: &str = r#"{"subject": {"name": "张三", "masked_id": "4403**********1234"},
+    "body": {"type": "health-status", "colour": "green", "reason": "no-risk"}, "valid_for_hours": 24}"#;
+
+#[tokio::test]
+async fn issue_fetch_render_and_revoke() {
+    let s = setup("flow").await;
+    assert_eq!(call(&s, "GET", "/healthz", None, "").await.0, StatusCode::OK);
+    assert_eq!(call(&s, "GET", "/readyz", None, "").await.0, StatusCode::OK);
+
+    let (status, body, _) = call(&s, "POST", "/v1/credentials", Some(&s.issuer), REQUEST).await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    let issued: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let id = issued["id"].as_str().unwrap().to_string();
+    assert!(issued["qr_text"].as_str().unwrap().starts_with("HR1:"));
+
+    let (status, body, _) = call(&s, "GET", &format!("/v1/credentials/{id}"), Some(&s.revoker), "").await;
+    assert_eq!(status, StatusCode::OK);
+    let fetched: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((fetched["status"].as_str(), fetched["qr_text"].as_str()), (Some("valid"), issued["qr_text"].as_str()));
+    let (status, png, ct) = call(&s, "GET", &format!("/v1/credentials/{id}/qr.png"), Some(&s.issuer), "").await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/png"));
+    assert!(png.starts_with(b"\x89PNG"));
+    let (_, svg, _) = call(&s, "GET", &format!("/v1/credentials/{id}/qr.svg"), Some(&s.issuer), "").await;
+    assert!(String::from_utf8(svg).unwrap().contains("<svg"));
+
+    let reason = r#"{"reason": "reported lost"}"#;
+    let (status, _, _) = call(&s, "POST", &format!("/v1/credentials/{id}/suspend"), Some(&s.revoker), reason).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(&s, "POST", &format!("/v1/credentials/{id}/revoke"), Some(&s.revoker), reason).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, ct) =
+        call(&s, "POST", &format!("/v1/credentials/{id}/reinstate"), Some(&s.revoker), reason).await;
+    assert_eq!((status, ct.as_str()), (StatusCode::CONFLICT, "application/problem+json"));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["status"], 409);
+
+    // Every token creation, the issuance and both status changes are in one unbroken chain.
+    let log = s.db.audit_log().await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["token.create", "token.create", "token.create", "issue", "status.suspended", "status.revoked"]
+    );
+    verify_audit_chain(&log).unwrap();
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
+
+#[tokio::test]
+async fn tokens_roles_and_provinces_are_enforced() {
+    let s = setup("auth").await;
+    let post = |token: Option<String>, body: &'static str| {
+        let s = &s;
+        async move { call(s, "POST", "/v1/credentials", token.as_deref(), body).await.0 }
+    };
+    assert_eq!(post(None, REQUEST).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(post(Some("hrt_nope.nope".into()), REQUEST).await, StatusCode::UNAUTHORIZED);
+    let (id, _) = s.issuer.split_once('.').unwrap();
+    assert_eq!(post(Some(format!("{id}.wrongsecret")), REQUEST).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(post(Some(s.revoker.clone()), REQUEST).await, StatusCode::FORBIDDEN, "a revoker cannot issue");
+    assert_eq!(
+        post(Some(s.foreign.clone()), REQUEST).await,
+        StatusCode::FORBIDDEN,
+        "a Hubei token can do nothing here"
+    );
+    let (status, _, _) = call(&s, "POST", "/v1/credentials", Some(&s.issuer), "{\"subject\": 1}").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let unmasked = REQUEST.replace("4403**********1234", "440301199001011234");
+    let (status, body, ct) = call(&s, "POST", "/v1/credentials", Some(&s.issuer), &unmasked).await;
+    assert_eq!((status, ct.as_str()), (StatusCode::BAD_REQUEST, "application/problem+json"));
+    assert!(String::from_utf8(body).unwrap().contains("masked"));
+    let (status, _, _) = call(&s, "GET", "/v1/credentials/00112233aabbccdd", Some(&s.issuer), "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) =
+        call(&s, "POST", "/v1/credentials/00112233aabbccdd/revoke", Some(&s.issuer), r#"{"reason":"x"}"#).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an issuer cannot revoke");
+    // Nothing was issued by the refused calls.
+    let log = s.db.audit_log().await.unwrap();
+    assert!(log.iter().all(|e| e.action != "issue"));
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
