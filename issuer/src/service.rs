@@ -33,6 +33,7 @@ struct Inner {
     province: Province,
     db: Database,
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
+    trust_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
 }
 
 impl AppState {
@@ -43,7 +44,14 @@ impl AppState {
 
     /// The same with an injected clock (tests).
     pub fn with_clock(province: Province, db: Database, clock: Box<dyn Fn() -> i64 + Send + Sync>) -> Self {
-        AppState { inner: Arc::new(Inner { province, db, clock }) }
+        AppState { inner: Arc::new(Inner { province, db, clock, trust_bundle: std::sync::RwLock::new(None) }) }
+    }
+
+    /// Serve this federation trust bundle at `/v1/trust-bundle` (the issuer as one more mirror).
+    pub fn set_trust_bundle(&self, bytes: Vec<u8>) {
+        if let Ok(mut slot) = self.inner.trust_bundle.write() {
+            *slot = Some(Arc::new(bytes));
+        }
     }
 
     fn now(&self) -> i64 {
@@ -85,9 +93,36 @@ pub async fn create_token(db: &Database, role: &str, province: &str, now: i64) -
     Ok(format!("hrt_{id}.{secret}"))
 }
 
-/// The HTTP API.
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest a request may take before it is answered 408.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Request ids for `x-request-id`: a process-wide counter (the id only correlates log lines).
+#[derive(Clone, Default)]
+struct CountingRequestIds(Arc<std::sync::atomic::AtomicU64>);
+
+impl tower_http::request_id::MakeRequestId for CountingRequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<tower_http::request_id::RequestId> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        axum::http::HeaderValue::from_str(&format!("req-{n}")).ok().map(tower_http::request_id::RequestId::new)
+    }
+}
+
+/// The HTTP API: routes, then body limit, timeout and request ids.
 pub fn app(state: AppState) -> Router {
+    use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    routes(state)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, CountingRequestIds::default()))
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
+        .route("/v1/trust-bundle", get(trust_bundle))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/v1/credentials", post(issue))
@@ -128,7 +163,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNAUTHORIZED, "unauthorized", "a valid API token is required".into())
             }
             ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", d),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found", "no such credential".into()),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found", "no such resource".into()),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "bad request", d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", "try again later".into()),
@@ -168,6 +203,21 @@ async fn authorise(state: &AppState, headers: &HeaderMap, allowed: &[&str]) -> R
         return Err(ApiError::Forbidden(format!("role {} may not do this", stored.role)));
     }
     Ok(stored)
+}
+
+/// The federation trust bundle, with an ETag over its content; `If-None-Match` with it answers 304.
+async fn trust_bundle(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let bundle = state.inner.trust_bundle.read().ok().and_then(|b| b.clone()).ok_or(ApiError::NotFound)?;
+    let etag = format!("\"{}\"", huren_keys::hex(&Sha256::digest(bundle.as_slice())[..16]));
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|candidate| candidate.trim() == etag || candidate.trim() == "*"));
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok(([(header::CONTENT_TYPE, "application/cbor".to_string()), (header::ETAG, etag)], bundle.as_slice().to_vec())
+        .into_response())
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -195,5 +195,9 @@ fn serve_answers_and_stops_on_sigterm() {
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("stopped"), "{rest}");
+    // The token creation and the issuance are in an intact audit chain.
+    let audit = issuer(&["audit", "verify", "--dir", "p"], &dir);
+    assert!(audit.status.success());
+    assert!(String::from_utf8(audit.stdout).unwrap().contains("2 entries, chain intact"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

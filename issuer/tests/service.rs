@@ -121,6 +121,10 @@ async fn tokens_roles_and_provinces_are_enforced() {
     let (status, _, _) =
         call(&s, "POST", "/v1/credentials/00112233aabbccdd/revoke", Some(&s.issuer), r#"{"reason":"x"}"#).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an issuer cannot revoke");
+    // Bodies over the limit are refused before any work.
+    let huge = format!("{{\"reason\": \"{}\"}}", "x".repeat(70 * 1024));
+    let (status, _, _) = call(&s, "POST", "/v1/credentials", Some(&s.issuer), &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     // Nothing was issued by the refused calls.
     let log = s.db.audit_log().await.unwrap();
     assert!(log.iter().all(|e| e.action != "issue"));

@@ -64,11 +64,32 @@ enum Command {
         /// PostgreSQL URL (postgres://...); default: SQLite in DIR/issuer.db.
         #[arg(long, env = "HUREN_DATABASE_URL")]
         database_url: Option<String>,
+        /// Also mirror this federation trust bundle at /v1/trust-bundle (with ETag).
+        #[arg(long)]
+        trust_bundle: Option<PathBuf>,
+    },
+    /// Check the audit log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
     },
     /// Manage API tokens (stored hashed; the token is shown once).
     Tokens {
         #[command(subcommand)]
         action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Verify that every entry chains to the one before it; exit 1 at the first break.
+    Verify {
+        /// Province directory made by `init`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// PostgreSQL URL; default: SQLite in DIR/issuer.db.
+        #[arg(long, env = "HUREN_DATABASE_URL")]
+        database_url: Option<String>,
     },
 }
 
@@ -247,7 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Issue(args) => issue(*args),
-        Command::Serve { dir, listen, database_url } => {
+        Command::Serve { dir, listen, database_url, trust_bundle } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let province = Province::open(&dir)?;
@@ -255,10 +276,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let listener =
                     tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
                 eprintln!("huren-issuer: {} serving on http://{}", province.code(), listener.local_addr()?);
-                let app = huren_issuer::service::app(huren_issuer::service::AppState::new(province, db));
+                let state = huren_issuer::service::AppState::new(province, db);
+                if let Some(path) = trust_bundle {
+                    state
+                        .set_trust_bundle(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+                }
+                let app = huren_issuer::service::app(state);
                 axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
                 eprintln!("huren-issuer: stopped");
                 Ok(())
+            })
+        }
+        Command::Audit { action: AuditAction::Verify { dir, database_url } } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let db = database(&dir, database_url.as_deref()).await?;
+                let log = db.audit_log().await?;
+                match huren_issuer::storage::verify_audit_chain(&log) {
+                    Ok(()) => {
+                        println!("audit log: {} entries, chain intact", log.len());
+                        Ok(())
+                    }
+                    Err(b) => {
+                        println!("audit log: BROKEN at entry {}: {}", b.seq, b.reason);
+                        std::process::exit(1);
+                    }
+                }
             })
         }
         Command::Tokens { action: TokenAction::Create { dir, role, database_url } } => {
