@@ -113,9 +113,15 @@ impl tower_http::request_id::MakeRequestId for CountingRequestIds {
 pub fn app(state: AppState) -> Router {
     use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
     let request_id = axum::http::HeaderName::from_static("x-request-id");
+    // Bulk issuance streams large bodies for as long as they take; everything else is small and quick.
+    let bulk = Router::new()
+        .route("/v1/credentials/bulk", post(bulk_issue))
+        .with_state(state.clone())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(crate::bulk::MAX_BULK_BYTES));
     routes(state)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .merge(bulk)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, CountingRequestIds::default()))
 }
@@ -235,8 +241,37 @@ async fn issue(
     let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
     let request: IssueRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
+    let (id, issued) = issue_and_store(&state, &token, &request).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "qr_text": issued.qr_text, "credential": issued.credential }))))
+}
+
+/// Bulk issuance from NDJSON or CSV, streamed in and out (see [`crate::bulk`]).
+async fn bulk_issue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
+    let format = crate::bulk::Format::from_headers(&headers);
+    Ok(crate::bulk::stream_response(body, format, move |request| {
+        let (state, token) = (state.clone(), token.clone());
+        async move {
+            issue_and_store(&state, &token, &request).await.map(|(id, _)| id).map_err(|e| match e {
+                ApiError::BadRequest(m) => m,
+                _ => "internal error; send this line again".to_string(),
+            })
+        }
+    }))
+}
+
+/// Issue, store and audit one credential; the id is returned only once all three are done.
+async fn issue_and_store(
+    state: &AppState,
+    token: &StoredToken,
+    request: &IssueRequest,
+) -> Result<(String, crate::Issued), ApiError> {
     let now = state.now();
-    let issued = state.inner.province.issue(&request, now)?;
+    let issued = state.inner.province.issue(request, now)?;
     let c = &issued.credential;
     let id = huren_keys::hex(&c.id);
     let record = StoredCredential {
@@ -252,7 +287,7 @@ async fn issue(
     };
     state.inner.db.insert_credential(&record).await?;
     state.inner.db.append_audit(now, &token.id, "issue", &id, c.credential_type().name()).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "qr_text": issued.qr_text, "credential": c }))))
+    Ok((id, issued))
 }
 
 async fn load(state: &AppState, id: &str) -> Result<StoredCredential, ApiError> {

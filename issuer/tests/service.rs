@@ -130,3 +130,55 @@ async fn tokens_roles_and_provinces_are_enforced() {
     assert!(log.iter().all(|e| e.action != "issue"));
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
+
+#[tokio::test]
+async fn bulk_issuance_streams_one_answer_per_line() {
+    let s = setup("bulk").await;
+    let good = REQUEST.replace('\n', " ");
+    let ndjson = format!("{good}\n{{\"not\": \"a request\"}}\n\n{good}");
+    let mut req = Request::builder().method("POST").uri("/v1/credentials/bulk");
+    req = req.header("authorization", format!("Bearer {}", s.issuer)).header("content-type", "application/x-ndjson");
+    let response = app(s.state.clone()).oneshot(req.body(Body::from(ndjson)).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[0]["line"], 1);
+    assert!(lines[0]["id"].is_string());
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"].as_str().unwrap().contains("JSON"));
+    assert_eq!(lines[2]["line"], 4, "the blank line 3 is skipped");
+    assert_eq!(lines[3]["summary"]["issued"], 2);
+    assert_eq!(lines[3]["summary"]["failed"], 1);
+    for l in [&lines[0], &lines[2]] {
+        let id = l["id"].as_str().unwrap();
+        let bytes: Vec<u8> = (0..id.len()).step_by(2).map(|i| u8::from_str_radix(&id[i..i + 2], 16).unwrap()).collect();
+        assert!(s.db.credential(&bytes).await.unwrap().is_some(), "every acknowledged id is stored");
+    }
+
+    let csv = "name,masked_id,colour,reason,valid_for_hours\n李四,4201**********0002,amber,close-contact,48\n王五,bad id,green,no-risk,24\n";
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/credentials/bulk")
+        .header("authorization", format!("Bearer {}", s.issuer))
+        .header("content-type", "text/csv")
+        .body(Body::from(csv))
+        .unwrap();
+    let text = app(s.state.clone()).oneshot(req).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(text.to_vec()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((lines[0]["line"].as_u64(), lines[0]["id"].is_string()), (Some(2), true));
+    assert!(lines[1]["error"].as_str().unwrap().contains("masked"), "{:?}", lines[1]);
+    assert_eq!(lines[2]["summary"]["issued"], 1);
+    let issues = s.db.audit_log().await.unwrap().iter().filter(|e| e.action == "issue").count();
+    assert_eq!(issues, 3);
+    // A revoker may not bulk-issue.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/credentials/bulk")
+        .header("authorization", format!("Bearer {}", s.revoker))
+        .body(Body::from(good))
+        .unwrap();
+    assert_eq!(app(s.state.clone()).oneshot(req).await.unwrap().status(), StatusCode::FORBIDDEN);
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
