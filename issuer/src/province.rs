@@ -50,6 +50,8 @@ pub struct InitOptions {
     /// An existing province root key (from `huren-keys keygen`, the root the federation lists) instead of a new
     /// one. It is used to certify the issuer key and is not copied into the directory.
     pub root_key: Option<PathBuf>,
+    /// Encrypt the issuer key at rest under this passphrase (PBKDF2 + AES-256-GCM).
+    pub passphrase: Option<Vec<u8>>,
 }
 
 impl Default for InitOptions {
@@ -59,6 +61,7 @@ impl Default for InitOptions {
             usage_seconds: 365 * 86_400,
             grace_seconds: 365 * 86_400,
             root_key: None,
+            passphrase: None,
         }
     }
 }
@@ -145,7 +148,7 @@ impl Province {
         if options.root_key.is_none() {
             root.save(&files.root_key())?;
         }
-        issuer_key.save(&files.issuer_key())?;
+        save_issuer_key(&issuer_key, &files.issuer_key(), options.passphrase.as_deref())?;
         write_new(&files.issuer_certificate(), &certificate)?;
         write_new(&files.trust(), &trust.encode())?;
         let metadata = Metadata {
@@ -167,12 +170,13 @@ impl Province {
         root: &huren_keys::PublicKey,
         issuer_key: &Path,
         certificate: &Path,
+        passphrase: Option<&[u8]>,
     ) -> Result<Self, Error> {
         let files = ProvinceFiles { dir: dir.to_path_buf() };
         if files.metadata().exists() {
             return Err(Error::Directory(format!("{} already holds a province", dir.display())));
         }
-        let issuer_key = SigningKey::load(issuer_key)?;
+        let issuer_key = SigningKey::load_with(issuer_key, passphrase)?;
         let certificate_bytes = std::fs::read(certificate).map_err(io(certificate))?;
         let certificate_body = KeyCertificate::verify(&certificate_bytes, root)?;
         if certificate_body.province != code || &certificate_body.public_key != issuer_key.public() {
@@ -190,7 +194,7 @@ impl Province {
                 certificates: vec![certificate_bytes.clone()],
             }],
         };
-        issuer_key.save(&files.issuer_key())?;
+        save_issuer_key(&issuer_key, &files.issuer_key(), passphrase)?;
         write_new(&files.issuer_certificate(), &certificate_bytes)?;
         write_new(&files.trust(), &trust.encode())?;
         let metadata = Metadata {
@@ -203,14 +207,19 @@ impl Province {
         Ok(Province { files, issuer_key, certificate: certificate_body })
     }
 
-    /// Open a province created by [`Province::init`] or [`Province::adopt`].
+    /// Open a province created by [`Province::init`] or [`Province::adopt`] whose issuer key is not encrypted.
     pub fn open(dir: &Path) -> Result<Self, Error> {
+        Self::open_with(dir, None)
+    }
+
+    /// Open a province, decrypting its issuer key with `passphrase` when it is encrypted.
+    pub fn open_with(dir: &Path, passphrase: Option<&[u8]>) -> Result<Self, Error> {
         let files = ProvinceFiles { dir: dir.to_path_buf() };
         let path = files.metadata();
         let json = std::fs::read(&path).map_err(io(&path))?;
         let metadata: Metadata =
             serde_json::from_slice(&json).map_err(|e| Error::Directory(format!("{}: {e}", path.display())))?;
-        let issuer_key = SigningKey::load(&files.issuer_key())?;
+        let issuer_key = SigningKey::load_with(&files.issuer_key(), passphrase)?;
         if issuer_key.public().kid().to_hex() != metadata.issuer_kid {
             return Err(Error::Directory("issuer key does not match the province metadata".into()));
         }
@@ -286,6 +295,15 @@ impl Province {
         let qr_text = transport::encode(&cose);
         Ok(Issued { credential, cose, qr_text })
     }
+}
+
+/// Save the issuer key, encrypted when a passphrase is given.
+fn save_issuer_key(key: &SigningKey, path: &Path, passphrase: Option<&[u8]>) -> Result<(), Error> {
+    match passphrase {
+        Some(p) => key.save_encrypted(path, p, huren_keys::KDF_ITERATIONS)?,
+        None => key.save(path)?,
+    }
+    Ok(())
 }
 
 /// 8 random bytes from the operating system: collisions stay negligible up to billions of credentials.
@@ -373,13 +391,27 @@ mod tests {
         let stranger = SigningKey::generate().unwrap();
         std::fs::write(dir.join("forged.cert"), cert("CN-GD", &issuer).sign(&stranger).unwrap()).unwrap();
         let adopt = |name: &str, cert: &str| {
-            Province::adopt(&dir.join(name), "CN-GD", root.public(), &dir.join("issuer-in.pem"), &dir.join(cert))
+            Province::adopt(&dir.join(name), "CN-GD", root.public(), &dir.join("issuer-in.pem"), &dir.join(cert), None)
         };
         assert!(matches!(adopt("p1", "other.cert"), Err(Error::Directory(_))), "certificate for another province");
         assert!(matches!(adopt("p2", "forged.cert"), Err(Error::Keys(_))), "certificate not signed by the root");
         let p = adopt("p3", "good.cert").unwrap();
         assert_eq!(Province::open(&dir.join("p3")).unwrap().issuer_key().public(), p.issuer_key().public());
         assert!(!dir.join("p3").join("root.key.pem").exists(), "the root key stays offline");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_encrypted_issuer_key_needs_its_passphrase() {
+        let dir = temp("encrypted");
+        let options = InitOptions { passphrase: Some(b"s3cret".to_vec()), ..InitOptions::default() };
+        let p = Province::init(&dir, "CN-GD", 1_000, &options).unwrap();
+        let text = std::fs::read_to_string(p.files().issuer_key()).unwrap();
+        assert!(text.starts_with("-----BEGIN HUREN ENCRYPTED PRIVATE KEY-----"));
+        assert!(Province::open(&dir).is_err(), "no passphrase");
+        assert!(Province::open_with(&dir, Some(b"wrong")).is_err());
+        let opened = Province::open_with(&dir, Some(b"s3cret")).unwrap();
+        assert_eq!(opened.issuer_key().public(), p.issuer_key().public());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -272,31 +272,134 @@ impl SigningKey {
     /// An existing file is never overwritten.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let pem = self.to_pkcs8_pem()?;
-        let io = |source| Error::Io { path: path.display().to_string(), source };
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(io)?;
-        file.write_all(pem.as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)
+        write_private(path, pem.as_bytes())
     }
 
     /// Read a key written by [`SigningKey::save`].
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let pem = Zeroizing::new(
+        Self::load_with(path, None)
+    }
+
+    /// Read a key written by [`SigningKey::save`] or [`SigningKey::save_encrypted`] (which needs the passphrase).
+    pub fn load_with(path: &Path, passphrase: Option<&[u8]>) -> Result<Self, Error> {
+        let text = Zeroizing::new(
             std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?,
         );
-        Self::from_pkcs8_pem(&pem)
+        if !text.starts_with(ENCRYPTED_BEGIN) {
+            return Self::from_pkcs8_pem(&text);
+        }
+        let passphrase = passphrase
+            .ok_or_else(|| Error::KeyEncoding(format!("{} is encrypted: a passphrase is needed", path.display())))?;
+        let hex_body: String =
+            text.lines().filter(|l| !l.starts_with("-----")).flat_map(|l| l.trim().chars()).collect();
+        let bytes = unhex(&hex_body).ok_or_else(|| Error::KeyEncoding("encrypted key: not hex".into()))?;
+        let der = decrypt_key(&bytes, passphrase)?;
+        let secret = ed25519_dalek::SigningKey::from_pkcs8_der(&der).map_err(|e| Error::KeyEncoding(e.to_string()))?;
+        Self::from_dalek(secret)
+    }
+
+    /// Write the key encrypted under a passphrase (PBKDF2-HMAC-SHA256 with `iterations`, then AES-256-GCM over the
+    /// PKCS#8 DER), to a new file readable by its owner only. Use [`KDF_ITERATIONS`] outside tests.
+    pub fn save_encrypted(&self, path: &Path, passphrase: &[u8], iterations: u32) -> Result<(), Error> {
+        let der = self.secret.to_pkcs8_der().map_err(|e| Error::KeyEncoding(e.to_string()))?;
+        let sealed = encrypt_key(der.as_bytes(), passphrase, iterations)?;
+        let body: Vec<String> =
+            hex(&sealed).as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+        let text = format!("{ENCRYPTED_BEGIN}\n{}\n{ENCRYPTED_END}\n", body.join("\n"));
+        write_private(path, text.as_bytes())
     }
 
     /// The public half.
     pub fn public(&self) -> &PublicKey {
         &self.public
     }
+}
+
+/// PBKDF2 iterations for encrypted key files (OWASP's 2023 figure for PBKDF2-HMAC-SHA256).
+pub const KDF_ITERATIONS: u32 = 600_000;
+/// Most PBKDF2 iterations a key file may ask for (bounds the work of opening a hostile file).
+const MAX_KDF_ITERATIONS: u32 = 10_000_000;
+const ENCRYPTED_BEGIN: &str = "-----BEGIN HUREN ENCRYPTED PRIVATE KEY-----";
+const ENCRYPTED_END: &str = "-----END HUREN ENCRYPTED PRIVATE KEY-----";
+/// Associated data binding the ciphertext to this format.
+const KEY_AAD: &[u8] = b"huren encrypted key v1";
+
+/// A new file, mode 0600 on Unix, never overwriting, flushed to disk.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let io = |source| Error::Io { path: path.display().to_string(), source };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
+fn derive_key(passphrase: &[u8], salt: &[u8], iterations: u32) -> Result<Zeroizing<[u8; 32]>, Error> {
+    let rounds = std::num::NonZeroU32::new(iterations)
+        .filter(|n| n.get() <= MAX_KDF_ITERATIONS)
+        .ok_or_else(|| Error::KeyEncoding(format!("encrypted key: {iterations} KDF iterations")))?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, rounds, salt, passphrase, key.as_mut());
+    Ok(key)
+}
+
+/// `iterations (4, BE) || salt (16) || nonce (12) || AES-256-GCM(ciphertext || tag)`.
+fn encrypt_key(plain: &[u8], passphrase: &[u8], iterations: u32) -> Result<Vec<u8>, Error> {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    use ring::rand::SecureRandom;
+    let rng = ring::rand::SystemRandom::new();
+    let (mut salt, mut nonce) = ([0u8; 16], [0u8; 12]);
+    rng.fill(&mut salt)
+        .and_then(|()| rng.fill(&mut nonce))
+        .map_err(|_| Error::KeyEncoding("random source failed".into()))?;
+    let key = derive_key(passphrase, &salt, iterations)?;
+    let sealing = LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, key.as_ref()).map_err(|_| Error::KeyEncoding("AES key".into()))?,
+    );
+    let mut data = Zeroizing::new(plain.to_vec());
+    sealing
+        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(KEY_AAD), &mut *data)
+        .map_err(|_| Error::KeyEncoding("encryption failed".into()))?;
+    let mut out = iterations.to_be_bytes().to_vec();
+    out.extend_from_slice(&salt);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&data);
+    Ok(out)
+}
+
+fn decrypt_key(sealed: &[u8], passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    if sealed.len() < 4 + 16 + 12 + 16 {
+        return Err(Error::KeyEncoding("encrypted key: too short".into()));
+    }
+    let (head, rest) = sealed.split_at(4);
+    let iterations = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let (salt, rest) = rest.split_at(16);
+    let (nonce, ciphertext) = rest.split_at(12);
+    let key = derive_key(passphrase, salt, iterations)?;
+    let opening = LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, key.as_ref()).map_err(|_| Error::KeyEncoding("AES key".into()))?,
+    );
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::KeyEncoding("nonce".into()))?;
+    let mut data = Zeroizing::new(ciphertext.to_vec());
+    let plain_len = opening
+        .open_in_place(nonce, Aad::from(KEY_AAD), &mut data)
+        .map_err(|_| Error::KeyEncoding("wrong passphrase or damaged key file".into()))?
+        .len();
+    data.truncate(plain_len);
+    Ok(data)
 }
 
 impl Signer for SigningKey {
@@ -330,6 +433,33 @@ mod tests {
         let loaded = SigningKey::load(&path).unwrap();
         assert_eq!(loaded.public(), key.public());
         assert!(key.save(&path).is_err(), "an existing key file must not be overwritten");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn encrypted_key_files_need_the_right_passphrase_and_detect_tampering() {
+        let dir = std::env::temp_dir().join(format!("huren-keys-enc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = SigningKey::generate().unwrap();
+        let path = dir.join("k.enc");
+        key.save_encrypted(&path, b"correct horse", 2_000).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(ENCRYPTED_BEGIN) && !text.contains("PRIVATE KEY-----\nMC"), "no plaintext PKCS#8");
+        assert_eq!(SigningKey::load_with(&path, Some(b"correct horse")).unwrap().public(), key.public());
+        assert!(
+            matches!(SigningKey::load_with(&path, Some(b"wrong")), Err(Error::KeyEncoding(m)) if m.contains("passphrase"))
+        );
+        assert!(matches!(SigningKey::load(&path), Err(Error::KeyEncoding(m)) if m.contains("passphrase is needed")));
+        // Flip one hex digit of the ciphertext.
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let last_body = lines.len() - 2;
+        let flipped = if lines[last_body].ends_with('0') { '1' } else { '0' };
+        lines[last_body].pop();
+        lines[last_body].push(flipped);
+        let tampered = dir.join("t.enc");
+        std::fs::write(&tampered, lines.join("\n")).unwrap();
+        assert!(SigningKey::load_with(&tampered, Some(b"correct horse")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -43,7 +43,7 @@ pub use bundle::{
 pub use cert::{is_province_code, CredentialType, KeyCertificate, KEY_CERTIFICATE_CONTENT_TYPE};
 pub use error::Error;
 pub use federation::{FederationRoot, Member};
-pub use key::{hex, KeyId, PublicKey, Signer, SigningKey};
+pub use key::{hex, KeyId, PublicKey, Signer, SigningKey, KDF_ITERATIONS};
 pub use state::{TrustState, UpdateReport, TRUST_STATE_VERSION};
 pub use trust::{ProvinceAnchor, TrustFile, TrustList, TrustedKey, MAX_TRUST_FILE_BYTES, TRUST_FILE_VERSION};
 pub use verified::Verified;

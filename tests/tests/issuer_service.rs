@@ -28,6 +28,7 @@ fn checkpoint_syncs_from_the_issuer_and_verifies_what_it_issued() {
         gd.root.public(),
         &dir.join("issuer.key.pem"),
         &dir.join("issuer.cert"),
+        None,
     )
     .unwrap();
 

@@ -242,7 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let root_bytes = std::fs::read(&root_pub).with_context(|| format!("reading {}", root_pub.display()))?;
             let root = huren_keys::PublicKey::from_spki_der(&root_bytes)?;
-            let p = Province::adopt(&dir, &province, &root, &issuer_key, &certificate)?;
+            let p = Province::adopt(&dir, &province, &root, &issuer_key, &certificate, passphrase()?.as_deref())?;
             eprintln!(
                 "province {} set up in {} with issuer key {}",
                 p.code(),
@@ -253,7 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Init { province, dir, types, root_key, at, .. } => {
             let now = time_or_now(at.as_deref())?;
-            let mut options = InitOptions { root_key, ..InitOptions::default() };
+            let mut options = InitOptions { root_key, passphrase: passphrase()?, ..InitOptions::default() };
             if !types.is_empty() {
                 options.credential_types = types
                     .iter()
@@ -271,7 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { dir, listen, database_url, trust_bundle } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let province = Province::open(&dir)?;
+                let province = Province::open_with(&dir, passphrase()?.as_deref())?;
                 let db = database(&dir, database_url.as_deref()).await?;
                 let listener =
                     tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
@@ -307,7 +307,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens { action: TokenAction::Create { dir, role, database_url } } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let province = Province::open(&dir)?;
+                let province = Province::open_with(&dir, passphrase()?.as_deref())?;
                 let db = database(&dir, database_url.as_deref()).await?;
                 let token =
                     huren_issuer::service::create_token(&db, &role, province.code(), time_or_now(None)?).await?;
@@ -321,7 +321,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn issue(args: IssueArgs) -> anyhow::Result<()> {
     let now = time_or_now(args.at.as_deref())?;
-    let province = Province::open(&args.dir)?;
+    let province = Province::open_with(&args.dir, passphrase()?.as_deref())?;
     let request: IssueRequest = match &args.json {
         Some(path) => {
             let text = if path.as_os_str() == "-" {
@@ -394,6 +394,21 @@ fn request_from_flags(a: &IssueArgs, now: i64) -> anyhow::Result<Value> {
     };
     let not_before = a.not_before.as_deref().map(parse_time).transpose()?;
     Ok(json!({ "subject": subject, "body": body, "valid_for_hours": a.valid_hours, "not_before": not_before }))
+}
+
+/// The issuer key's passphrase: `$HUREN_KEY_PASSPHRASE`, else the first line of `$HUREN_KEY_PASSPHRASE_FILE`,
+/// else none (the key is then stored, and expected, unencrypted).
+fn passphrase() -> anyhow::Result<Option<Vec<u8>>> {
+    if let Some(p) = std::env::var_os("HUREN_KEY_PASSPHRASE") {
+        return Ok(Some(p.into_encoded_bytes()));
+    }
+    match std::env::var_os("HUREN_KEY_PASSPHRASE_FILE") {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.to_string_lossy()))?;
+            Ok(Some(text.lines().next().unwrap_or_default().as_bytes().to_vec()))
+        }
+        None => Ok(None),
+    }
 }
 
 fn parse_time(text: &str) -> anyhow::Result<i64> {
