@@ -126,8 +126,25 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, CountingRequestIds::default()))
 }
 
+/// The process's Prometheus recorder, installed on first use (one per process, as the `metrics` facade wants).
+fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()).as_ref()
+}
+
+/// Prometheus text exposition of the service's counters.
+async fn metrics_text() -> Response {
+    match prometheus() {
+        Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response(),
+    }
+}
+
 fn routes(state: AppState) -> Router {
+    let _ = prometheus();
     Router::new()
+        .route("/metrics", get(metrics_text))
         .route("/v1/trust-bundle", get(trust_bundle))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -191,6 +208,14 @@ impl From<crate::Error> for ApiError {
 
 /// The token's role, after checking it exists, is not revoked, matches its secret and acts for this province.
 async fn authorise(state: &AppState, headers: &HeaderMap, allowed: &[&str]) -> Result<StoredToken, ApiError> {
+    let result = check_token(state, headers, allowed).await;
+    if result.is_err() {
+        metrics::counter!("huren_auth_failures_total").increment(1);
+    }
+    result
+}
+
+async fn check_token(state: &AppState, headers: &HeaderMap, allowed: &[&str]) -> Result<StoredToken, ApiError> {
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
     let token = value.strip_prefix("Bearer hrt_").ok_or(ApiError::Unauthorized)?;
     let (id, secret) = token.split_once('.').ok_or(ApiError::Unauthorized)?;
@@ -287,6 +312,7 @@ async fn issue_and_store(
     };
     state.inner.db.insert_credential(&record).await?;
     state.inner.db.append_audit(now, &token.id, "issue", &id, c.credential_type().name()).await?;
+    metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
     Ok((id, issued))
 }
 
@@ -378,5 +404,6 @@ async fn change_status(
         return Err(ApiError::Conflict("the credential was revoked meanwhile".into()));
     }
     state.inner.db.append_audit(now, &token.id, &format!("status.{}", status.as_str()), &id, &change.reason).await?;
+    metrics::counter!("huren_status_changes_total", "status" => status.as_str()).increment(1);
     Ok(Json(json!({ "id": id, "status": status.as_str(), "reason": change.reason })))
 }

@@ -82,6 +82,13 @@ async fn issue_fetch_render_and_revoke() {
     assert_eq!((status, ct.as_str()), (StatusCode::CONFLICT, "application/problem+json"));
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["status"], 409);
 
+    // Counters for Prometheus.
+    let (status, body, _) = call(&s, "GET", "/metrics", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("huren_credentials_issued_total{type=\"health-status\"}"), "{text}");
+    assert!(text.contains("huren_status_changes_total{status=\"revoked\"}"), "{text}");
+
     // Every token creation, the issuance and both status changes are in one unbroken chain.
     let log = s.db.audit_log().await.unwrap();
     let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
