@@ -96,9 +96,9 @@ async fn postgres_backend() {
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required for this test (.ci/run starts it): {e}"));
     let Database::Postgres(pool) = &admin else { unreachable!("connect_postgres returns PostgreSQL") };
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))).execute(pool).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(pool).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(pool).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(pool).await.unwrap();
     let db = Database::connect_postgres(&url, Some(&schema)).await.unwrap();
     suite(&db).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(pool).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(pool).await.unwrap();
 }
