@@ -153,6 +153,8 @@ fn routes(state: AppState) -> Router {
         .route("/v1/credentials/{id}/qr.png", get(qr_png))
         .route("/v1/credentials/{id}/qr.svg", get(qr_svg))
         .route("/v1/credentials/{id}/qr.txt", get(qr_text))
+        .route("/v1/credentials/{id}/claim-link", post(claim_link))
+        .route("/v1/claim/{secret}", get(redeem))
         .route("/v1/credentials/{id}/revoke", post(|s, h, p, b| change_status(s, h, p, b, CredentialStatus::Revoked)))
         .route(
             "/v1/credentials/{id}/suspend",
@@ -175,6 +177,8 @@ pub enum ApiError {
     BadRequest(String),
     /// The resource is in a state that forbids the change.
     Conflict(String),
+    /// A one-time resource already used, or expired.
+    Gone,
     /// Something failed inside; details go to the log, not to the client.
     Internal,
 }
@@ -189,6 +193,9 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found", "no such resource".into()),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "bad request", d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d),
+            ApiError::Gone => {
+                (StatusCode::GONE, "gone", "this claim link was already used, has expired or never existed".into())
+            }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", "try again later".into()),
         };
         let body = json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
@@ -372,6 +379,45 @@ async fn qr_text(
 ) -> Result<Response, ApiError> {
     let text = symbol(&state, &headers, &id).await?.to_terminal();
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// How long a claim link stays redeemable by default.
+pub const CLAIM_LINK_SECONDS: i64 = 24 * 3600;
+
+/// Create a one-time claim link for a credential (issuer or admin): the wallet redeems it at `/v1/claim/{secret}`.
+async fn claim_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    use ring::rand::SecureRandom;
+    let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
+    let credential = load(&state, &id).await?;
+    let mut secret = [0u8; 24];
+    ring::rand::SystemRandom::new().fill(&mut secret).map_err(|_| ApiError::Internal)?;
+    let secret = huren_keys::hex(&secret);
+    let now = state.now();
+    let expires_at = now.saturating_add(CLAIM_LINK_SECONDS);
+    let hash = Sha256::digest(secret.as_bytes()).to_vec();
+    state.inner.db.insert_claim_link(&hash, &credential.id, now, expires_at).await?;
+    state.inner.db.append_audit(now, &token.id, "claim.create", &id, "").await?;
+    Ok((StatusCode::CREATED, Json(json!({ "path": format!("/v1/claim/{secret}"), "expires_at": expires_at }))))
+}
+
+/// Redeem a claim link (no token: the link is the credential): once, before it expires; then 410 Gone.
+async fn redeem(
+    State(state): State<AppState>,
+    Path(secret): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = state.now();
+    let hash = Sha256::digest(secret.as_bytes()).to_vec();
+    let Some(credential_id) = state.inner.db.redeem_claim_link(&hash, now).await? else {
+        return Err(ApiError::Gone);
+    };
+    let credential = state.inner.db.credential(&credential_id).await?.ok_or(ApiError::NotFound)?;
+    let id = huren_keys::hex(&credential.id);
+    state.inner.db.append_audit(now, "claim", "claim.redeem", &id, "").await?;
+    Ok(Json(json!({ "id": id, "qr_text": transport::encode(&credential.cose), "status": credential.status.as_str() })))
 }
 
 /// Body of a status change.

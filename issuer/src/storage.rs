@@ -16,8 +16,11 @@ use sqlx::Row;
 use crate::Error;
 
 /// Schema migrations, in order: (version, SQL with `BYTES_TYPE` for the backend's byte-string type).
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_tokens.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_tokens.sql")),
+    (3, include_str!("../migrations/0003_claim_links.sql")),
+];
 
 /// An API token as stored (the secret itself is never stored, only its SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -397,6 +400,52 @@ impl Database {
             }
         });
         Ok(token)
+    }
+
+    /// Store a claim link for a credential.
+    pub async fn insert_claim_link(
+        &self,
+        secret_hash: &[u8],
+        credential_id: &[u8],
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), Error> {
+        let sql =
+            "INSERT INTO claim_links (secret_hash, credential_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(secret_hash)
+            .bind(credential_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err))?;
+        Ok(())
+    }
+
+    /// Redeem a claim link: marks it used in one atomic update and returns its credential id, or `None` when the
+    /// link is unknown, already redeemed or expired (two concurrent redemptions: exactly one wins).
+    pub async fn redeem_claim_link(&self, secret_hash: &[u8], now: i64) -> Result<Option<Vec<u8>>, Error> {
+        let update = "UPDATE claim_links SET redeemed_at = $1 \
+                      WHERE secret_hash = $2 AND redeemed_at IS NULL AND expires_at > $3";
+        let won = on_pool!(self, |pool| sqlx::query(update)
+            .bind(now)
+            .bind(secret_hash)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected());
+        if won != 1 {
+            return Ok(None);
+        }
+        let select = "SELECT credential_id FROM claim_links WHERE secret_hash = $1";
+        let id = on_pool!(self, |pool| {
+            let row = sqlx::query(select).bind(secret_hash).fetch_one(pool).await.map_err(db_err)?;
+            row.try_get::<Vec<u8>, _>("credential_id").map_err(db_err)?
+        });
+        Ok(Some(id))
     }
 
     /// Whether the database answers (readiness).

@@ -189,3 +189,50 @@ async fn bulk_issuance_streams_one_answer_per_line() {
     assert_eq!(app(s.state.clone()).oneshot(req).await.unwrap().status(), StatusCode::FORBIDDEN);
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_links_are_redeemed_once_before_they_expire() {
+    let s = setup("claim").await;
+    let (_, body, _) = call(&s, "POST", "/v1/credentials", Some(&s.issuer), REQUEST).await;
+    let issued: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let id = issued["id"].as_str().unwrap().to_string();
+    let link = |token: String| {
+        let s = &s;
+        let id = id.clone();
+        async move {
+            let (status, body, _) =
+                call(s, "POST", &format!("/v1/credentials/{id}/claim-link"), Some(&token), "").await;
+            assert_eq!(status, StatusCode::CREATED);
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()["path"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(
+        call(&s, "POST", &format!("/v1/credentials/{id}/claim-link"), Some(&s.revoker), "").await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Redeemed once (no token needed: the link is the secret), then gone.
+    let path = link(s.issuer.clone()).await;
+    let (status, body, _) = call(&s, "GET", &path, None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let claimed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(claimed["qr_text"], issued["qr_text"]);
+    assert_eq!(call(&s, "GET", &path, None, "").await.0, StatusCode::GONE);
+    assert_eq!(call(&s, "GET", "/v1/claim/0123456789abcdef", None, "").await.0, StatusCode::GONE);
+
+    // Two wallets racing for one link: exactly one gets the credential.
+    let path = link(s.issuer.clone()).await;
+    let (a, b) = tokio::join!(call(&s, "GET", &path, None, ""), call(&s, "GET", &path, None, ""));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::GONE]);
+
+    // A link not redeemed within a day has expired.
+    let path = link(s.issuer.clone()).await;
+    let province = Province::open(&s.dir.join("p")).unwrap();
+    let later = AppState::with_clock(province, s.db.clone(), Box::new(|| T0 + 2 * 86_400));
+    let response =
+        app(later).oneshot(Request::builder().uri(path.as_str()).body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::GONE);
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}

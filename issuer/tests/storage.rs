@@ -42,6 +42,14 @@ async fn suite(db: &Database) {
     assert_eq!(db.credential(&[1; 8]).await.unwrap().unwrap().status, CredentialStatus::Revoked);
     assert!(!db.set_status(&[7; 8], CredentialStatus::Revoked, "no such credential", 14).await.unwrap());
 
+    // Claim links: redeemed once, not after expiry, unknown ones not at all.
+    db.insert_claim_link(&[5; 32], &[1; 8], 100, 200).await.unwrap();
+    db.insert_claim_link(&[6; 32], &[1; 8], 100, 200).await.unwrap();
+    assert_eq!(db.redeem_claim_link(&[5; 32], 150).await.unwrap(), Some(vec![1; 8]));
+    assert_eq!(db.redeem_claim_link(&[5; 32], 151).await.unwrap(), None);
+    assert_eq!(db.redeem_claim_link(&[6; 32], 200).await.unwrap(), None, "expired");
+    assert_eq!(db.redeem_claim_link(&[7; 32], 150).await.unwrap(), None);
+
     // The audit chain: sequential appends, then concurrent ones, all in one unbroken chain.
     for i in 0..5 {
         db.append_audit(100 + i, "cli", "issue", &format!("{i:02x}"), "").await.unwrap();
