@@ -236,3 +236,32 @@ async fn claim_links_are_redeemed_once_before_they_expire() {
     assert_eq!(response.status(), StatusCode::GONE);
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_routes_served() {
+    use huren_issuer::service::ROUTES;
+    let s = setup("openapi").await;
+    let (status, body, _) = call(&s, "GET", "/openapi.json", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), path.clone())))
+        .collect();
+    documented.sort();
+    let mut served: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    served.sort();
+    assert_eq!(documented, served);
+    // And every listed route is really routed (not 404/405) for its method.
+    for (method, path) in ROUTES {
+        let uri = path.replace("{id}", "00112233aabbccdd").replace("{secret}", "00");
+        let (status, _, _) = call(&s, &method.to_uppercase(), &uri, None, "").await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let unrouted = status == StatusCode::NOT_FOUND && !path.contains('{') && *path != "/v1/trust-bundle";
+        assert!(!unrouted, "{method} {path} answered 404");
+    }
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
