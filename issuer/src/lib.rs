@@ -28,6 +28,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod bulk;
+pub mod config;
 mod province;
 pub mod service;
 pub mod storage;

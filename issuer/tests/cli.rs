@@ -160,9 +160,11 @@ fn serve_answers_and_stops_on_sigterm() {
     let token = issuer(&["tokens", "create", "--dir", "p", "--role", "issuer"], &dir);
     assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
     let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    std::fs::write(dir.join("issuer.toml"), "dir = \"p\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_huren-issuer"))
         .current_dir(&dir)
-        .args(["serve", "--dir", "p", "--listen", "127.0.0.1:0"])
+        .env_remove("HUREN_LISTEN")
+        .args(["serve", "--config", "issuer.toml"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -55,12 +55,15 @@ enum Command {
     Issue(Box<IssueArgs>),
     /// Run the HTTP API (JSON; problem+json errors) until SIGTERM or Ctrl-C, finishing in-flight requests.
     Serve {
+        /// A TOML configuration file (see issuer/huren-issuer.example.toml); flags and environment win over it.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Province directory made by `init`.
         #[arg(long)]
-        dir: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
+        dir: Option<PathBuf>,
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long, env = "HUREN_LISTEN")]
+        listen: Option<String>,
         /// PostgreSQL URL (postgres://...); default: SQLite in DIR/issuer.db.
         #[arg(long, env = "HUREN_DATABASE_URL")]
         database_url: Option<String>,
@@ -268,7 +271,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Issue(args) => issue(*args),
-        Command::Serve { dir, listen, database_url, trust_bundle } => {
+        Command::Serve { config, dir, listen, database_url, trust_bundle } => {
+            let given = huren_issuer::config::ServeConfig { dir, listen, database_url, trust_bundle };
+            let settings = match config {
+                Some(path) => given.or(huren_issuer::config::ServeConfig::load(&path)?),
+                None => given,
+            };
+            let dir = settings.dir.context("no province directory: pass --dir or set `dir` in --config")?;
+            let listen = settings.listen.unwrap_or_else(|| huren_issuer::config::DEFAULT_LISTEN.to_string());
+            let (database_url, trust_bundle) = (settings.database_url, settings.trust_bundle);
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let province = Province::open_with(&dir, passphrase()?.as_deref())?;

@@ -1,0 +1,72 @@
+//! `huren-issuer serve` configuration: a TOML file (see `huren-issuer.example.toml`), overridden by environment
+//! variables and flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The service settings a file may hold. Unknown keys are refused, so a typo does not pass silently.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Province directory.
+    pub dir: Option<PathBuf>,
+    /// Listen address.
+    pub listen: Option<String>,
+    /// PostgreSQL URL; SQLite in the province directory when absent.
+    pub database_url: Option<String>,
+    /// Trust bundle to mirror.
+    pub trust_bundle: Option<PathBuf>,
+}
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl ServeConfig {
+    /// Parse TOML text.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::Directory(format!("configuration: {e}")))
+    }
+
+    /// Read and parse a TOML file.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        Self::parse(&text)
+    }
+
+    /// Fill what `self` (flags and environment) leaves open from `file`.
+    pub fn or(self, file: ServeConfig) -> ServeConfig {
+        ServeConfig {
+            dir: self.dir.or(file.dir),
+            listen: self.listen.or(file.listen),
+            database_url: self.database_url.or(file.database_url),
+            trust_bundle: self.trust_bundle.or(file.trust_bundle),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_flags_win() {
+        let example = ServeConfig::parse(include_str!("../huren-issuer.example.toml")).unwrap();
+        assert_eq!(example.dir.as_deref(), Some(Path::new("/var/lib/huren/CN-GD")));
+        assert_eq!(example.listen.as_deref(), Some(DEFAULT_LISTEN));
+        assert_eq!(example.database_url, None);
+        let flags = ServeConfig { listen: Some("0.0.0.0:9000".into()), ..ServeConfig::default() };
+        let merged = flags.or(example);
+        assert_eq!(merged.listen.as_deref(), Some("0.0.0.0:9000"));
+        assert_eq!(merged.dir.as_deref(), Some(Path::new("/var/lib/huren/CN-GD")));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_refused() {
+        assert!(ServeConfig::parse("lisen = \"x\"").is_err());
+        assert!(ServeConfig::parse("listen = 8080").is_err());
+    }
+}
