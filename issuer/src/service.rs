@@ -372,8 +372,19 @@ async fn issue_and_store(
     token: &StoredToken,
     request: &IssueRequest,
 ) -> Result<(String, crate::Issued), ApiError> {
-    let now = state.now();
-    let issued = state.inner.province.issue(request, now)?;
+    Ok(issue_and_record(&state.inner.province, &state.inner.db, &token.id, request, state.now()).await?)
+}
+
+/// Issue one credential at `now`, store it and audit it as done by `actor`; the id is returned only once all
+/// three are done (the service and the `bulk` command share this path).
+pub async fn issue_and_record(
+    province: &Province,
+    db: &Database,
+    actor: &str,
+    request: &IssueRequest,
+    now: i64,
+) -> Result<(String, crate::Issued), crate::Error> {
+    let issued = province.issue(request, now)?;
     let c = &issued.credential;
     let id = huren_keys::hex(&c.id);
     let record = StoredCredential {
@@ -387,8 +398,8 @@ async fn issue_and_store(
         status_reason: None,
         status_changed_at: None,
     };
-    state.inner.db.insert_credential(&record).await?;
-    state.inner.db.append_audit(now, &token.id, "issue", &id, c.credential_type().name()).await?;
+    db.insert_credential(&record).await?;
+    db.append_audit(now, actor, "issue", &id, c.credential_type().name()).await?;
     metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
     Ok((id, issued))
 }

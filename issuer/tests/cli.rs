@@ -203,3 +203,31 @@ fn serve_answers_and_stops_on_sigterm() {
     assert!(String::from_utf8(audit.stdout).unwrap().contains("2 entries, chain intact"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bulk_file_then_revoke_from_the_command_line() {
+    let dir = fresh("bulk");
+    std::fs::write(
+        dir.join("people.csv"),
+        "name,masked_id,colour,reason,valid_for_hours\n李四,4201**********0002,amber,close-contact,48\n王五,bad id,green,no-risk,24\n赵六,4201**********0006,green,no-risk,24\n",
+    )
+    .unwrap();
+    let out = issuer(&["bulk", "--dir", "p", "people.csv"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines[0]["id"].is_string() && lines[2]["id"].is_string());
+    assert_eq!(lines[1]["line"], 3);
+    assert!(lines[1]["error"].as_str().unwrap().contains("masked"));
+    assert_eq!(lines[3]["summary"]["issued"], 2);
+    let id = lines[0]["id"].as_str().unwrap();
+    let revoke = issuer(&["revoke", "--dir", "p", id, "--reason", "reported lost"], &dir);
+    assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+    assert_eq!(String::from_utf8(revoke.stdout).unwrap().trim(), format!("{id}: revoked"));
+    let again = issuer(&["revoke", "--dir", "p", id, "--reinstate", "--reason", "oops"], &dir);
+    assert_eq!(again.status.code(), Some(2), "a revoked credential stays revoked");
+    let audit = issuer(&["audit", "verify", "--dir", "p"], &dir);
+    assert!(String::from_utf8(audit.stdout).unwrap().contains("3 entries, chain intact"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -71,6 +71,38 @@ enum Command {
         #[arg(long)]
         trust_bundle: Option<PathBuf>,
     },
+    /// Issue credentials from an NDJSON or CSV file directly on the database, with a progress bar; prints one
+    /// JSON line per input line (its id or its error) and a summary.
+    Bulk {
+        /// Province directory made by `init`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The input (`.csv` is read as CSV, anything else as NDJSON).
+        file: PathBuf,
+        /// PostgreSQL URL; default: SQLite in DIR/issuer.db.
+        #[arg(long, env = "HUREN_DATABASE_URL")]
+        database_url: Option<String>,
+    },
+    /// Revoke, suspend or reinstate a credential directly on the database (audited as `cli`).
+    Revoke {
+        /// Province directory made by `init`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Credential id (hex).
+        id: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// Suspend instead of revoking.
+        #[arg(long, conflicts_with = "reinstate")]
+        suspend: bool,
+        /// Reinstate a suspended credential.
+        #[arg(long)]
+        reinstate: bool,
+        /// PostgreSQL URL; default: SQLite in DIR/issuer.db.
+        #[arg(long, env = "HUREN_DATABASE_URL")]
+        database_url: Option<String>,
+    },
     /// Check the audit log's hash chain.
     Audit {
         #[command(subcommand)]
@@ -298,6 +330,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        Command::Bulk { dir, file, database_url } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(bulk(&dir, &file, database_url.as_deref()))
+        }
+        Command::Revoke { dir, id, reason, suspend, reinstate, database_url } => {
+            use huren_issuer::storage::CredentialStatus;
+            let status = if suspend {
+                CredentialStatus::Suspended
+            } else if reinstate {
+                CredentialStatus::Valid
+            } else {
+                CredentialStatus::Revoked
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let db = database(&dir, database_url.as_deref()).await?;
+                let bytes = parse_hex(&id).with_context(|| format!("{id:?} is not a credential id"))?;
+                let now = time_or_now(None)?;
+                if !db.set_status(&bytes, status, &reason, now).await? {
+                    bail!("no credential {id}, or it is already revoked");
+                }
+                db.append_audit(now, "cli", &format!("status.{}", status.as_str()), &id, &reason).await?;
+                println!("{id}: {}", status.as_str());
+                Ok(())
+            })
+        }
         Command::Audit { action: AuditAction::Verify { dir, database_url } } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
@@ -405,6 +463,66 @@ fn request_from_flags(a: &IssueArgs, now: i64) -> anyhow::Result<Value> {
     };
     let not_before = a.not_before.as_deref().map(parse_time).transpose()?;
     Ok(json!({ "subject": subject, "body": body, "valid_for_hours": a.valid_hours, "not_before": not_before }))
+}
+
+fn parse_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() || hex.is_empty() {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+}
+
+/// Bulk issuance from a file straight to the database, one result line per input line, with a progress bar on
+/// standard error (rate and ETA from the file's size).
+async fn bulk(dir: &std::path::Path, file: &std::path::Path, database_url: Option<&str>) -> anyhow::Result<()> {
+    use huren_issuer::bulk::{parse_line, Format, LineSplitter};
+    use std::io::Read;
+    let province = Province::open_with(dir, passphrase()?.as_deref())?;
+    let db = database(dir, database_url).await?;
+    let format =
+        if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) { Format::Csv } else { Format::Ndjson };
+    let mut input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let total = input.metadata()?.len();
+    let bar = indicatif::ProgressBar::new(total).with_style(indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {per_sec} ETA {eta} {msg}",
+    )?);
+    let (mut splitter, mut buffer) = (LineSplitter::default(), vec![0u8; 64 * 1024]);
+    let (mut line_no, mut issued, mut failed) = (0u64, 0u64, 0u64);
+    loop {
+        let n = input.read(&mut buffer)?;
+        let lines = if n == 0 { splitter.finish().into_iter().collect() } else { splitter.push(&buffer[..n]) };
+        for line in lines {
+            line_no += 1;
+            let result = match line.and_then(|l| parse_line(format, &l)) {
+                Ok(None) => continue,
+                Ok(Some(request)) => {
+                    huren_issuer::service::issue_and_record(&province, &db, "cli", &request, time_or_now(None)?)
+                        .await
+                        .map(|(id, _)| id)
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(id) => {
+                    issued += 1;
+                    println!("{}", json!({ "line": line_no, "id": id }));
+                }
+                Err(error) => {
+                    failed += 1;
+                    println!("{}", json!({ "line": line_no, "error": error }));
+                }
+            }
+        }
+        bar.inc(u64::try_from(n).unwrap_or(0));
+        bar.set_message(format!("{issued} issued, {failed} failed"));
+        if n == 0 {
+            break;
+        }
+    }
+    bar.finish();
+    println!("{}", json!({ "summary": { "issued": issued, "failed": failed } }));
+    Ok(())
 }
 
 /// The issuer key's passphrase: `$HUREN_KEY_PASSPHRASE`, else the first line of `$HUREN_KEY_PASSPHRASE_FILE`,
