@@ -239,6 +239,60 @@ impl Province {
         Ok(Province { files, issuer_key, certificate })
     }
 
+    /// Rotate the issuer key: a new key certified by the province `root` for the same credential types, from `now`
+    /// for `options.usage_seconds`. The old key and certificate move to `retired/`; the trust file keeps the old
+    /// certificate beside the new one, so credentials signed by the old key keep verifying (list both
+    /// certificates in the next province bundle). Returns the province with the new key.
+    ///
+    /// Order of writes: new key and certificate beside the old ones, the trust file (atomically), the old files
+    /// into `retired/`, the new ones into place, then the metadata (atomically). A crash in between leaves the old
+    /// key usable until the metadata names the new one.
+    pub fn rotate(self, root: &SigningKey, now: i64, options: &InitOptions) -> Result<Self, Error> {
+        let files = self.files.clone();
+        let trust_path = files.trust();
+        let mut trust = TrustFile::decode(&std::fs::read(&trust_path).map_err(io(&trust_path))?)?;
+        if &anchor_of(&mut trust, self.code())?.root != root.public() {
+            return Err(Error::Directory("that is not this province's root key".into()));
+        }
+        let old_kid = self.issuer_key.public().kid().to_hex();
+        let new_key = SigningKey::generate()?;
+        let certificate_body = KeyCertificate {
+            province: self.code().to_string(),
+            public_key: new_key.public().clone(),
+            credential_types: self.certificate.credential_types.clone(),
+            usage_from: now,
+            usage_until: now.saturating_add(options.usage_seconds),
+            expires: now.saturating_add(options.usage_seconds).saturating_add(options.grace_seconds),
+            issued_at: now,
+        };
+        let certificate = certificate_body.sign(root)?;
+        let staged_key = files.dir.join("issuer.key.pem.new");
+        let staged_cert = files.dir.join("issuer.cert.cose.new");
+        let _ = std::fs::remove_file(&staged_key);
+        let _ = std::fs::remove_file(&staged_cert);
+        save_issuer_key(&new_key, &staged_key, options.passphrase.as_deref())?;
+        write_new(&staged_cert, &certificate)?;
+
+        anchor_of(&mut trust, self.code())?.certificates.push(certificate);
+        replace_file(&trust_path, &trust.encode())?;
+
+        let retired = files.dir.join("retired");
+        std::fs::create_dir_all(&retired).map_err(io(&retired))?;
+        let rename = |from: &Path, to: &Path| std::fs::rename(from, to).map_err(io(from));
+        rename(&files.issuer_key(), &retired.join(format!("issuer-{old_kid}.key.pem")))?;
+        rename(&files.issuer_certificate(), &retired.join(format!("issuer-{old_kid}.cert.cose")))?;
+        rename(&staged_key, &files.issuer_key())?;
+        rename(&staged_cert, &files.issuer_certificate())?;
+        let metadata = Metadata {
+            province: self.code().to_string(),
+            root_kid: root.public().kid().to_hex(),
+            issuer_kid: new_key.public().kid().to_hex(),
+        };
+        let json = serde_json::to_vec_pretty(&metadata).map_err(|e| Error::Directory(e.to_string()))?;
+        replace_file(&files.metadata(), &json)?;
+        Ok(Province { files, issuer_key: new_key, certificate: certificate_body })
+    }
+
     /// The province code (from the issuer key's certificate).
     pub fn code(&self) -> &str {
         &self.certificate.province
@@ -315,6 +369,22 @@ fn random_id() -> Result<Vec<u8>, Error> {
 }
 
 /// Write a new file (never overwrite) and flush it to disk.
+fn anchor_of<'t>(trust: &'t mut TrustFile, code: &str) -> Result<&'t mut ProvinceAnchor, Error> {
+    trust
+        .anchors
+        .iter_mut()
+        .find(|a| a.province == code)
+        .ok_or_else(|| Error::Directory(format!("trust file has no root for {code}")))
+}
+
+/// Replace a file atomically: temporary file, fsync, rename.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let temp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&temp);
+    write_new(&temp, bytes)?;
+    std::fs::rename(&temp, path).map_err(io(path))
+}
+
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(io(path))?;
@@ -412,6 +482,41 @@ mod tests {
         assert!(Province::open_with(&dir, Some(b"wrong")).is_err());
         let opened = Province::open_with(&dir, Some(b"s3cret")).unwrap();
         assert_eq!(opened.issuer_key().public(), p.issuer_key().public());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rotation_keeps_old_credentials_verifiable() {
+        let dir = temp("rotate");
+        let p = Province::init(&dir, "CN-GD", 1_000, &InitOptions::default()).unwrap();
+        let request: IssueRequest = serde_json::from_str(
+            r#"{"subject": {"name": "王", "masked_id": "42**1"},
+                "body": {"type": "health-status", "colour": "green", "reason": "no-risk"}, "valid_for_hours": 1}"#,
+        )
+        .unwrap();
+        let before = p.issue(&request, 2_000).unwrap();
+        let old = p.issuer_key().public().clone();
+        let root = SigningKey::load(&p.files().root_key()).unwrap();
+        let other_root = SigningKey::generate().unwrap();
+        let p = Province::open(&dir).unwrap();
+        assert!(p.rotate(&other_root, 3_000, &InitOptions::default()).is_err(), "only the province's root rotates");
+        let p = Province::open(&dir).unwrap();
+        let p = p.rotate(&root, 3_000, &InitOptions::default()).unwrap();
+        assert_ne!(p.issuer_key().public(), &old);
+        let reopened = Province::open(&dir).unwrap();
+        assert_eq!(reopened.issuer_key().public(), p.issuer_key().public());
+        let after = reopened.issue(&request, 4_000).unwrap();
+        // The trust file now certifies both keys: both credentials verify against it.
+        let trust = huren_keys::TrustList::from_trust_file(
+            &TrustFile::decode(&std::fs::read(reopened.files().trust()).unwrap()).unwrap(),
+        )
+        .unwrap();
+        for issued in [&before, &after] {
+            let sign1 = huren_keys::cose::Sign1::parse(&issued.cose).unwrap();
+            let key = trust.candidates(sign1.kid()).next().expect("certified");
+            sign1.verify(&key.certificate.public_key).unwrap();
+        }
+        assert!(dir.join("retired").join(format!("issuer-{}.key.pem", old.kid().to_hex())).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

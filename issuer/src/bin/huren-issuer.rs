@@ -103,6 +103,11 @@ enum Command {
         #[arg(long, env = "HUREN_DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// Manage the issuer signing key.
+    Keys {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// Check the audit log's hash chain.
     Audit {
         #[command(subcommand)]
@@ -112,6 +117,23 @@ enum Command {
     Tokens {
         #[command(subcommand)]
         action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Replace the issuer key with a new one certified by the province root; credentials signed by the old key
+    /// keep verifying (the trust file lists both certificates; put both in the next province bundle).
+    Rotate {
+        /// Province directory made by `init`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The province root key (default: DIR/root.key.pem).
+        #[arg(long)]
+        root_key: Option<PathBuf>,
+        /// PostgreSQL URL for the audit entry; default: SQLite in DIR/issuer.db.
+        #[arg(long, env = "HUREN_DATABASE_URL")]
+        database_url: Option<String>,
     },
 }
 
@@ -355,6 +377,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{id}: {}", status.as_str());
                 Ok(())
             })
+        }
+        Command::Keys { action: KeyAction::Rotate { dir, root_key, database_url } } => {
+            let passphrase = passphrase()?;
+            let province = Province::open_with(&dir, passphrase.as_deref())?;
+            let root_path = root_key.unwrap_or_else(|| province.files().root_key());
+            let root = huren_keys::SigningKey::load(&root_path)?;
+            let old = province.issuer_key().public().kid();
+            let now = time_or_now(None)?;
+            let options = InitOptions { passphrase, ..InitOptions::default() };
+            let rotated = province.rotate(&root, now, &options)?;
+            let new = rotated.issuer_key().public().kid();
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let db = database(&dir, database_url.as_deref()).await?;
+                db.append_audit(now, "cli", "key.rotate", &new.to_hex(), &format!("replaces {old}")).await?;
+                anyhow::Ok(())
+            })?;
+            println!(
+                "issuer key rotated: {old} -> {new}; certificate {}",
+                rotated.files().issuer_certificate().display()
+            );
+            Ok(())
         }
         Command::Audit { action: AuditAction::Verify { dir, database_url } } => {
             let runtime = tokio::runtime::Runtime::new()?;
