@@ -343,8 +343,51 @@ async fn issue(
     let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
     let request: IssueRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
-    let (id, issued) = issue_and_store(&state, &token, &request).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "qr_text": issued.qr_text, "credential": issued.credential }))))
+    let Some(key) = headers.get("idempotency-key") else {
+        let (id, issued) = issue_and_store(&state, &token, &request).await?;
+        return Ok((
+            StatusCode::CREATED,
+            Json(json!({ "id": id, "qr_text": issued.qr_text, "credential": issued.credential })),
+        ));
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 128)
+        .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 128 visible ASCII characters".into()))?;
+    // A retry with the same key gets the credential issued the first time, never a second one.
+    let now = state.now();
+    let issued = state.inner.province.issue(&request, now)?;
+    let record = record_of(&issued);
+    match state.inner.db.insert_credential_once(&record, &token.id, key, now).await? {
+        None => {
+            let (c, id) = (&issued.credential, huren_keys::hex(&issued.credential.id));
+            state.inner.db.append_audit(now, &token.id, "issue", &id, c.credential_type().name()).await?;
+            metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
+            Ok((StatusCode::CREATED, Json(json!({ "id": id, "qr_text": issued.qr_text, "credential": c }))))
+        }
+        Some(earlier) => {
+            let first = state.inner.db.credential(&earlier).await?.ok_or(ApiError::Internal)?;
+            let id = huren_keys::hex(&first.id);
+            Ok((StatusCode::OK, Json(json!({ "id": id, "qr_text": transport::encode(&first.cose), "replayed": true }))))
+        }
+    }
+}
+
+/// The stored form of a freshly issued credential.
+fn record_of(issued: &crate::Issued) -> StoredCredential {
+    let c = &issued.credential;
+    StoredCredential {
+        id: c.id.clone(),
+        province: c.issuer.clone(),
+        kind: c.credential_type().name().into(),
+        issued_at: c.issued_at,
+        expires_at: c.expires_at,
+        cose: issued.cose.clone(),
+        status: CredentialStatus::Valid,
+        status_reason: None,
+        status_changed_at: None,
+    }
 }
 
 /// Bulk issuance from NDJSON or CSV, streamed in and out (see [`crate::bulk`]).
@@ -387,18 +430,7 @@ pub async fn issue_and_record(
     let issued = province.issue(request, now)?;
     let c = &issued.credential;
     let id = huren_keys::hex(&c.id);
-    let record = StoredCredential {
-        id: c.id.clone(),
-        province: c.issuer.clone(),
-        kind: c.credential_type().name().into(),
-        issued_at: c.issued_at,
-        expires_at: c.expires_at,
-        cose: issued.cose.clone(),
-        status: CredentialStatus::Valid,
-        status_reason: None,
-        status_changed_at: None,
-    };
-    db.insert_credential(&record).await?;
+    db.insert_credential(&record_of(&issued)).await?;
     db.append_audit(now, actor, "issue", &id, c.credential_type().name()).await?;
     metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
     Ok((id, issued))

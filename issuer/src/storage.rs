@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_tokens.sql")),
     (3, include_str!("../migrations/0003_claim_links.sql")),
+    (4, include_str!("../migrations/0004_idempotency.sql")),
 ];
 
 /// An API token as stored (the secret itself is never stored, only its SHA-256).
@@ -400,6 +401,54 @@ impl Database {
             }
         });
         Ok(token)
+    }
+
+    /// Store a newly issued credential together with the idempotency key it answers, in one transaction: if the
+    /// key was used already (a retry, or a concurrent duplicate), nothing is stored and the first credential's id
+    /// is returned instead.
+    pub async fn insert_credential_once(
+        &self,
+        c: &StoredCredential,
+        token_id: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let claim = "INSERT INTO idempotency_keys (token_id, key, credential_id, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (token_id, key) DO NOTHING";
+        let existing = "SELECT credential_id FROM idempotency_keys WHERE token_id = $1 AND key = $2";
+        let insert = "INSERT INTO credentials (id, province, kind, issued_at, expires_at, cose, status) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let earlier = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(db_err)?;
+            let claimed = sqlx::query(claim)
+                .bind(token_id)
+                .bind(key)
+                .bind(&c.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+            if claimed == 1 {
+                sqlx::query(insert)
+                    .bind(&c.id)
+                    .bind(&c.province)
+                    .bind(&c.kind)
+                    .bind(c.issued_at)
+                    .bind(c.expires_at)
+                    .bind(&c.cose)
+                    .bind(c.status.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                None
+            } else {
+                let row = sqlx::query(existing).bind(token_id).bind(key).fetch_one(&mut *tx).await.map_err(db_err)?;
+                Some(row.try_get::<Vec<u8>, _>("credential_id").map_err(db_err)?)
+            }
+        });
+        Ok(earlier)
     }
 
     /// Store a claim link for a credential.

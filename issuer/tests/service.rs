@@ -265,3 +265,38 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     }
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_idempotency_key_never_issues_twice() {
+    let s = setup("idempotent").await;
+    let post = |key: &'static str| {
+        let s = &s;
+        async move {
+            let req = Request::builder()
+                .method("POST")
+                .uri("/v1/credentials")
+                .header("authorization", format!("Bearer {}", s.issuer))
+                .header("idempotency-key", key)
+                .body(Body::from(REQUEST))
+                .unwrap();
+            let response = app(s.state.clone()).oneshot(req).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        }
+    };
+    let (first_status, first) = post("order-42").await;
+    assert_eq!(first_status, StatusCode::CREATED);
+    let (again_status, again) = post("order-42").await;
+    assert_eq!(again_status, StatusCode::OK);
+    assert_eq!(
+        (again["id"].clone(), again["qr_text"].clone(), again["replayed"].clone()),
+        (first["id"].clone(), first["qr_text"].clone(), serde_json::json!(true))
+    );
+    // Concurrent duplicates with a new key: one credential.
+    let (a, b) = tokio::join!(post("order-43"), post("order-43"));
+    assert_eq!(a.1["id"], b.1["id"]);
+    let issues = s.db.audit_log().await.unwrap().iter().filter(|e| e.action == "issue").count();
+    assert_eq!(issues, 2, "two keys, two credentials");
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
