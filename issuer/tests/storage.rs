@@ -46,7 +46,11 @@ async fn suite(db: &Database) {
     assert_eq!(db.insert_credential_once(&record(2), "tok", "k1", 50).await.unwrap(), None);
     assert_eq!(db.insert_credential_once(&record(3), "tok", "k1", 51).await.unwrap(), Some(vec![2; 8]));
     assert_eq!(db.credential(&[3; 8]).await.unwrap(), None, "the retry stored nothing");
-    assert_eq!(db.insert_credential_once(&record(3), "other-token", "k1", 52).await.unwrap(), None, "keys are per token");
+    assert_eq!(
+        db.insert_credential_once(&record(3), "other-token", "k1", 52).await.unwrap(),
+        None,
+        "keys are per token"
+    );
 
     // Claim links: redeemed once, not after expiry, unknown ones not at all.
     db.insert_claim_link(&[5; 32], &[1; 8], 100, 200).await.unwrap();
