@@ -180,6 +180,23 @@ macro_rules! on_pool {
     };
 }
 
+const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (id, province, kind, issued_at, expires_at, cose, status) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Bind a credential's columns to [`INSERT_CREDENTIAL`] (a macro, so it works for either backend's query type).
+macro_rules! bind_credential {
+    ($query:expr, $c:expr) => {
+        $query
+            .bind(&$c.id)
+            .bind(&$c.province)
+            .bind(&$c.kind)
+            .bind($c.issued_at)
+            .bind($c.expires_at)
+            .bind(&$c.cose)
+            .bind($c.status.as_str())
+    };
+}
+
 fn db_err(e: sqlx::Error) -> Error {
     Error::Storage(e.to_string())
 }
@@ -254,16 +271,7 @@ impl Database {
 
     /// Store a newly issued credential (the id must be new).
     pub async fn insert_credential(&self, c: &StoredCredential) -> Result<(), Error> {
-        let sql = "INSERT INTO credentials (id, province, kind, issued_at, expires_at, cose, status) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)";
-        on_pool!(self, |pool| sqlx::query(sql)
-            .bind(&c.id)
-            .bind(&c.province)
-            .bind(&c.kind)
-            .bind(c.issued_at)
-            .bind(c.expires_at)
-            .bind(&c.cose)
-            .bind(c.status.as_str())
+        on_pool!(self, |pool| bind_credential!(sqlx::query(INSERT_CREDENTIAL), c)
             .execute(pool)
             .await
             .map(|_| ())
@@ -416,8 +424,6 @@ impl Database {
         let claim = "INSERT INTO idempotency_keys (token_id, key, credential_id, created_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (token_id, key) DO NOTHING";
         let existing = "SELECT credential_id FROM idempotency_keys WHERE token_id = $1 AND key = $2";
-        let insert = "INSERT INTO credentials (id, province, kind, issued_at, expires_at, cose, status) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7)";
         let earlier = on_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(db_err)?;
             let claimed = sqlx::query(claim)
@@ -430,17 +436,7 @@ impl Database {
                 .map_err(db_err)?
                 .rows_affected();
             if claimed == 1 {
-                sqlx::query(insert)
-                    .bind(&c.id)
-                    .bind(&c.province)
-                    .bind(&c.kind)
-                    .bind(c.issued_at)
-                    .bind(c.expires_at)
-                    .bind(&c.cose)
-                    .bind(c.status.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                bind_credential!(sqlx::query(INSERT_CREDENTIAL), c).execute(&mut *tx).await.map_err(db_err)?;
                 tx.commit().await.map_err(db_err)?;
                 None
             } else {
