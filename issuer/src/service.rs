@@ -123,6 +123,7 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .merge(bulk)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, CountingRequestIds::default()))
 }
 
@@ -278,7 +279,11 @@ impl From<crate::Error> for ApiError {
         match e {
             crate::Error::Request(m) => ApiError::BadRequest(m),
             crate::Error::Credential(e) => ApiError::BadRequest(e.to_string()),
-            _ => ApiError::Internal,
+            other => {
+                // The detail goes to the operator's log; the client only learns that it failed.
+                tracing::error!(error = %other, "request failed");
+                ApiError::Internal
+            }
         }
     }
 }

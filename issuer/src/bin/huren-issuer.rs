@@ -334,6 +334,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let dir = settings.dir.context("no province directory: pass --dir or set `dir` in --config")?;
             let listen = settings.listen.unwrap_or_else(|| huren_issuer::config::DEFAULT_LISTEN.to_string());
             let (database_url, trust_bundle) = (settings.database_url, settings.trust_bundle);
+            // Request logs on standard error; RUST_LOG filters (default: info).
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let province = Province::open_with(&dir, passphrase()?.as_deref())?;
