@@ -1,5 +1,6 @@
-//! The HTTP API through `app(state)` with `oneshot`: tokens, roles and province scope on every mutating call,
-//! issuance stored and audited, QR renderings, status changes, problem+json errors.
+//! The HTTP API through `app(state)` with `oneshot`, on both backends (SQLite in a file; PostgreSQL on
+//! `$HUREN_TEST_DATABASE_URL` in a schema of its own): tokens, roles and province scope on every mutating call,
+//! issuance stored and audited, QR renderings, status changes, bulk, claim links, idempotency, problem+json.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::body::Body;
@@ -12,7 +13,41 @@ use tower::ServiceExt;
 
 const T0: i64 = 1_790_000_000;
 
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Run a test body on both backends, as two tests.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    issue_fetch_render_and_revoke,
+    tokens_roles_and_provinces_are_enforced,
+    bulk_issuance_streams_one_answer_per_line,
+    claim_links_are_redeemed_once_before_they_expire,
+    the_same_idempotency_key_never_issues_twice,
+    the_openapi_document_lists_exactly_the_routes_served,
+);
+
+fn postgres_url() -> String {
+    std::env::var("HUREN_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 struct Setup {
+    schema: Option<String>,
     dir: std::path::PathBuf,
     state: AppState,
     db: Database,
@@ -21,17 +56,40 @@ struct Setup {
     foreign: String,
 }
 
-async fn setup(name: &str) -> Setup {
-    let dir = std::env::temp_dir().join(format!("huren-service-{name}-{}", std::process::id()));
+async fn setup(name: &str, backend: Backend) -> Setup {
+    let dir = std::env::temp_dir().join(format!("huren-service-{name}-{backend:?}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let province = Province::init(&dir.join("p"), "CN-GD", T0 - 100, &Default::default()).unwrap();
-    let db = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
+    let (db, schema) = match backend {
+        Backend::Sqlite => (Database::open_sqlite(&dir.join("issuer.db")).await.unwrap(), None),
+        Backend::Postgres => {
+            let schema = format!("huren_svc_{name}_{}", std::process::id());
+            let Database::Postgres(admin) =
+                Database::connect_postgres(&postgres_url(), None).await.expect("PostgreSQL")
+            else {
+                unreachable!()
+            };
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&admin).await.unwrap();
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+            (Database::connect_postgres(&postgres_url(), Some(&schema)).await.unwrap(), Some(schema))
+        }
+    };
     db.migrate().await.unwrap();
     let issuer = create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
     let revoker = create_token(&db, "revoker", "CN-GD", T0).await.unwrap();
     let foreign = create_token(&db, "admin", "CN-HB", T0).await.unwrap();
     let state = AppState::with_clock(province, db.clone(), Box::new(|| T0));
-    Setup { dir, state, db, issuer, revoker, foreign }
+    Setup { schema, dir, state, db, issuer, revoker, foreign }
+}
+
+async fn finish(s: &Setup) {
+    if let Some(schema) = &s.schema {
+        let Database::Postgres(admin) = Database::connect_postgres(&postgres_url(), None).await.unwrap() else {
+            unreachable!()
+        };
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+    }
+    std::fs::remove_dir_all(&s.dir).unwrap();
 }
 
 async fn call(s: &Setup, method: &str, uri: &str, token: Option<&str>, body: &str) -> (StatusCode, Vec<u8>, String) {
@@ -50,9 +108,8 @@ async fn call(s: &Setup, method: &str, uri: &str, token: Option<&str>, body: &st
 const REQUEST: &str = r#"{"subject": {"name": "张三", "masked_id": "4403**********1234"},
     "body": {"type": "health-status", "colour": "green", "reason": "no-risk"}, "valid_for_hours": 24}"#;
 
-#[tokio::test]
-async fn issue_fetch_render_and_revoke() {
-    let s = setup("flow").await;
+async fn issue_fetch_render_and_revoke(backend: Backend) {
+    let s = setup("flow", backend).await;
     assert_eq!(call(&s, "GET", "/healthz", None, "").await.0, StatusCode::OK);
     assert_eq!(call(&s, "GET", "/readyz", None, "").await.0, StatusCode::OK);
 
@@ -97,12 +154,11 @@ async fn issue_fetch_render_and_revoke() {
         ["token.create", "token.create", "token.create", "issue", "status.suspended", "status.revoked"]
     );
     verify_audit_chain(&log).unwrap();
-    std::fs::remove_dir_all(&s.dir).unwrap();
+    finish(&s).await;
 }
 
-#[tokio::test]
-async fn tokens_roles_and_provinces_are_enforced() {
-    let s = setup("auth").await;
+async fn tokens_roles_and_provinces_are_enforced(backend: Backend) {
+    let s = setup("auth", backend).await;
     let post = |token: Option<String>, body: &'static str| {
         let s = &s;
         async move { call(s, "POST", "/v1/credentials", token.as_deref(), body).await.0 }
@@ -135,12 +191,11 @@ async fn tokens_roles_and_provinces_are_enforced() {
     // Nothing was issued by the refused calls.
     let log = s.db.audit_log().await.unwrap();
     assert!(log.iter().all(|e| e.action != "issue"));
-    std::fs::remove_dir_all(&s.dir).unwrap();
+    finish(&s).await;
 }
 
-#[tokio::test]
-async fn bulk_issuance_streams_one_answer_per_line() {
-    let s = setup("bulk").await;
+async fn bulk_issuance_streams_one_answer_per_line(backend: Backend) {
+    let s = setup("bulk", backend).await;
     let good = REQUEST.replace('\n', " ");
     let ndjson = format!("{good}\n{{\"not\": \"a request\"}}\n\n{good}");
     let mut req = Request::builder().method("POST").uri("/v1/credentials/bulk");
@@ -187,12 +242,11 @@ async fn bulk_issuance_streams_one_answer_per_line() {
         .body(Body::from(good))
         .unwrap();
     assert_eq!(app(s.state.clone()).oneshot(req).await.unwrap().status(), StatusCode::FORBIDDEN);
-    std::fs::remove_dir_all(&s.dir).unwrap();
+    finish(&s).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claim_links_are_redeemed_once_before_they_expire() {
-    let s = setup("claim").await;
+async fn claim_links_are_redeemed_once_before_they_expire(backend: Backend) {
+    let s = setup("claim", backend).await;
     let (_, body, _) = call(&s, "POST", "/v1/credentials", Some(&s.issuer), REQUEST).await;
     let issued: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let id = issued["id"].as_str().unwrap().to_string();
@@ -234,13 +288,12 @@ async fn claim_links_are_redeemed_once_before_they_expire() {
     let response =
         app(later).oneshot(Request::builder().uri(path.as_str()).body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::GONE);
-    std::fs::remove_dir_all(&s.dir).unwrap();
+    finish(&s).await;
 }
 
-#[tokio::test]
-async fn the_openapi_document_lists_exactly_the_routes_served() {
+async fn the_openapi_document_lists_exactly_the_routes_served(backend: Backend) {
     use huren_issuer::service::ROUTES;
-    let s = setup("openapi").await;
+    let s = setup("openapi", backend).await;
     let (status, body, _) = call(&s, "GET", "/openapi.json", None, "").await;
     assert_eq!(status, StatusCode::OK);
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -263,12 +316,11 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         let unrouted = status == StatusCode::NOT_FOUND && !path.contains('{') && *path != "/v1/trust-bundle";
         assert!(!unrouted, "{method} {path} answered 404");
     }
-    std::fs::remove_dir_all(&s.dir).unwrap();
+    finish(&s).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_idempotency_key_never_issues_twice() {
-    let s = setup("idempotent").await;
+async fn the_same_idempotency_key_never_issues_twice(backend: Backend) {
+    let s = setup("idempotent", backend).await;
     let post = |key: &'static str| {
         let s = &s;
         async move {
@@ -298,5 +350,5 @@ async fn the_same_idempotency_key_never_issues_twice() {
     assert_eq!(a.1["id"], b.1["id"]);
     let issues = s.db.audit_log().await.unwrap().iter().filter(|e| e.action == "issue").count();
     assert_eq!(issues, 2, "two keys, two credentials");
-    std::fs::remove_dir_all(&s.dir).unwrap();
+    finish(&s).await;
 }
