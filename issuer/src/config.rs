@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub database_url: Option<String>,
     /// Trust bundle to mirror.
     pub trust_bundle: Option<PathBuf>,
+    /// The province's own signed bundle to serve.
+    pub province_bundle: Option<PathBuf>,
 }
 
 /// Default listen address.
@@ -44,6 +46,7 @@ impl ServeConfig {
             listen: self.listen.or(file.listen),
             database_url: self.database_url.or(file.database_url),
             trust_bundle: self.trust_bundle.or(file.trust_bundle),
+            province_bundle: self.province_bundle.or(file.province_bundle),
         }
     }
 }

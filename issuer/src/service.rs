@@ -34,6 +34,7 @@ struct Inner {
     db: Database,
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
     trust_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
+    province_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
 }
 
 impl AppState {
@@ -44,12 +45,20 @@ impl AppState {
 
     /// The same with an injected clock (tests).
     pub fn with_clock(province: Province, db: Database, clock: Box<dyn Fn() -> i64 + Send + Sync>) -> Self {
-        AppState { inner: Arc::new(Inner { province, db, clock, trust_bundle: std::sync::RwLock::new(None) }) }
+        let (trust_bundle, province_bundle) = (std::sync::RwLock::new(None), std::sync::RwLock::new(None));
+        AppState { inner: Arc::new(Inner { province, db, clock, trust_bundle, province_bundle }) }
     }
 
     /// Serve this federation trust bundle at `/v1/trust-bundle` (the issuer as one more mirror).
     pub fn set_trust_bundle(&self, bytes: Vec<u8>) {
         if let Ok(mut slot) = self.inner.trust_bundle.write() {
+            *slot = Some(Arc::new(bytes));
+        }
+    }
+
+    /// Serve the province's own signed bundle at `/v1/province-bundle`.
+    pub fn set_province_bundle(&self, bytes: Vec<u8>) {
+        if let Ok(mut slot) = self.inner.province_bundle.write() {
             *slot = Some(Arc::new(bytes));
         }
     }
@@ -149,6 +158,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/v1/trust-bundle"),
+    ("get", "/v1/province-bundle"),
     ("post", "/v1/credentials"),
     ("post", "/v1/credentials/bulk"),
     ("get", "/v1/credentials/{id}"),
@@ -196,6 +206,7 @@ pub fn openapi() -> serde_json::Value {
             "/metrics": { "get": op("Prometheus metrics", None, None, "200", None) },
             "/openapi.json": { "get": op("This document", None, None, "200", None) },
             "/v1/trust-bundle": { "get": op("The federation trust bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
+            "/v1/province-bundle": { "get": op("This province's signed bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
             "/v1/credentials": { "post": op("Issue one credential (an Idempotency-Key header makes retries return the first credential, 200)", Some("issuer, admin"), None, "201", Some("application/json")) },
             "/v1/credentials/bulk": { "post": op("Bulk issuance: NDJSON or text/csv in, NDJSON out (one line per input line, then a summary)", Some("issuer, admin"), None, "200", Some("application/x-ndjson")) },
             "/v1/credentials/{id}": { "get": op("A credential's status and QR text", Some("any"), Some(&id), "200", None) },
@@ -217,6 +228,7 @@ fn routes(state: AppState) -> Router {
         .route("/openapi.json", get(|| async { Json(openapi()) }))
         .route("/metrics", get(metrics_text))
         .route("/v1/trust-bundle", get(trust_bundle))
+        .route("/v1/province-bundle", get(province_bundle))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/v1/credentials", post(issue))
@@ -320,7 +332,17 @@ async fn check_token(state: &AppState, headers: &HeaderMap, allowed: &[&str]) ->
 
 /// The federation trust bundle, with an ETag over its content; `If-None-Match` with it answers 304.
 async fn trust_bundle(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let bundle = state.inner.trust_bundle.read().ok().and_then(|b| b.clone()).ok_or(ApiError::NotFound)?;
+    signed_document(&state.inner.trust_bundle, &headers)
+}
+
+/// The province's own bundle, served the same way.
+async fn province_bundle(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    signed_document(&state.inner.province_bundle, &headers)
+}
+
+/// A static signed document with an ETag over its content; `If-None-Match` with it answers 304.
+fn signed_document(slot: &std::sync::RwLock<Option<Arc<Vec<u8>>>>, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let bundle = slot.read().ok().and_then(|b| b.clone()).ok_or(ApiError::NotFound)?;
     let etag = format!("\"{}\"", huren_keys::hex(&Sha256::digest(bundle.as_slice())[..16]));
     let matches = headers
         .get(header::IF_NONE_MATCH)

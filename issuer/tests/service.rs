@@ -313,7 +313,8 @@ async fn the_openapi_document_lists_exactly_the_routes_served(backend: Backend) 
         let uri = path.replace("{id}", "00112233aabbccdd").replace("{secret}", "00");
         let (status, _, _) = call(&s, &method.to_uppercase(), &uri, None, "").await;
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-        let unrouted = status == StatusCode::NOT_FOUND && !path.contains('{') && *path != "/v1/trust-bundle";
+        let unset = ["/v1/trust-bundle", "/v1/province-bundle"].contains(path); // 404 until a bundle is set
+        let unrouted = status == StatusCode::NOT_FOUND && !path.contains('{') && !unset;
         assert!(!unrouted, "{method} {path} answered 404");
     }
     finish(&s).await;
@@ -350,5 +351,26 @@ async fn the_same_idempotency_key_never_issues_twice(backend: Backend) {
     assert_eq!(a.1["id"], b.1["id"]);
     let issues = s.db.audit_log().await.unwrap().iter().filter(|e| e.action == "issue").count();
     assert_eq!(issues, 2, "two keys, two credentials");
+    finish(&s).await;
+}
+
+#[tokio::test]
+async fn the_province_bundle_is_served_with_an_etag() {
+    let s = setup("provbundle", Backend::Sqlite).await;
+    assert_eq!(call(&s, "GET", "/v1/province-bundle", None, "").await.0, StatusCode::NOT_FOUND);
+    s.state.set_province_bundle(b"signed bundle bytes".to_vec());
+    let response = app(s.state.clone())
+        .oneshot(Request::builder().uri("/v1/province-bundle").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let etag = response.headers().get("etag").unwrap().to_str().unwrap().to_string();
+    let again = app(s.state.clone())
+        .oneshot(
+            Request::builder().uri("/v1/province-bundle").header("if-none-match", &etag).body(Body::empty()).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     finish(&s).await;
 }

@@ -70,6 +70,9 @@ enum Command {
         /// Also mirror this federation trust bundle at /v1/trust-bundle (with ETag).
         #[arg(long)]
         trust_bundle: Option<PathBuf>,
+        /// Serve this province's signed bundle at /v1/province-bundle (with ETag).
+        #[arg(long)]
+        province_bundle: Option<PathBuf>,
     },
     /// Issue credentials from an NDJSON or CSV file directly on the database, with a progress bar; prints one
     /// JSON line per input line (its id or its error) and a summary.
@@ -325,15 +328,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Issue(args) => issue(*args),
-        Command::Serve { config, dir, listen, database_url, trust_bundle } => {
-            let given = huren_issuer::config::ServeConfig { dir, listen, database_url, trust_bundle };
+        Command::Serve { config, dir, listen, database_url, trust_bundle, province_bundle } => {
+            let given = huren_issuer::config::ServeConfig { dir, listen, database_url, trust_bundle, province_bundle };
             let settings = match config {
                 Some(path) => given.or(huren_issuer::config::ServeConfig::load(&path)?),
                 None => given,
             };
             let dir = settings.dir.context("no province directory: pass --dir or set `dir` in --config")?;
             let listen = settings.listen.unwrap_or_else(|| huren_issuer::config::DEFAULT_LISTEN.to_string());
-            let (database_url, trust_bundle) = (settings.database_url, settings.trust_bundle);
+            let (database_url, trust_bundle, province_bundle) =
+                (settings.database_url, settings.trust_bundle, settings.province_bundle);
             // Request logs on standard error; RUST_LOG filters (default: info).
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
@@ -349,6 +353,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 if let Some(path) = trust_bundle {
                     state
                         .set_trust_bundle(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+                }
+                if let Some(path) = province_bundle {
+                    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                    state.set_province_bundle(bytes);
                 }
                 let app = huren_issuer::service::app(state);
                 axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
