@@ -284,7 +284,7 @@ pub struct TrustBundle {
 impl TrustBundle {
     /// Encode as canonical CBOR.
     pub fn encode(&self) -> Vec<u8> {
-        let list = |docs: &[Vec<u8>]| Value::Array(docs.iter().map(|d| Value::Bytes(d.clone())).collect());
+        let list = |docs: &[Vec<u8>]| cbor::byte_string_array(docs.iter().map(Vec::as_slice));
         cbor::encode(&cbor::map([
             (1, Some(Value::from(TRUST_BUNDLE_VERSION))),
             (2, Some(list(&self.roots))),
@@ -302,11 +302,8 @@ impl TrustBundle {
         if version != TRUST_BUNDLE_VERSION {
             return Err(Error::DocumentInvalid(format!("trust bundle format {version} is not supported")));
         }
-        let docs = |v: Value, what: &str| -> Result<Vec<Vec<u8>>, Error> {
-            cbor::array(v, what)?.into_iter().map(|d| cbor::bytes(d, what)).collect()
-        };
-        let roots = docs(m.need(2, "roots")?, "roots")?;
-        let bundles = docs(m.need(3, "bundles")?, "bundles")?;
+        let roots = cbor::byte_strings(m.need(2, "roots")?, "roots")?;
+        let bundles = cbor::byte_strings(m.need(3, "bundles")?, "bundles")?;
         m.finish()?;
         if roots.len() > MAX_ROOTS || bundles.len() > MAX_BUNDLES {
             return Err(Error::TooLarge(format!("more than {MAX_ROOTS} roots or {MAX_BUNDLES} province bundles")));

@@ -160,6 +160,16 @@ pub fn array(value: Value, field: &str) -> Result<Vec<Value>, Error> {
     }
 }
 
+/// Read an array of byte strings (signed documents carried inside another document).
+pub fn byte_strings(value: Value, field: &str) -> Result<Vec<Vec<u8>>, Error> {
+    array(value, field)?.into_iter().map(|d| bytes(d, field)).collect()
+}
+
+/// An array of byte strings.
+pub fn byte_string_array<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Value {
+    Value::Array(items.into_iter().map(|d| Value::Bytes(d.to_vec())).collect())
+}
+
 /// Build an integer-keyed map from `(key, value)` pairs, dropping absent optional values.
 /// Callers list keys in canonical order.
 pub fn map(entries: impl IntoIterator<Item = (i64, Option<Value>)>) -> Value {

@@ -151,11 +151,10 @@ impl TrustState {
 
     /// Encode for persistence (canonical CBOR of the signed documents and the time floor).
     pub fn encode(&self) -> Vec<u8> {
-        let list = |docs: Vec<&[u8]>| Value::Array(docs.into_iter().map(|d| Value::Bytes(d.to_vec())).collect());
         cbor::encode(&cbor::map([
             (1, Some(Value::from(TRUST_STATE_VERSION))),
-            (2, Some(list(self.chain.iter().map(|r| r.signed_bytes()).collect()))),
-            (3, Some(list(self.bundles.iter().map(|b| b.signed_bytes()).collect()))),
+            (2, Some(cbor::byte_string_array(self.chain.iter().map(|r| r.signed_bytes())))),
+            (3, Some(cbor::byte_string_array(self.bundles.iter().map(|b| b.signed_bytes())))),
             (4, Some(Value::from(self.time_floor))),
         ]))
     }
@@ -167,11 +166,8 @@ impl TrustState {
         if version != TRUST_STATE_VERSION {
             return Err(Error::DocumentInvalid(format!("trust state format {version} is not supported")));
         }
-        let docs = |v: Value, what: &str| -> Result<Vec<Vec<u8>>, Error> {
-            cbor::array(v, what)?.into_iter().map(|d| cbor::bytes(d, what)).collect()
-        };
-        let roots = docs(m.need(2, "roots")?, "roots")?;
-        let bundles = docs(m.need(3, "bundles")?, "bundles")?;
+        let roots = cbor::byte_strings(m.need(2, "roots")?, "roots")?;
+        let bundles = cbor::byte_strings(m.need(3, "bundles")?, "bundles")?;
         let time_floor = cbor::int(&m.need(4, "time floor")?, "time floor")?;
         m.finish()?;
         let (pinned, rest) = roots.split_first().ok_or_else(|| Error::DocumentInvalid("no pinned root".into()))?;
