@@ -1,8 +1,9 @@
 //! Bulk issuance: a request body of NDJSON (one issue request per line) or CSV, read as a stream, and a response
 //! streamed back with one line per input line — its credential id, or its error — then a summary line.
 //!
-//! A result line is sent only after that credential is stored and audited, so every acknowledged id survives a
-//! crash of the node; lines not yet answered when a node dies can be sent again (ids are new each time).
+//! Lines are issued in batches: signed in parallel, then stored with their audit entries in one transaction. A
+//! result line is sent only after its batch is committed, so every acknowledged id survives a crash of the node;
+//! lines not yet answered when a node dies can be sent again (ids are new each time).
 
 use std::convert::Infallible;
 
@@ -108,56 +109,148 @@ impl LineSplitter {
     }
 }
 
-/// Run a bulk issuance: `issue_one` stores and audits one request and returns its id.
-pub fn stream_response<F, Fut>(body: Body, format: Format, issue_one: F) -> Response
+/// Input lines grouped per signing batch: enough to amortise a transaction's commit, few enough that a client
+/// sending slowly still gets its answers promptly (a batch never waits for input that has not arrived).
+pub const BATCH_LINES: usize = 512;
+
+/// Answer for every line of a batch whose transaction failed: nothing of it was stored.
+const RETRY: &str = "internal error; send this line again";
+
+/// Process a bulk input stream: parse lines, issue them in batches with `issue_batch` (which returns one result
+/// per request, in order, or an error when nothing of the batch was stored), and send one NDJSON line per input
+/// line, then a summary line, to `out`. Stops early, with everything answered so far stored, when `out` closes.
+pub async fn process<S, E, F, Fut>(input: S, format: Format, issue_batch: F, out: tokio::sync::mpsc::Sender<Bytes>)
 where
-    F: Fn(IssueRequest) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<String, String>> + Send,
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+    F: Fn(Vec<IssueRequest>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Result<String, String>>, String>>,
 {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(64);
-    tokio::spawn(async move {
-        let mut input = body.into_data_stream();
-        let mut splitter = LineSplitter::default();
-        let (mut line_no, mut issued, mut failed) = (0u64, 0u64, 0u64);
-        let mut aborted = None;
-        loop {
-            let (lines, finished) = match input.next().await {
-                Some(Ok(chunk)) => (splitter.push(&chunk), false),
+    use futures_util::FutureExt;
+    let mut input = input;
+    let mut splitter = LineSplitter::default();
+    let (mut line_no, mut issued, mut failed) = (0u64, 0u64, 0u64);
+    let mut aborted: Option<String> = None;
+    let mut pending: Vec<(u64, Result<String, String>)> = Vec::new();
+    let mut finished = false;
+    while !finished {
+        // Wait for some input, then take whatever else is already there, up to a batch.
+        let mut next = Some(input.next().await);
+        while let Some(item) = next.take() {
+            match item {
+                Some(Ok(chunk)) => pending.extend(splitter.push(&chunk).into_iter().map(|l| {
+                    line_no += 1;
+                    (line_no, l)
+                })),
                 Some(Err(e)) => {
                     // Too large, or the client broke off: what was answered is stored; the rest was not read.
                     aborted = Some(e.to_string());
-                    (Vec::new(), true)
+                    finished = true;
                 }
-                None => (splitter.finish().into_iter().collect(), true),
+                None => {
+                    if let Some(l) = splitter.finish() {
+                        line_no += 1;
+                        pending.push((line_no, l));
+                    }
+                    finished = true;
+                }
+            }
+            if !finished && pending.len() < BATCH_LINES {
+                next = input.next().now_or_never();
+            }
+        }
+        while !pending.is_empty() && (finished || pending.len() >= BATCH_LINES) {
+            let batch: Vec<_> = pending.drain(..pending.len().min(BATCH_LINES)).collect();
+            let mut lines = Vec::with_capacity(batch.len());
+            let mut requests = Vec::new();
+            for (n, line) in batch {
+                match line.and_then(|l| parse_line(format, &l)) {
+                    Ok(None) => {}
+                    Ok(Some(request)) => {
+                        lines.push((n, None));
+                        requests.push(request);
+                    }
+                    Err(e) => lines.push((n, Some(Err(e)))),
+                }
+            }
+            let mut results = match issue_batch(requests).await {
+                Ok(results) => results.into_iter(),
+                Err(e) => {
+                    tracing::error!(error = %e, "bulk batch not stored");
+                    let count = lines.iter().filter(|(_, r)| r.is_none()).count();
+                    vec![Err(RETRY.to_string()); count].into_iter()
+                }
             };
-            for line in lines {
-                line_no += 1;
-                let result = match line.and_then(|l| parse_line(format, &l)) {
-                    Ok(None) => continue,
-                    Ok(Some(request)) => issue_one(request).await,
-                    Err(e) => Err(e),
-                };
-                let out = match result {
+            let mut text = String::new();
+            for (n, parsed) in lines {
+                let result = parsed.or_else(|| results.next()).unwrap_or_else(|| Err(RETRY.to_string()));
+                let line = match result {
                     Ok(id) => {
                         issued += 1;
-                        json!({ "line": line_no, "id": id })
+                        json!({ "line": n, "id": id })
                     }
                     Err(error) => {
                         failed += 1;
-                        json!({ "line": line_no, "error": error })
+                        json!({ "line": n, "error": error })
                     }
                 };
-                if sender.send(Bytes::from(format!("{out}\n"))).await.is_err() {
-                    return; // the client went away; what was acknowledged is stored
-                }
+                text.push_str(&line.to_string());
+                text.push('\n');
             }
-            if finished {
-                break;
+            if out.send(Bytes::from(text)).await.is_err() {
+                return; // the reader went away; what was answered is stored
             }
         }
-        let summary = json!({ "summary": { "issued": issued, "failed": failed, "aborted": aborted } });
-        let _ = sender.send(Bytes::from(format!("{summary}\n"))).await;
-    });
+    }
+    let summary = json!({ "summary": { "issued": issued, "failed": failed, "aborted": aborted } });
+    let _ = out.send(Bytes::from(format!("{summary}\n"))).await;
+}
+
+/// Sign `requests` at `now` on blocking threads (one share per core), store every one that signed with its audit
+/// entry in one transaction, and return one result per request, in order: its id, or why it was refused.
+/// `Err` means the transaction failed and nothing of the batch was stored.
+pub async fn issue_batch(
+    province: std::sync::Arc<crate::Province>,
+    db: &crate::storage::Database,
+    actor: &str,
+    requests: Vec<IssueRequest>,
+    now: i64,
+) -> Result<Vec<Result<String, String>>, crate::Error> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let share = requests.len().div_ceil(cores).max(1);
+    let mut shares = Vec::new();
+    let mut rest = requests;
+    while !rest.is_empty() {
+        let tail = rest.split_off(share.min(rest.len()));
+        let chunk = std::mem::replace(&mut rest, tail);
+        let province = province.clone();
+        shares.push(tokio::task::spawn_blocking(move || {
+            chunk.iter().map(|r| province.issue(r, now)).collect::<Vec<_>>()
+        }));
+    }
+    let mut signed = Vec::new();
+    for share in shares {
+        signed.extend(share.await.map_err(|e| crate::Error::Storage(format!("signing task failed: {e}")))?);
+    }
+    let records: Vec<_> = signed.iter().filter_map(|s| s.as_ref().ok()).map(crate::service::record_of).collect();
+    db.insert_issued(&records, actor).await?;
+    for r in &records {
+        metrics::counter!("huren_credentials_issued_total", "type" => r.kind.clone()).increment(1);
+    }
+    Ok(signed
+        .into_iter()
+        .map(|s| s.map(|issued| huren_keys::hex(&issued.credential.id)).map_err(|e| e.to_string()))
+        .collect())
+}
+
+/// Run a bulk issuance over HTTP: `issue_batch` as in [`process`]; the response streams the result lines.
+pub fn stream_response<F, Fut>(body: Body, format: Format, issue_batch: F) -> Response
+where
+    F: Fn(Vec<IssueRequest>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<Result<String, String>>, String>> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
+    tokio::spawn(process(body.into_data_stream(), format, issue_batch, sender));
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|bytes| (Ok::<_, Infallible>(bytes), receiver))
     });

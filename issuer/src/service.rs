@@ -30,7 +30,7 @@ pub struct AppState {
 }
 
 struct Inner {
-    province: Province,
+    province: Arc<Province>,
     db: Database,
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
     trust_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
@@ -46,6 +46,7 @@ impl AppState {
     /// The same with an injected clock (tests).
     pub fn with_clock(province: Province, db: Database, clock: Box<dyn Fn() -> i64 + Send + Sync>) -> Self {
         let (trust_bundle, province_bundle) = (std::sync::RwLock::new(None), std::sync::RwLock::new(None));
+        let province = Arc::new(province);
         AppState { inner: Arc::new(Inner { province, db, clock, trust_bundle, province_bundle }) }
     }
 
@@ -97,8 +98,7 @@ pub async fn create_token(db: &Database, role: &str, province: &str, now: i64) -
         created_at: now,
         revoked_at: None,
     };
-    db.insert_token(&token).await?;
-    db.append_audit(now, "cli", "token.create", &id, role).await?;
+    db.insert_token(&token, "cli").await?;
     Ok(format!("hrt_{id}.{secret}"))
 }
 
@@ -389,7 +389,6 @@ async fn issue(
     match state.inner.db.insert_credential_once(&record, &token.id, key, now).await? {
         None => {
             let (c, id) = (&issued.credential, huren_keys::hex(&issued.credential.id));
-            state.inner.db.append_audit(now, &token.id, "issue", &id, c.credential_type().name()).await?;
             metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
             Ok((StatusCode::CREATED, Json(json!({ "id": id, "qr_text": issued.qr_text, "credential": c }))))
         }
@@ -402,7 +401,7 @@ async fn issue(
 }
 
 /// The stored form of a freshly issued credential.
-fn record_of(issued: &crate::Issued) -> StoredCredential {
+pub(crate) fn record_of(issued: &crate::Issued) -> StoredCredential {
     let c = &issued.credential;
     StoredCredential {
         id: c.id.clone(),
@@ -425,13 +424,11 @@ async fn bulk_issue(
 ) -> Result<Response, ApiError> {
     let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
     let format = crate::bulk::Format::from_headers(&headers);
-    Ok(crate::bulk::stream_response(body, format, move |request| {
+    Ok(crate::bulk::stream_response(body, format, move |requests| {
         let (state, token) = (state.clone(), token.clone());
         async move {
-            issue_and_store(&state, &token, &request).await.map(|(id, _)| id).map_err(|e| match e {
-                ApiError::BadRequest(m) => m,
-                _ => "internal error; send this line again".to_string(),
-            })
+            let (province, db) = (state.inner.province.clone(), &state.inner.db);
+            crate::bulk::issue_batch(province, db, &token.id, requests, state.now()).await.map_err(|e| e.to_string())
         }
     }))
 }
@@ -457,8 +454,7 @@ pub async fn issue_and_record(
     let issued = province.issue(request, now)?;
     let c = &issued.credential;
     let id = huren_keys::hex(&c.id);
-    db.insert_credential(&record_of(&issued)).await?;
-    db.append_audit(now, actor, "issue", &id, c.credential_type().name()).await?;
+    db.insert_issued(&[record_of(&issued)], actor).await?;
     metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
     Ok((id, issued))
 }
@@ -539,8 +535,7 @@ async fn claim_link(
     let now = state.now();
     let expires_at = now.saturating_add(CLAIM_LINK_SECONDS);
     let hash = Sha256::digest(secret.as_bytes()).to_vec();
-    state.inner.db.insert_claim_link(&hash, &credential.id, now, expires_at).await?;
-    state.inner.db.append_audit(now, &token.id, "claim.create", &id, "").await?;
+    state.inner.db.insert_claim_link(&hash, &credential.id, now, expires_at, &token.id).await?;
     Ok((StatusCode::CREATED, Json(json!({ "path": format!("/v1/claim/{secret}"), "expires_at": expires_at }))))
 }
 
@@ -556,7 +551,6 @@ async fn redeem(
     };
     let credential = state.inner.db.credential(&credential_id).await?.ok_or(ApiError::NotFound)?;
     let id = huren_keys::hex(&credential.id);
-    state.inner.db.append_audit(now, "claim", "claim.redeem", &id, "").await?;
     Ok(Json(json!({ "id": id, "qr_text": transport::encode(&credential.cose), "status": credential.status.as_str() })))
 }
 
@@ -586,10 +580,9 @@ async fn change_status(
     }
     let now = state.now();
     let bytes = current.id;
-    if !state.inner.db.set_status(&bytes, status, &change.reason, now).await? {
+    if !state.inner.db.set_status(&bytes, status, &change.reason, now, &token.id).await? {
         return Err(ApiError::Conflict("the credential was revoked meanwhile".into()));
     }
-    state.inner.db.append_audit(now, &token.id, &format!("status.{}", status.as_str()), &id, &change.reason).await?;
     metrics::counter!("huren_status_changes_total", "status" => status.as_str()).increment(1);
     Ok(Json(json!({ "id": id, "status": status.as_str(), "reason": change.reason })))
 }

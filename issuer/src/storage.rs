@@ -3,7 +3,8 @@
 //! which both accept) and the same migrations, with the one type that differs (`BLOB`/`BYTEA`) substituted.
 //!
 //! The audit log is append-only and hash-chained: each entry's hash is SHA-256 over the previous hash and the
-//! entry's canonical CBOR, so removing, reordering or editing an entry breaks [`verify_audit_chain`].
+//! entry's canonical CBOR, so removing, reordering or editing an entry breaks [`verify_audit_chain`]. Every
+//! change is written in the same transaction as its audit entries, so neither exists without the other.
 
 use std::str::FromStr;
 
@@ -161,6 +162,33 @@ pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), AuditBreak> {
     Ok(())
 }
 
+/// An audit entry to append: the log gives it its position and chains it to the entry before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// Who (a token id, an operator, `cli`).
+    pub actor: String,
+    /// What (`issue`, `status.revoked`, `key.rotate`, ...).
+    pub action: String,
+    /// On what (a credential id in hex, a key id, ...).
+    pub subject: String,
+    /// Free-form detail (a reason); never personal data.
+    pub detail: String,
+}
+
+impl AuditRecord {
+    /// A record of `action` on `subject` by `actor` at `at`.
+    pub fn new(at: i64, actor: &str, action: &str, subject: &str, detail: &str) -> Self {
+        AuditRecord { at, actor: actor.into(), action: action.into(), subject: subject.into(), detail: detail.into() }
+    }
+
+    /// The `issue` record of a stored credential.
+    fn issue(c: &StoredCredential, actor: &str) -> Self {
+        AuditRecord::new(c.issued_at, actor, "issue", &huren_keys::hex(&c.id), &c.kind)
+    }
+}
+
 /// The issuer's database.
 #[derive(Debug, Clone)]
 pub enum Database {
@@ -180,20 +208,124 @@ macro_rules! on_pool {
     };
 }
 
-const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (id, province, kind, issued_at, expires_at, cose, status) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// Run `$body` (which yields `(result, audit records)`) in one transaction that also appends the records to the
+/// audit log: the change and its audit entries are stored together or not at all. The audit log is locked first
+/// (an exclusive table lock on PostgreSQL, the write lock on SQLite), so concurrent writers, on this node or
+/// another, never fork the chain.
+macro_rules! audited {
+    ($db:expr, |$tx:ident| $body:expr) => {
+        on_pool!($db, |pool| {
+            let mut $tx = pool.begin().await.map_err(db_err)?;
+            if let Database::Postgres(_) = $db {
+                sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut *$tx).await.map_err(db_err)?;
+            } else {
+                // Make the deferred transaction a write transaction before anything is read.
+                sqlx::query("UPDATE audit_log SET seq = seq WHERE 0 = 1").execute(&mut *$tx).await.map_err(db_err)?;
+            }
+            let (result, records): (_, Vec<AuditRecord>) = $body;
+            let entries = if records.is_empty() {
+                Vec::new()
+            } else {
+                let tail = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut *$tx)
+                    .await
+                    .map_err(db_err)?;
+                let tail = match tail {
+                    Some(row) => Some((
+                        row.try_get::<i64, _>("seq").map_err(db_err)?,
+                        row.try_get::<Vec<u8>, _>("hash").map_err(db_err)?,
+                    )),
+                    None => None,
+                };
+                let entries = chain(tail, records);
+                for chunk in entries.chunks(ROWS_PER_INSERT) {
+                    let sql = format!("{INSERT_AUDIT} {}", placeholders(8, chunk.len()));
+                    let mut query = sqlx::query(&sql);
+                    for e in chunk {
+                        query = query
+                            .bind(e.seq)
+                            .bind(e.at)
+                            .bind(&e.actor)
+                            .bind(&e.action)
+                            .bind(&e.subject)
+                            .bind(&e.detail)
+                            .bind(&e.prev_hash)
+                            .bind(&e.hash);
+                    }
+                    query.execute(&mut *$tx).await.map_err(db_err)?;
+                }
+                entries
+            };
+            $tx.commit().await.map_err(db_err)?;
+            (result, entries)
+        })
+    };
+}
 
-/// Bind a credential's columns to [`INSERT_CREDENTIAL`] (a macro, so it works for either backend's query type).
-macro_rules! bind_credential {
-    ($query:expr, $c:expr) => {
-        $query
-            .bind(&$c.id)
-            .bind(&$c.province)
-            .bind(&$c.kind)
-            .bind($c.issued_at)
-            .bind($c.expires_at)
-            .bind(&$c.cose)
-            .bind($c.status.as_str())
+/// Rows per multi-row INSERT: 256 rows of at most 8 columns stay far below SQLite's bound-parameter limit.
+const ROWS_PER_INSERT: usize = 256;
+
+const INSERT_CREDENTIALS: &str =
+    "INSERT INTO credentials (id, province, kind, issued_at, expires_at, cose, status) VALUES";
+const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES";
+
+/// `($1, ..., $c), ($c+1, ...)` for `rows` rows of `columns` parameters.
+fn placeholders(columns: usize, rows: usize) -> String {
+    let mut n = 0;
+    let row = |_| {
+        let params: Vec<String> = (0..columns)
+            .map(|_| {
+                n += 1;
+                format!("${n}")
+            })
+            .collect();
+        format!("({})", params.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
+/// Chain `records` after the log's last entry (`None` for an empty log).
+fn chain(tail: Option<(i64, Vec<u8>)>, records: Vec<AuditRecord>) -> Vec<AuditEntry> {
+    let (mut seq, mut prev_hash) = tail.unwrap_or((0, vec![0u8; 32]));
+    records
+        .into_iter()
+        .map(|r| {
+            seq += 1;
+            let mut entry = AuditEntry {
+                seq,
+                at: r.at,
+                actor: r.actor,
+                action: r.action,
+                subject: r.subject,
+                detail: r.detail,
+                prev_hash: std::mem::take(&mut prev_hash),
+                hash: Vec::new(),
+            };
+            entry.hash = entry.compute_hash();
+            prev_hash.clone_from(&entry.hash);
+            entry
+        })
+        .collect()
+}
+
+/// Insert credentials with multi-row statements inside the transaction `$tx`.
+macro_rules! insert_credentials {
+    ($tx:ident, $credentials:expr) => {
+        for chunk in $credentials.chunks(ROWS_PER_INSERT) {
+            let sql = format!("{INSERT_CREDENTIALS} {}", placeholders(7, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for c in chunk {
+                query = query
+                    .bind(&c.id)
+                    .bind(&c.province)
+                    .bind(&c.kind)
+                    .bind(c.issued_at)
+                    .bind(c.expires_at)
+                    .bind(&c.cose)
+                    .bind(c.status.as_str());
+            }
+            query.execute(&mut *$tx).await.map_err(db_err)?;
+        }
     };
 }
 
@@ -269,13 +401,13 @@ impl Database {
         Ok(())
     }
 
-    /// Store a newly issued credential (the id must be new).
-    pub async fn insert_credential(&self, c: &StoredCredential) -> Result<(), Error> {
-        on_pool!(self, |pool| bind_credential!(sqlx::query(INSERT_CREDENTIAL), c)
-            .execute(pool)
-            .await
-            .map(|_| ())
-            .map_err(db_err))?;
+    /// Store newly issued credentials (ids must be new), each with its `issue` audit entry by `actor`, in one
+    /// transaction: when this returns `Ok`, all of them are stored and audited; otherwise none is.
+    pub async fn insert_issued(&self, credentials: &[StoredCredential], actor: &str) -> Result<(), Error> {
+        audited!(self, |tx| {
+            insert_credentials!(tx, credentials);
+            ((), credentials.iter().map(|c| AuditRecord::issue(c, actor)).collect())
+        });
         Ok(())
     }
 
@@ -302,25 +434,41 @@ impl Database {
         Ok(row)
     }
 
-    /// Change a credential's status with a reason; `false` when no such credential exists. A revoked credential
-    /// stays revoked.
-    pub async fn set_status(&self, id: &[u8], status: CredentialStatus, reason: &str, at: i64) -> Result<bool, Error> {
+    /// Change a credential's status with a reason, audited as done by `actor`, in one transaction; `false` when
+    /// no such credential exists or it is revoked (a revoked credential stays revoked).
+    pub async fn set_status(
+        &self,
+        id: &[u8],
+        status: CredentialStatus,
+        reason: &str,
+        at: i64,
+        actor: &str,
+    ) -> Result<bool, Error> {
         let sql = "UPDATE credentials SET status = $1, status_reason = $2, status_changed_at = $3 \
                    WHERE id = $4 AND status <> 'revoked'";
-        let changed = on_pool!(self, |pool| sqlx::query(sql)
-            .bind(status.as_str())
-            .bind(reason)
-            .bind(at)
-            .bind(id)
-            .execute(pool)
-            .await
-            .map_err(db_err)?
-            .rows_affected());
-        Ok(changed == 1)
+        let (changed, _) = audited!(self, |tx| {
+            let rows = sqlx::query(sql)
+                .bind(status.as_str())
+                .bind(reason)
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+            let action = format!("status.{}", status.as_str());
+            let records = if rows == 1 {
+                vec![AuditRecord::new(at, actor, &action, &huren_keys::hex(id), reason)]
+            } else {
+                Vec::new()
+            };
+            (rows == 1, records)
+        });
+        Ok(changed)
     }
 
-    /// Append an audit entry, chained to the last one. Appends are serialised by the database (an exclusive lock
-    /// on PostgreSQL, an immediate write transaction on SQLite), so concurrent writers never fork the chain.
+    /// Append one audit entry, chained to the last one (for events with no other row to write, such as a key
+    /// rotation).
     pub async fn append_audit(
         &self,
         at: i64,
@@ -329,66 +477,25 @@ impl Database {
         subject: &str,
         detail: &str,
     ) -> Result<AuditEntry, Error> {
-        let last = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
-        let insert = "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-        let entry = on_pool!(self, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
-            if let Database::Postgres(_) = self {
-                sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut *tx).await.map_err(db_err)?;
-            } else {
-                // Turn the deferred transaction into a write transaction before reading the tail.
-                sqlx::query("UPDATE audit_log SET seq = seq WHERE 0 = 1").execute(&mut *tx).await.map_err(db_err)?;
-            }
-            let (seq, prev_hash) = match sqlx::query(last).fetch_optional(&mut *tx).await.map_err(db_err)? {
-                Some(row) => (
-                    row.try_get::<i64, _>("seq").map_err(db_err)? + 1,
-                    row.try_get::<Vec<u8>, _>("hash").map_err(db_err)?,
-                ),
-                None => (1, vec![0u8; 32]),
-            };
-            let mut entry = AuditEntry {
-                seq,
-                at,
-                actor: actor.into(),
-                action: action.into(),
-                subject: subject.into(),
-                detail: detail.into(),
-                prev_hash,
-                hash: Vec::new(),
-            };
-            entry.hash = entry.compute_hash();
-            sqlx::query(insert)
-                .bind(entry.seq)
-                .bind(entry.at)
-                .bind(&entry.actor)
-                .bind(&entry.action)
-                .bind(&entry.subject)
-                .bind(&entry.detail)
-                .bind(&entry.prev_hash)
-                .bind(&entry.hash)
+        let (_, entries) = audited!(self, |tx| ((), vec![AuditRecord::new(at, actor, action, subject, detail)]));
+        entries.into_iter().next().ok_or_else(|| Error::Storage("audit append wrote no entry".into()))
+    }
+
+    /// Store a new API token, audited (`token.create` by `actor`) in the same transaction.
+    pub async fn insert_token(&self, t: &StoredToken, actor: &str) -> Result<(), Error> {
+        let sql = "INSERT INTO api_tokens (id, secret_hash, role, province, created_at) VALUES ($1, $2, $3, $4, $5)";
+        audited!(self, |tx| {
+            sqlx::query(sql)
+                .bind(&t.id)
+                .bind(&t.secret_hash)
+                .bind(&t.role)
+                .bind(&t.province)
+                .bind(t.created_at)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
-            entry
+            ((), vec![AuditRecord::new(t.created_at, actor, "token.create", &t.id, &t.role)])
         });
-        Ok(entry)
-    }
-
-    /// Store a new API token.
-    pub async fn insert_token(&self, t: &StoredToken) -> Result<(), Error> {
-        let sql = "INSERT INTO api_tokens (id, secret_hash, role, province, created_at) VALUES ($1, $2, $3, $4, $5)";
-        on_pool!(self, |pool| sqlx::query(sql)
-            .bind(&t.id)
-            .bind(&t.secret_hash)
-            .bind(&t.role)
-            .bind(&t.province)
-            .bind(t.created_at)
-            .execute(pool)
-            .await
-            .map(|_| ())
-            .map_err(db_err))?;
         Ok(())
     }
 
@@ -411,9 +518,9 @@ impl Database {
         Ok(token)
     }
 
-    /// Store a newly issued credential together with the idempotency key it answers, in one transaction: if the
-    /// key was used already (a retry, or a concurrent duplicate), nothing is stored and the first credential's id
-    /// is returned instead.
+    /// Store a newly issued credential, its `issue` audit entry and the idempotency key it answers, in one
+    /// transaction: if `token_id` used `key` already (a retry, or a concurrent duplicate), nothing is stored and
+    /// the first credential's id is returned instead.
     pub async fn insert_credential_once(
         &self,
         c: &StoredCredential,
@@ -424,8 +531,7 @@ impl Database {
         let claim = "INSERT INTO idempotency_keys (token_id, key, credential_id, created_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (token_id, key) DO NOTHING";
         let existing = "SELECT credential_id FROM idempotency_keys WHERE token_id = $1 AND key = $2";
-        let earlier = on_pool!(self, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
+        let (earlier, _) = audited!(self, |tx| {
             let claimed = sqlx::query(claim)
                 .bind(token_id)
                 .bind(key)
@@ -436,61 +542,61 @@ impl Database {
                 .map_err(db_err)?
                 .rows_affected();
             if claimed == 1 {
-                bind_credential!(sqlx::query(INSERT_CREDENTIAL), c).execute(&mut *tx).await.map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                None
+                insert_credentials!(tx, std::slice::from_ref(c));
+                (None, vec![AuditRecord::issue(c, token_id)])
             } else {
                 let row = sqlx::query(existing).bind(token_id).bind(key).fetch_one(&mut *tx).await.map_err(db_err)?;
-                Some(row.try_get::<Vec<u8>, _>("credential_id").map_err(db_err)?)
+                (Some(row.try_get::<Vec<u8>, _>("credential_id").map_err(db_err)?), Vec::new())
             }
         });
         Ok(earlier)
     }
 
-    /// Store a claim link for a credential.
+    /// Store a claim link for a credential, audited (`claim.create` by `actor`) in the same transaction.
     pub async fn insert_claim_link(
         &self,
         secret_hash: &[u8],
         credential_id: &[u8],
         now: i64,
         expires_at: i64,
+        actor: &str,
     ) -> Result<(), Error> {
         let sql =
             "INSERT INTO claim_links (secret_hash, credential_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
-        on_pool!(self, |pool| sqlx::query(sql)
-            .bind(secret_hash)
-            .bind(credential_id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(pool)
-            .await
-            .map(|_| ())
-            .map_err(db_err))?;
+        audited!(self, |tx| {
+            sqlx::query(sql)
+                .bind(secret_hash)
+                .bind(credential_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            ((), vec![AuditRecord::new(now, actor, "claim.create", &huren_keys::hex(credential_id), "")])
+        });
         Ok(())
     }
 
-    /// Redeem a claim link: marks it used in one atomic update and returns its credential id, or `None` when the
-    /// link is unknown, already redeemed or expired (two concurrent redemptions: exactly one wins).
+    /// Redeem a claim link: marks it used (audited as `claim.redeem`) in one transaction and returns its
+    /// credential id, or `None` when the link is unknown, already redeemed or expired (two concurrent
+    /// redemptions: exactly one wins).
     pub async fn redeem_claim_link(&self, secret_hash: &[u8], now: i64) -> Result<Option<Vec<u8>>, Error> {
         let update = "UPDATE claim_links SET redeemed_at = $1 \
                       WHERE secret_hash = $2 AND redeemed_at IS NULL AND expires_at > $3";
-        let won = on_pool!(self, |pool| sqlx::query(update)
-            .bind(now)
-            .bind(secret_hash)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map_err(db_err)?
-            .rows_affected());
-        if won != 1 {
-            return Ok(None);
-        }
         let select = "SELECT credential_id FROM claim_links WHERE secret_hash = $1";
-        let id = on_pool!(self, |pool| {
-            let row = sqlx::query(select).bind(secret_hash).fetch_one(pool).await.map_err(db_err)?;
-            row.try_get::<Vec<u8>, _>("credential_id").map_err(db_err)?
+        let (id, _) = audited!(self, |tx| {
+            let won =
+                sqlx::query(update).bind(now).bind(secret_hash).bind(now).execute(&mut *tx).await.map_err(db_err)?;
+            if won.rows_affected() == 1 {
+                let row = sqlx::query(select).bind(secret_hash).fetch_one(&mut *tx).await.map_err(db_err)?;
+                let id: Vec<u8> = row.try_get("credential_id").map_err(db_err)?;
+                let record = AuditRecord::new(now, "claim", "claim.redeem", &huren_keys::hex(&id), "");
+                (Some(id), vec![record])
+            } else {
+                (None, Vec::new())
+            }
         });
-        Ok(Some(id))
+        Ok(id)
     }
 
     /// Whether the database answers (readiness).

@@ -19,50 +19,89 @@ fn record(id: u8) -> StoredCredential {
     }
 }
 
+fn record_n(n: u32) -> StoredCredential {
+    let mut r = record(0);
+    r.id = [b"bulk".as_slice(), &n.to_be_bytes()].concat();
+    r
+}
+
+/// The audit log's actions, in order.
+async fn actions(db: &Database) -> Vec<String> {
+    db.audit_log().await.unwrap().into_iter().map(|e| e.action).collect()
+}
+
 async fn suite(db: &Database) {
     db.migrate().await.unwrap();
     db.migrate().await.unwrap(); // idempotent
 
-    // Credentials round trip; ids are unique.
-    db.insert_credential(&record(1)).await.unwrap();
+    // Credentials round trip with their audit entry; ids are unique.
+    db.insert_issued(&[record(1)], "tok-a").await.unwrap();
     assert_eq!(db.credential(&[1; 8]).await.unwrap(), Some(record(1)));
     assert_eq!(db.credential(&[9; 8]).await.unwrap(), None);
-    assert!(db.insert_credential(&record(1)).await.is_err(), "a duplicate id is refused");
+    let log = db.audit_log().await.unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].actor.as_str(), log[0].subject.as_str()),
+        ("issue", "tok-a", "0101010101010101")
+    );
+    assert!(db.insert_issued(&[record(1)], "tok-a").await.is_err(), "a duplicate id is refused");
+    assert_eq!(db.audit_log().await.unwrap().len(), 1, "a refused insert leaves no audit entry");
 
-    // Suspend, reinstate, revoke; a revoked credential stays revoked.
-    assert!(db.set_status(&[1; 8], CredentialStatus::Suspended, "under review", 10).await.unwrap());
+    // A batch is stored whole (across several multi-row statements) or not at all.
+    let batch: Vec<_> = (0..600).map(record_n).collect();
+    db.insert_issued(&batch, "bulk").await.unwrap();
+    assert_eq!(db.credential(&record_n(599).id).await.unwrap(), Some(record_n(599)));
+    assert_eq!(db.audit_log().await.unwrap().len(), 601);
+    let mut clash: Vec<_> = (600..900).map(record_n).collect();
+    clash.push(record_n(5)); // already stored: the whole batch fails
+    assert!(db.insert_issued(&clash, "bulk").await.is_err());
+    assert_eq!(db.credential(&record_n(600).id).await.unwrap(), None, "nothing of a failed batch is stored");
+    assert_eq!(db.audit_log().await.unwrap().len(), 601, "nor audited");
+    db.insert_issued(&[], "bulk").await.unwrap();
+    assert_eq!(db.audit_log().await.unwrap().len(), 601, "an empty batch writes nothing");
+
+    // Suspend, reinstate, revoke, each audited; a revoked credential stays revoked; a refused change is not
+    // audited.
+    assert!(db.set_status(&[1; 8], CredentialStatus::Suspended, "under review", 10, "tok-r").await.unwrap());
     let c = db.credential(&[1; 8]).await.unwrap().unwrap();
     assert_eq!(
         (c.status, c.status_reason.as_deref(), c.status_changed_at),
         (CredentialStatus::Suspended, Some("under review"), Some(10))
     );
-    assert!(db.set_status(&[1; 8], CredentialStatus::Valid, "cleared", 11).await.unwrap());
-    assert!(db.set_status(&[1; 8], CredentialStatus::Revoked, "reported lost", 12).await.unwrap());
-    assert!(!db.set_status(&[1; 8], CredentialStatus::Valid, "oops", 13).await.unwrap());
+    assert!(db.set_status(&[1; 8], CredentialStatus::Valid, "cleared", 11, "tok-r").await.unwrap());
+    assert!(db.set_status(&[1; 8], CredentialStatus::Revoked, "reported lost", 12, "tok-r").await.unwrap());
+    assert!(!db.set_status(&[1; 8], CredentialStatus::Valid, "oops", 13, "tok-r").await.unwrap());
     assert_eq!(db.credential(&[1; 8]).await.unwrap().unwrap().status, CredentialStatus::Revoked);
-    assert!(!db.set_status(&[7; 8], CredentialStatus::Revoked, "no such credential", 14).await.unwrap());
+    assert!(!db.set_status(&[7; 8], CredentialStatus::Revoked, "no such credential", 14, "tok-r").await.unwrap());
+    let log = db.audit_log().await.unwrap();
+    assert_eq!(log.len(), 604);
+    assert_eq!(
+        log[601..].iter().map(|e| (e.action.as_str(), e.detail.as_str())).collect::<Vec<_>>(),
+        [("status.suspended", "under review"), ("status.valid", "cleared"), ("status.revoked", "reported lost")]
+    );
 
     // Idempotency keys: the first insert wins, a retry learns the first id and stores nothing.
     assert_eq!(db.insert_credential_once(&record(2), "tok", "k1", 50).await.unwrap(), None);
     assert_eq!(db.insert_credential_once(&record(3), "tok", "k1", 51).await.unwrap(), Some(vec![2; 8]));
     assert_eq!(db.credential(&[3; 8]).await.unwrap(), None, "the retry stored nothing");
+    assert_eq!(db.audit_log().await.unwrap().len(), 605, "and audited nothing");
     assert_eq!(
         db.insert_credential_once(&record(3), "other-token", "k1", 52).await.unwrap(),
         None,
         "keys are per token"
     );
 
-    // Claim links: redeemed once, not after expiry, unknown ones not at all.
-    db.insert_claim_link(&[5; 32], &[1; 8], 100, 200).await.unwrap();
-    db.insert_claim_link(&[6; 32], &[1; 8], 100, 200).await.unwrap();
+    // Claim links: redeemed once, not after expiry, unknown ones not at all; creation and redemption audited.
+    db.insert_claim_link(&[5; 32], &[1; 8], 100, 200, "tok").await.unwrap();
+    db.insert_claim_link(&[6; 32], &[1; 8], 100, 200, "tok").await.unwrap();
     assert_eq!(db.redeem_claim_link(&[5; 32], 150).await.unwrap(), Some(vec![1; 8]));
     assert_eq!(db.redeem_claim_link(&[5; 32], 151).await.unwrap(), None);
     assert_eq!(db.redeem_claim_link(&[6; 32], 200).await.unwrap(), None, "expired");
     assert_eq!(db.redeem_claim_link(&[7; 32], 150).await.unwrap(), None);
+    assert_eq!(actions(db).await[606..], ["claim.create", "claim.create", "claim.redeem"]);
 
     // The audit chain: sequential appends, then concurrent ones, all in one unbroken chain.
     for i in 0..5 {
-        db.append_audit(100 + i, "cli", "issue", &format!("{i:02x}"), "").await.unwrap();
+        db.append_audit(100 + i, "cli", "key.rotate", &format!("{i:02x}"), "").await.unwrap();
     }
     let mut tasks = Vec::new();
     for i in 0..20 {
@@ -73,8 +112,8 @@ async fn suite(db: &Database) {
         t.await.unwrap().unwrap();
     }
     let log = db.audit_log().await.unwrap();
-    assert_eq!(log.len(), 25);
-    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=25).collect::<Vec<_>>());
+    assert_eq!(log.len(), AUDIT_ENTRIES);
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=634).collect::<Vec<_>>());
     verify_audit_chain(&log).unwrap();
 
     // Editing, removing or reordering an entry breaks the chain at that entry.
@@ -90,6 +129,9 @@ async fn suite(db: &Database) {
     assert_eq!(verify_audit_chain(&forged).unwrap_err().seq, 11);
 }
 
+/// Entries the suite leaves in the log.
+const AUDIT_ENTRIES: usize = 634;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_backend() {
     let dir = std::env::temp_dir().join(format!("huren-storage-sqlite-{}", std::process::id()));
@@ -101,7 +143,7 @@ async fn sqlite_backend() {
     drop(db);
     let again = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
     again.migrate().await.unwrap();
-    assert_eq!(again.audit_log().await.unwrap().len(), 25);
+    assert_eq!(again.audit_log().await.unwrap().len(), AUDIT_ENTRIES);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

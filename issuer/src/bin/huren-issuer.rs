@@ -74,15 +74,22 @@ enum Command {
         #[arg(long)]
         province_bundle: Option<PathBuf>,
     },
-    /// Issue credentials from an NDJSON or CSV file directly on the database, with a progress bar; prints one
-    /// JSON line per input line (its id or its error) and a summary.
+    /// Issue credentials from an NDJSON or CSV file, through a running server (--server) or directly on the
+    /// database (--dir), with a progress bar; prints one JSON line per input line (its id or its error) and a
+    /// summary. Every id printed is stored; on an interruption, send the unanswered lines again.
     Bulk {
-        /// Province directory made by `init`.
-        #[arg(long)]
-        dir: PathBuf,
         /// The input (`.csv` is read as CSV, anything else as NDJSON).
         file: PathBuf,
-        /// PostgreSQL URL; default: SQLite in DIR/issuer.db.
+        /// Province directory made by `init`: issue directly on its database.
+        #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+        dir: Option<PathBuf>,
+        /// Base URL of a running issuer (e.g. http://127.0.0.1:8080): issue through its API.
+        #[arg(long, requires = "token")]
+        server: Option<String>,
+        /// API token (issuer or admin) for --server.
+        #[arg(long, env = "HUREN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// PostgreSQL URL with --dir; default: SQLite in DIR/issuer.db.
         #[arg(long, env = "HUREN_DATABASE_URL")]
         database_url: Option<String>,
     },
@@ -364,9 +371,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Bulk { dir, file, database_url } => {
+        Command::Bulk { file, dir, server, token, database_url } => {
+            let target = match (dir, server, token) {
+                (Some(dir), _, _) => BulkTarget::Database { dir, database_url },
+                (None, Some(url), Some(token)) => BulkTarget::Server { url, token },
+                _ => bail!("pass --dir DIR, or --server URL with --token"),
+            };
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(bulk(&dir, &file, database_url.as_deref()))
+            runtime.block_on(bulk(&file, target))
         }
         Command::Revoke { dir, id, reason, suspend, reinstate, database_url } => {
             use huren_issuer::storage::CredentialStatus;
@@ -382,10 +394,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let db = database(&dir, database_url.as_deref()).await?;
                 let bytes = parse_hex(&id).with_context(|| format!("{id:?} is not a credential id"))?;
                 let now = time_or_now(None)?;
-                if !db.set_status(&bytes, status, &reason, now).await? {
+                if !db.set_status(&bytes, status, &reason, now, "cli").await? {
                     bail!("no credential {id}, or it is already revoked");
                 }
-                db.append_audit(now, "cli", &format!("status.{}", status.as_str()), &id, &reason).await?;
                 println!("{id}: {}", status.as_str());
                 Ok(())
             })
@@ -528,56 +539,136 @@ fn parse_hex(hex: &str) -> Option<Vec<u8>> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
 }
 
-/// Bulk issuance from a file straight to the database, one result line per input line, with a progress bar on
-/// standard error (rate and ETA from the file's size).
-async fn bulk(dir: &std::path::Path, file: &std::path::Path, database_url: Option<&str>) -> anyhow::Result<()> {
-    use huren_issuer::bulk::{parse_line, Format, LineSplitter};
-    use std::io::Read;
-    let province = Province::open_with(dir, passphrase()?.as_deref())?;
-    let db = database(dir, database_url).await?;
+/// Where `bulk` issues.
+enum BulkTarget {
+    /// Straight on the province's database.
+    Database { dir: PathBuf, database_url: Option<String> },
+    /// Through a running issuer's API.
+    Server { url: String, token: String },
+}
+
+/// Bulk issuance from a file: the results are printed as they come (one JSON line per input line, then a
+/// summary), with a progress bar on standard error counting answered lines (rate and ETA).
+async fn bulk(file: &std::path::Path, target: BulkTarget) -> anyhow::Result<()> {
+    use huren_issuer::bulk::{Format, LineSplitter};
     let format =
         if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) { Format::Csv } else { Format::Ndjson };
+    let total = count_lines(file)?;
+    let bar = indicatif::ProgressBar::new(total)
+        .with_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} lines {per_sec} ETA {eta} {msg}")?);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<axum::body::Bytes>(16);
+    let input = file_chunks(file)?;
+    let producer = match target {
+        BulkTarget::Database { dir, database_url } => {
+            let province = std::sync::Arc::new(Province::open_with(&dir, passphrase()?.as_deref())?);
+            let db = database(&dir, database_url.as_deref()).await?;
+            tokio::spawn(async move {
+                let issue = |requests| {
+                    let (province, db) = (province.clone(), db.clone());
+                    async move {
+                        let now = time_or_now(None).map_err(|e| e.to_string())?;
+                        huren_issuer::bulk::issue_batch(province, &db, "cli", requests, now)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                };
+                huren_issuer::bulk::process(input, format, issue, sender).await;
+                anyhow::Ok(())
+            })
+        }
+        BulkTarget::Server { url, token } => tokio::spawn(post_bulk(url, token, format, input, sender)),
+    };
+    // Print answers as they arrive; the server's chunks may split lines.
+    let (mut splitter, mut issued, mut failed, mut summary) = (LineSplitter::default(), 0u64, 0u64, false);
+    while let Some(chunk) = receiver.recv().await {
+        for line in splitter.push(&chunk).into_iter().flatten() {
+            let answer: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if let Some(n) = answer.get("line").and_then(Value::as_u64) {
+                bar.set_position(n);
+            }
+            issued += u64::from(answer.get("id").is_some());
+            failed += u64::from(answer.get("error").is_some());
+            summary |= answer.get("summary").is_some();
+            bar.suspend(|| println!("{line}"));
+        }
+        bar.set_message(format!("{issued} issued, {failed} failed"));
+    }
+    bar.finish();
+    producer.await??;
+    if !summary {
+        bail!("the bulk issuance stopped before the end: {issued} ids printed above are stored; send the other lines again");
+    }
+    Ok(())
+}
+
+/// Lines in a file (a last line without a newline counts), for the progress bar.
+fn count_lines(file: &std::path::Path) -> anyhow::Result<u64> {
+    use std::io::Read;
     let mut input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let total = input.metadata()?.len();
-    let bar = indicatif::ProgressBar::new(total).with_style(indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {per_sec} ETA {eta} {msg}",
-    )?);
-    let (mut splitter, mut buffer) = (LineSplitter::default(), vec![0u8; 64 * 1024]);
-    let (mut line_no, mut issued, mut failed) = (0u64, 0u64, 0u64);
+    let (mut buffer, mut lines, mut last) = (vec![0u8; 64 * 1024], 0u64, b'\n');
     loop {
         let n = input.read(&mut buffer)?;
-        let lines = if n == 0 { splitter.finish().into_iter().collect() } else { splitter.push(&buffer[..n]) };
-        for line in lines {
-            line_no += 1;
-            let result = match line.and_then(|l| parse_line(format, &l)) {
-                Ok(None) => continue,
-                Ok(Some(request)) => {
-                    huren_issuer::service::issue_and_record(&province, &db, "cli", &request, time_or_now(None)?)
-                        .await
-                        .map(|(id, _)| id)
-                        .map_err(|e| e.to_string())
-                }
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(id) => {
-                    issued += 1;
-                    println!("{}", json!({ "line": line_no, "id": id }));
-                }
-                Err(error) => {
-                    failed += 1;
-                    println!("{}", json!({ "line": line_no, "error": error }));
-                }
-            }
-        }
-        bar.inc(u64::try_from(n).unwrap_or(0));
-        bar.set_message(format!("{issued} issued, {failed} failed"));
         if n == 0 {
+            return Ok(lines + u64::from(last != b'\n'));
+        }
+        lines += u64::try_from(buffer[..n].iter().filter(|&&b| b == b'\n').count())?;
+        last = buffer[n - 1];
+    }
+}
+
+/// The file as a stream of 64 KiB chunks.
+fn file_chunks(
+    file: &std::path::Path,
+) -> anyhow::Result<impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send + Unpin + 'static> {
+    use std::io::Read;
+    let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    Ok(Box::pin(futures_util::stream::unfold(Some(input), |input| async move {
+        let mut input = input?;
+        let mut buffer = vec![0u8; 64 * 1024];
+        match input.read(&mut buffer) {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok(axum::body::Bytes::from(buffer)), Some(input)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })))
+}
+
+/// Stream the input to `POST {url}/v1/credentials/bulk` and forward the response's lines to `out`.
+async fn post_bulk(
+    url: String,
+    token: String,
+    format: huren_issuer::bulk::Format,
+    input: impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send + 'static,
+    out: tokio::sync::mpsc::Sender<axum::body::Bytes>,
+) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let content_type = match format {
+        huren_issuer::bulk::Format::Csv => "text/csv",
+        huren_issuer::bulk::Format::Ndjson => "application/x-ndjson",
+    };
+    let endpoint = format!("{}/v1/credentials/bulk", url.trim_end_matches('/'));
+    let mut response = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()?
+        .post(&endpoint)
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(reqwest::Body::wrap_stream(input))
+        .send()
+        .await
+        .with_context(|| format!("sending to {endpoint}"))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        bail!("{endpoint} answered {status}: {}", response.text().await.unwrap_or_default());
+    }
+    while let Some(chunk) = response.chunk().await.context("reading the server's answers")? {
+        if out.send(chunk).await.is_err() {
             break;
         }
     }
-    bar.finish();
-    println!("{}", json!({ "summary": { "issued": issued, "failed": failed } }));
     Ok(())
 }
 
