@@ -111,59 +111,57 @@ impl LineSplitter {
 
 /// Input lines grouped per signing batch: enough to amortise a transaction's commit, few enough that a client
 /// sending slowly still gets its answers promptly (a batch never waits for input that has not arrived).
-pub const BATCH_LINES: usize = 512;
+pub const BATCH_LINES: usize = 1024;
 
 /// Answer for every line of a batch whose transaction failed: nothing of it was stored.
 const RETRY: &str = "internal error; send this line again";
 
+/// Batches issued at once: one is stored while the next is signed.
+const IN_FLIGHT: usize = 2;
+
+/// The outcome of one batch: one result per request, or an error when nothing of it was stored.
+type BatchResult = Result<Vec<Result<String, String>>, String>;
+
+/// A batch on its way: its input lines (with the parse error of those that did not parse) and its issuance.
+struct Batch {
+    lines: Vec<(u64, Option<Result<String, String>>)>,
+    work: tokio::task::JoinHandle<BatchResult>,
+}
+
 /// Process a bulk input stream: parse lines, issue them in batches with `issue_batch` (which returns one result
 /// per request, in order, or an error when nothing of the batch was stored), and send one NDJSON line per input
-/// line, then a summary line, to `out`. Stops early, with everything answered so far stored, when `out` closes.
+/// line, in input order, then a summary line, to `out`. Two batches are in flight at once (one signing while the
+/// other commits); a batch starts as soon as a slot is free, with whatever input has arrived, so a slow client
+/// is answered line by line and a fast one in full batches. Stops early, with everything answered so far stored,
+/// when `out` closes.
 pub async fn process<S, E, F, Fut>(input: S, format: Format, issue_batch: F, out: tokio::sync::mpsc::Sender<Bytes>)
 where
     S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
     F: Fn(Vec<IssueRequest>) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<Result<String, String>>, String>>,
+    Fut: std::future::Future<Output = BatchResult> + Send + 'static,
 {
     use futures_util::FutureExt;
     let mut input = input;
     let mut splitter = LineSplitter::default();
     let (mut line_no, mut issued, mut failed) = (0u64, 0u64, 0u64);
     let mut aborted: Option<String> = None;
-    let mut pending: Vec<(u64, Result<String, String>)> = Vec::new();
+    let mut pending: std::collections::VecDeque<(u64, Result<String, String>)> = Default::default();
+    let mut in_flight: std::collections::VecDeque<Batch> = Default::default();
     let mut finished = false;
-    while !finished {
-        // Wait for some input, then take whatever else is already there, up to a batch.
-        let mut next = Some(input.next().await);
-        while let Some(item) = next.take() {
-            match item {
-                Some(Ok(chunk)) => pending.extend(splitter.push(&chunk).into_iter().map(|l| {
-                    line_no += 1;
-                    (line_no, l)
-                })),
-                Some(Err(e)) => {
-                    // Too large, or the client broke off: what was answered is stored; the rest was not read.
-                    aborted = Some(e.to_string());
-                    finished = true;
-                }
-                None => {
-                    if let Some(l) = splitter.finish() {
-                        line_no += 1;
-                        pending.push((line_no, l));
-                    }
-                    finished = true;
-                }
-            }
-            if !finished && pending.len() < BATCH_LINES {
-                next = input.next().now_or_never();
+    loop {
+        // Top up to a full batch from input that has already arrived, then start batches while there is room.
+        while !finished && pending.len() < BATCH_LINES {
+            match input.next().now_or_never() {
+                Some(item) => take_input(item, &mut splitter, &mut pending, &mut line_no, &mut aborted, &mut finished),
+                None => break,
             }
         }
-        while !pending.is_empty() && (finished || pending.len() >= BATCH_LINES) {
-            let batch: Vec<_> = pending.drain(..pending.len().min(BATCH_LINES)).collect();
-            let mut lines = Vec::with_capacity(batch.len());
-            let mut requests = Vec::new();
-            for (n, line) in batch {
+        while in_flight.len() < IN_FLIGHT && !pending.is_empty() {
+            let take = pending.len().min(BATCH_LINES);
+            let mut lines = Vec::with_capacity(take);
+            let mut requests = Vec::with_capacity(take);
+            for (n, line) in pending.drain(..take) {
                 match line.and_then(|l| parse_line(format, &l)) {
                     Ok(None) => {}
                     Ok(Some(request)) => {
@@ -173,37 +171,89 @@ where
                     Err(e) => lines.push((n, Some(Err(e)))),
                 }
             }
-            let mut results = match issue_batch(requests).await {
-                Ok(results) => results.into_iter(),
-                Err(e) => {
-                    tracing::error!(error = %e, "bulk batch not stored");
-                    let count = lines.iter().filter(|(_, r)| r.is_none()).count();
-                    vec![Err(RETRY.to_string()); count].into_iter()
-                }
-            };
-            let mut text = String::new();
-            for (n, parsed) in lines {
-                let result = parsed.or_else(|| results.next()).unwrap_or_else(|| Err(RETRY.to_string()));
-                let line = match result {
-                    Ok(id) => {
-                        issued += 1;
-                        json!({ "line": n, "id": id })
-                    }
-                    Err(error) => {
-                        failed += 1;
-                        json!({ "line": n, "error": error })
+            in_flight.push_back(Batch { lines, work: tokio::spawn(issue_batch(requests)) });
+        }
+        if finished && in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            // The oldest batch is done: answer its lines (answers stay in input order).
+            done = oldest(&mut in_flight), if !in_flight.is_empty() => {
+                let Some(batch) = in_flight.pop_front() else { continue };
+                let mut results = match done {
+                    Ok(Ok(results)) => results.into_iter(),
+                    failure => {
+                        let e = failure.map_or_else(|e| e.to_string(), |r| r.err().unwrap_or_default());
+                        tracing::error!(error = %e, "bulk batch not stored");
+                        let count = batch.lines.iter().filter(|(_, r)| r.is_none()).count();
+                        vec![Err(RETRY.to_string()); count].into_iter()
                     }
                 };
-                text.push_str(&line.to_string());
-                text.push('\n');
+                let mut text = String::new();
+                for (n, parsed) in batch.lines {
+                    let result = parsed.or_else(|| results.next()).unwrap_or_else(|| Err(RETRY.to_string()));
+                    let line = match result {
+                        Ok(id) => {
+                            issued += 1;
+                            json!({ "line": n, "id": id })
+                        }
+                        Err(error) => {
+                            failed += 1;
+                            json!({ "line": n, "error": error })
+                        }
+                    };
+                    text.push_str(&line.to_string());
+                    text.push('\n');
+                }
+                if out.send(Bytes::from(text)).await.is_err() {
+                    return; // the reader went away; what was answered is stored
+                }
             }
-            if out.send(Bytes::from(text)).await.is_err() {
-                return; // the reader went away; what was answered is stored
+            // More input (the top of the loop takes whatever else has already arrived).
+            item = input.next(), if !finished && pending.len() < BATCH_LINES => {
+                take_input(item, &mut splitter, &mut pending, &mut line_no, &mut aborted, &mut finished);
             }
         }
     }
     let summary = json!({ "summary": { "issued": issued, "failed": failed, "aborted": aborted } });
     let _ = out.send(Bytes::from(format!("{summary}\n"))).await;
+}
+
+/// Take one item of the input stream: its complete lines join `pending`, numbered; the end or an error of the
+/// stream sets `finished` (an error is kept as the reason the input was cut short).
+fn take_input<E: std::fmt::Display>(
+    item: Option<Result<Bytes, E>>,
+    splitter: &mut LineSplitter,
+    pending: &mut std::collections::VecDeque<(u64, Result<String, String>)>,
+    line_no: &mut u64,
+    aborted: &mut Option<String>,
+    finished: &mut bool,
+) {
+    let mut number = |line| {
+        *line_no += 1;
+        (*line_no, line)
+    };
+    match item {
+        Some(Ok(chunk)) => pending.extend(splitter.push(&chunk).into_iter().map(&mut number)),
+        Some(Err(e)) => {
+            // Too large, or the client broke off: what was answered is stored; the rest was not read.
+            *aborted = Some(e.to_string());
+            *finished = true;
+        }
+        None => {
+            pending.extend(splitter.finish().map(&mut number));
+            *finished = true;
+        }
+    }
+}
+
+/// The oldest batch's outcome (pending forever when there is none; the caller guards on that).
+async fn oldest(in_flight: &mut std::collections::VecDeque<Batch>) -> Result<BatchResult, tokio::task::JoinError> {
+    match in_flight.front_mut() {
+        Some(batch) => (&mut batch.work).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Sign `requests` at `now` on blocking threads (one share per core), store every one that signed with its audit
@@ -247,7 +297,7 @@ pub async fn issue_batch(
 pub fn stream_response<F, Fut>(body: Body, format: Format, issue_batch: F) -> Response
 where
     F: Fn(Vec<IssueRequest>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<Vec<Result<String, String>>, String>> + Send + 'static,
+    Fut: std::future::Future<Output = BatchResult> + Send + 'static,
 {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::spawn(process(body.into_data_stream(), format, issue_batch, sender));

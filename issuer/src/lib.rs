@@ -15,7 +15,7 @@
 //!     "valid_for_hours": 168
 //! }"#)?;
 //! let issued = province.issue(&request, 1_790_000_100)?;
-//! assert!(issued.qr_text.starts_with("HR1:"));
+//! assert!(issued.qr_text().starts_with("HR1:"));
 //!
 //! // An unmasked national ID is refused before anything is signed.
 //! let mut bad = request.clone();

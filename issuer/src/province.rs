@@ -95,8 +95,13 @@ pub struct Issued {
     pub credential: Credential,
     /// The COSE_Sign1 bytes.
     pub cose: Vec<u8>,
-    /// The QR text (`HR1:...`).
-    pub qr_text: String,
+}
+
+impl Issued {
+    /// The QR text (`HR1:...`), encoded on demand: bulk issuance stores the COSE bytes and never needs it.
+    pub fn qr_text(&self) -> String {
+        transport::encode(&self.cose)
+    }
 }
 
 /// An initialised province, ready to issue.
@@ -346,8 +351,7 @@ impl Province {
             body: request.body.clone(),
         };
         let cose = credential.sign(&self.issuer_key)?;
-        let qr_text = transport::encode(&cose);
-        Ok(Issued { credential, cose, qr_text })
+        Ok(Issued { credential, cose })
     }
 }
 

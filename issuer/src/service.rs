@@ -374,7 +374,7 @@ async fn issue(
         let (id, issued) = issue_and_store(&state, &token, &request).await?;
         return Ok((
             StatusCode::CREATED,
-            Json(json!({ "id": id, "qr_text": issued.qr_text, "credential": issued.credential })),
+            Json(json!({ "id": id, "qr_text": issued.qr_text(), "credential": issued.credential })),
         ));
     };
     let key = key
@@ -390,7 +390,7 @@ async fn issue(
         None => {
             let (c, id) = (&issued.credential, huren_keys::hex(&issued.credential.id));
             metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
-            Ok((StatusCode::CREATED, Json(json!({ "id": id, "qr_text": issued.qr_text, "credential": c }))))
+            Ok((StatusCode::CREATED, Json(json!({ "id": id, "qr_text": issued.qr_text(), "credential": c }))))
         }
         Some(earlier) => {
             let first = state.inner.db.credential(&earlier).await?.ok_or(ApiError::Internal)?;

@@ -30,10 +30,10 @@ fn issue_render_png_scan_verify() {
     let dir = temp_dir("png");
     let province = Province::init(&dir, "CN-GD", T0, &Default::default()).unwrap();
     let issued = province.issue(&request(), T0 + 60).unwrap();
-    let image = QrSymbol::new(&issued.qr_text, Ecc::Q).unwrap().to_png(6).unwrap();
+    let image = QrSymbol::new(&issued.qr_text(), Ecc::Q).unwrap().to_png(6).unwrap();
 
     let texts = scan_image_bytes(&image, &ImageLimits::default()).unwrap();
-    assert_eq!(texts, vec![issued.qr_text.clone()]);
+    assert_eq!(texts, vec![issued.qr_text()]);
 
     let trust_file = TrustFile::decode(&std::fs::read(province.files().trust()).unwrap()).unwrap();
     let trust = TrustList::from_trust_file(&trust_file).unwrap();

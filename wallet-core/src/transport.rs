@@ -36,11 +36,21 @@ pub fn encode(cose: &[u8]) -> String {
     text
 }
 
+/// zlib at the best level, or `None` when it does not fit in the input's size plus a little (it would not be
+/// used). The compressor's state (about 300 KiB) is kept per thread and reset, not allocated per credential:
+/// bulk issuance compresses hundreds of thousands of them.
 fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
-    use std::io::Write;
-    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(bytes).ok()?;
-    encoder.finish().ok()
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<flate2::Compress> =
+            std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::best(), true));
+    }
+    COMPRESSOR.with(|cell| {
+        let mut compressor = cell.borrow_mut();
+        compressor.reset();
+        let mut out = Vec::with_capacity(bytes.len() + 64);
+        let status = compressor.compress_vec(bytes, &mut out, flate2::FlushCompress::Finish).ok()?;
+        (status == flate2::Status::StreamEnd).then_some(out)
+    })
 }
 
 /// Decode QR text into the COSE message bytes, reusing `out` as the buffer.

@@ -470,7 +470,7 @@ fn issue(args: IssueArgs) -> anyhow::Result<()> {
         None => serde_json::from_value(request_from_flags(&args, now)?).context("request flags")?,
     };
     let issued = province.issue(&request, now)?;
-    let qr = QrSymbol::new(&issued.qr_text, args.ecc)?;
+    let qr = QrSymbol::new(&issued.qr_text(), args.ecc)?;
     if let Some(path) = &args.png {
         std::fs::write(path, qr.to_png(args.module_px)?).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -489,7 +489,7 @@ fn issue(args: IssueArgs) -> anyhow::Result<()> {
         qr.version(),
         args.ecc
     );
-    println!("{}", issued.qr_text);
+    println!("{}", issued.qr_text());
     Ok(())
 }
 
@@ -581,6 +581,7 @@ async fn bulk(file: &std::path::Path, target: BulkTarget) -> anyhow::Result<()> 
     // Print answers as they arrive; the server's chunks may split lines.
     let (mut splitter, mut issued, mut failed, mut summary) = (LineSplitter::default(), 0u64, 0u64, false);
     while let Some(chunk) = receiver.recv().await {
+        let mut text = String::new();
         for line in splitter.push(&chunk).into_iter().flatten() {
             let answer: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
             if let Some(n) = answer.get("line").and_then(Value::as_u64) {
@@ -589,8 +590,14 @@ async fn bulk(file: &std::path::Path, target: BulkTarget) -> anyhow::Result<()> 
             issued += u64::from(answer.get("id").is_some());
             failed += u64::from(answer.get("error").is_some());
             summary |= answer.get("summary").is_some();
-            bar.suspend(|| println!("{line}"));
+            text.push_str(&line);
+            text.push('\n');
         }
+        bar.suspend(|| {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())
+        })?;
         bar.set_message(format!("{issued} issued, {failed} failed"));
     }
     bar.finish();
