@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: a federation of three provinces is set up with `huren-keys` ceremonies
-# (threshold 2 of 3), each province issues a credential, and an offline checkpoint in every province, provisioned
-# with the federation root alone, verifies every province's code from its QR image. Prints a table, then a forged
-# and a stale case with their codes. No network, no external service.
+# (threshold 2 of 3); each province starts its issuer service (SQLite, a loopback port) and issues a credential
+# through its HTTP API; a checkpoint in every province, provisioned with the federation root alone, syncs the
+# trust bundle from a mirror over HTTP and then verifies every province's code from its QR image, offline. Prints
+# a table, then a forged and a stale case with their codes, and shuts the services down. Nothing but loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${HUREN_DEMO_DIR:-demo-out}"
@@ -48,20 +49,51 @@ done
 "$keys" assemble --root "$out/root-v1.cose" "${bundles[@]}" --out "$out/trust-bundle.cbor"
 
 echo
-echo "== 4. Each province's issuer (holding only its issuer key) issues a green health status as a QR image"
+echo "== 4. Each province's issuer service (holding only its issuer key; SQLite) starts on a loopback port"
+servers=()
+urls=()
+stop_servers() { for pid in "${servers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; }
+trap stop_servers EXIT
 for i in "${!provinces[@]}"; do
   p=${provinces[$i]}
   q "$issuer" init --province "$p" --dir "$out/$p/issuer" --issuer-key "$out/$p/issuer-key.key.pem" \
     --certificate "$out/$p/issuer.cert" --root-pub "$out/$p/root.pub.der" 2>/dev/null
-  "$issuer" issue --dir "$out/$p/issuer" --name "${names[$i]}" --id "${ids[$i]}" --png "$out/$p.png" \
-    > "$out/$p.txt" 2>/dev/null
+  "$issuer" tokens create --dir "$out/$p/issuer" --role issuer > "$out/$p/token" 2>/dev/null
+  "$issuer" serve --dir "$out/$p/issuer" --listen 127.0.0.1:0 --trust-bundle "$out/trust-bundle.cbor" \
+    --province-bundle "$out/$p.bundle" 2> "$out/$p/serve.log" &
+  servers+=($!)
+  url=""
+  for _ in $(seq 1 100); do
+    url=$(sed -n 's/.*serving on \(http:[^ ]*\).*/\1/p' "$out/$p/serve.log" | head -1)
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || { echo "the $p issuer did not start:" >&2; cat "$out/$p/serve.log" >&2; exit 1; }
+  urls+=("$url")
+  echo "$p issuer: $url (health: $(curl -fsS "$url/healthz"), ready: $(curl -fsS "$url/readyz"))"
 done
 
 echo
-echo "== 5. A checkpoint in each province: provisioned with the federation root alone, then the trust bundle"
+echo "== 5. Each province issues a green health status through its HTTP API and fetches the QR image"
+for i in "${!provinces[@]}"; do
+  p=${provinces[$i]}
+  url=${urls[$i]}
+  request="{\"subject\": {\"name\": \"${names[$i]}\", \"masked_id\": \"${ids[$i]}\"},
+    \"body\": {\"type\": \"health-status\", \"colour\": \"green\", \"reason\": \"no-risk\"}, \"valid_for_hours\": 168}"
+  answer=$(curl -fsS -H "Authorization: Bearer $(cat "$out/$p/token")" -H 'Content-Type: application/json' \
+    -H "Idempotency-Key: demo-$p" -d "$request" "$url/v1/credentials")
+  id=$(echo "$answer" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')
+  echo "$answer" | sed -n 's/.*"qr_text":"\([^"]*\)".*/\1/p' > "$out/$p.txt"
+  curl -fsS -H "Authorization: Bearer $(cat "$out/$p/token")" "$url/v1/credentials/$id/qr.png" -o "$out/$p.png"
+  echo "$p issued credential $id ($(wc -c < "$out/$p.txt") characters of QR text) -> $out/$p.png"
+done
+
+echo
+echo "== 6. A checkpoint in each province: provisioned with the federation root alone, then synced over HTTP"
+echo "      from a mirror of the trust bundle (the CN-GD issuer; any mirror will do, every part is signed)"
 for c in "${provinces[@]}"; do
   q "$verifier" trust provision "$out/root-v1.cose" --store "$out/checkpoint-$c/store.cbor"
-  q "$verifier" trust import "$out/trust-bundle.cbor" --store "$out/checkpoint-$c/store.cbor"
+  "$verifier" sync --from "${urls[0]}/v1/trust-bundle" --store "$out/checkpoint-$c/store.cbor"
 done
 "$verifier" trust status --store "$out/checkpoint-CN-HB/store.cbor"
 
@@ -71,7 +103,7 @@ code_of() { # verify at a checkpoint, print the answer's code
 }
 
 echo
-echo "== 6. Every province's QR image checked at every province's checkpoint"
+echo "== 7. Every province's QR image checked at every province's checkpoint"
 printf '%-26s' "issued in \\ checked in"
 for c in "${provinces[@]}"; do printf '%-12s' "$c"; done
 echo
@@ -87,7 +119,7 @@ for p in "${provinces[@]}"; do
 done
 
 echo
-echo "== 7. A forged code and a stale checkpoint"
+echo "== 8. A forged code and a stale checkpoint"
 text=$(cat "$out/CN-GD.txt")
 forged="${text:0:${#text}-7}$( [ "${text:${#text}-7:1}" = "0" ] && echo 1 || echo 0 )${text:${#text}-6}"
 forged_code=$(code_of "$out/checkpoint-CN-HB/store.cbor" "$forged")
@@ -96,9 +128,18 @@ stale_at=$(date -u -d '+15 days' +%Y-%m-%dT%H:%M:%SZ)
 stale_code=$(code_of "$out/checkpoint-CN-SH/store.cbor" --at "$stale_at" "$out/CN-HB.png")
 printf '%-60s %s\n' "CN-HB code at a CN-SH checkpoint offline for 15 days:" "$stale_code"
 
+echo
+echo "== 9. The issuer services shut down cleanly (SIGTERM: in-flight requests finish, exit status 0)"
+trap - EXIT
+for i in "${!provinces[@]}"; do
+  kill -TERM "${servers[$i]}"
+  if wait "${servers[$i]}"; then echo "${provinces[$i]} issuer stopped"; else echo "${provinces[$i]} issuer exited badly" >&2; failures=$((failures + 1)); fi
+done
+"$issuer" audit verify --dir "$out/CN-GD/issuer"
+
 if [ "$failures" -ne 0 ] || [ "$forged_code" = "OK" ] || [ "$stale_code" != "TRUST_STORE_STALE" ]; then
   echo "demo FAILED: $failures cross-province checks not OK, forged=$forged_code, stale=$stale_code" >&2
   exit 1
 fi
 echo
-echo "demo finished: 9 of 9 cross-province checks OK, forged and stale codes refused; files in $out/"
+echo "demo finished: 9 of 9 cross-province checks OK, forged and stale codes refused, services stopped; files in $out/"
