@@ -95,7 +95,7 @@ async fn stored(db: &Database) -> (HashMap<Vec<u8>, Vec<u8>>, Vec<String>) {
     let credentials = "SELECT id, cose FROM credentials";
     let audited = "SELECT subject FROM audit_log WHERE action = 'issue'";
     let (rows, subjects) = match db {
-        Database::Sqlite(pool) => (
+        Database::Sqlite { pool, .. } => (
             sqlx::query(credentials).fetch_all(pool).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect(),
             sqlx::query(audited).fetch_all(pool).await.unwrap().iter().map(|r| r.get(0)).collect(),
         ),
