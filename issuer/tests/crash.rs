@@ -2,7 +2,8 @@
 //! killed with SIGKILL in the middle of a bulk issuance of 100,000 credentials and restarted. Every id
 //! acknowledged to the client must exist exactly once, with exactly one `issue` audit entry, and verify against
 //! the province's trust file; the audit chain must verify. The lines left unanswered are then sent again with
-//! `huren-issuer bulk --server`, and the server is stopped with SIGTERM, which it must survive cleanly.
+//! `huren-issuer bulk --server`; finally SIGTERM arrives during a slow bulk request, which must be finished before
+//! the server exits 0.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -217,11 +218,41 @@ async fn crash_mid_bulk(dir: PathBuf, database_url: Option<&str>) {
     assert_eq!(audited.len(), credentials.len());
     verify_audit_chain(&db.audit_log().await.unwrap()).unwrap();
 
-    // 4. SIGTERM: the server finishes and exits cleanly.
-    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    // 4. SIGTERM during a slow bulk request: the request is finished (every line answered, the summary sent),
+    //    then the server exits 0.
+    let slow = futures_util::stream::unfold(0usize, |n| async move {
+        if n == 3 {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        Some((Ok::<_, std::io::Error>(request_line(TOTAL + n) + "\n"), n + 1))
+    });
+    let mut response = reqwest::Client::new()
+        .post(format!("{}/v1/credentials/bulk", server.url))
+        .bearer_auth(&token)
+        .body(reqwest::Body::wrap_stream(slow))
+        .send()
+        .await
+        .unwrap();
+    let (mut pending, mut answers, mut summary, mut signalled) = (Vec::new(), 0, false, false);
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        for ack in acknowledgements(&mut pending, &chunk) {
+            match ack {
+                Ok(_) => answers += 1,
+                Err(()) => summary = true,
+            }
+        }
+        if !signalled {
+            let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+            assert!(status.success());
+            signalled = true;
+        }
+    }
+    assert!(signalled && summary && answers == 3, "the in-flight request finished: {answers} answers");
     let mut child = server.child;
     assert!(child.wait().unwrap().success(), "graceful shutdown exits 0");
+    let (credentials, _) = stored(&db).await;
+    assert_eq!(credentials.len(), TOTAL + unacknowledged_but_stored + 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
