@@ -32,6 +32,7 @@ mod error;
 pub mod federation;
 mod key;
 mod state;
+pub mod status;
 mod trust;
 mod verified;
 

@@ -19,6 +19,12 @@ impl<T> Verified<T> {
     pub fn signed_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// The document itself, giving up the proof (for state that evolves from it, such as a status list that
+    /// verified deltas update).
+    pub fn into_document(self) -> T {
+        self.document
+    }
 }
 
 impl<T> Deref for Verified<T> {
