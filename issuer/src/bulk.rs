@@ -256,16 +256,19 @@ async fn oldest(in_flight: &mut std::collections::VecDeque<Batch>) -> Result<Bat
     }
 }
 
-/// Sign `requests` at `now` on blocking threads (one share per core), store every one that signed with its audit
-/// entry in one transaction, and return one result per request, in order: its id, or why it was refused.
+/// Give each request a place in a status list, sign them at `now` on blocking threads (one share per core),
+/// store every one that signed with its audit entry in one transaction, and return one result per request, in order: its id, or why it was refused.
 /// `Err` means the transaction failed and nothing of the batch was stored.
 pub async fn issue_batch(
     province: std::sync::Arc<crate::Province>,
     db: &crate::storage::Database,
+    status: &crate::status::StatusService,
     actor: &str,
     requests: Vec<IssueRequest>,
     now: i64,
 ) -> Result<Vec<Result<String, String>>, crate::Error> {
+    let mut refs = status.allocate(db, requests.len(), now).await?.into_iter();
+    let requests: Vec<_> = requests.into_iter().map(|r| (r, refs.next())).collect();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let share = requests.len().div_ceil(cores).max(1);
     let mut shares = Vec::new();
@@ -275,7 +278,7 @@ pub async fn issue_batch(
         let chunk = std::mem::replace(&mut rest, tail);
         let province = province.clone();
         shares.push(tokio::task::spawn_blocking(move || {
-            chunk.iter().map(|r| province.issue(r, now)).collect::<Vec<_>>()
+            chunk.iter().map(|(r, status)| province.issue_with_status(r, now, *status)).collect::<Vec<_>>()
         }));
     }
     let mut signed = Vec::new();

@@ -21,6 +21,14 @@ pub struct ServeConfig {
     pub trust_bundle: Option<PathBuf>,
     /// The province's own signed bundle to serve.
     pub province_bundle: Option<PathBuf>,
+    /// Seconds between status list publications (a revocation is visible within this).
+    pub status_interval_seconds: Option<u64>,
+    /// Time-to-live of each published status list version, in seconds.
+    pub status_ttl_seconds: Option<i64>,
+    /// Entries per status list (a multiple of 4096).
+    pub status_list_size: Option<u32>,
+    /// This node's name (status block reservations; several nodes share one PostgreSQL database).
+    pub node: Option<String>,
 }
 
 /// Default listen address.
@@ -47,6 +55,21 @@ impl ServeConfig {
             database_url: self.database_url.or(file.database_url),
             trust_bundle: self.trust_bundle.or(file.trust_bundle),
             province_bundle: self.province_bundle.or(file.province_bundle),
+            status_interval_seconds: self.status_interval_seconds.or(file.status_interval_seconds),
+            status_ttl_seconds: self.status_ttl_seconds.or(file.status_ttl_seconds),
+            status_list_size: self.status_list_size.or(file.status_list_size),
+            node: self.node.or(file.node),
+        }
+    }
+
+    /// The status list settings, defaults filled in.
+    pub fn status(&self) -> crate::status::StatusConfig {
+        let d = crate::status::StatusConfig::default();
+        crate::status::StatusConfig {
+            list_size: self.status_list_size.unwrap_or(d.list_size),
+            ttl_seconds: self.status_ttl_seconds.unwrap_or(d.ttl_seconds),
+            interval: self.status_interval_seconds.map_or(d.interval, std::time::Duration::from_secs),
+            node: self.node.clone().unwrap_or(d.node),
         }
     }
 }

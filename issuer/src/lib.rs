@@ -31,6 +31,7 @@ pub mod bulk;
 pub mod config;
 mod province;
 pub mod service;
+pub mod status;
 pub mod storage;
 
 pub use province::{InitOptions, IssueRequest, Issued, Province, ProvinceFiles};

@@ -322,6 +322,16 @@ impl Province {
     /// certificate does not cover the credential: its type, `now` in the usage window, an expiry before the
     /// certificate's.
     pub fn issue(&self, request: &IssueRequest, now: i64) -> Result<Issued, Error> {
+        self.issue_with_status(request, now, None)
+    }
+
+    /// The same, with a place in a status list (where verifiers look up its revocation status).
+    pub fn issue_with_status(
+        &self,
+        request: &IssueRequest,
+        now: i64,
+        status: Option<huren_wallet_core::StatusRef>,
+    ) -> Result<Issued, Error> {
         if request.valid_for_hours == 0 {
             return Err(Error::Request("valid_for_hours must be at least 1".into()));
         }
@@ -346,7 +356,7 @@ impl Province {
             expires_at,
             not_before: request.not_before,
             id: random_id()?,
-            status: None,
+            status,
             subject: request.subject.clone(),
             body: request.body.clone(),
         };

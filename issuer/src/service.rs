@@ -32,6 +32,7 @@ pub struct AppState {
 struct Inner {
     province: Arc<Province>,
     db: Database,
+    status: crate::status::StatusService,
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
     trust_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
     province_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
@@ -45,9 +46,30 @@ impl AppState {
 
     /// The same with an injected clock (tests).
     pub fn with_clock(province: Province, db: Database, clock: Box<dyn Fn() -> i64 + Send + Sync>) -> Self {
+        Self::configured(province, db, clock, crate::status::StatusService::default())
+    }
+
+    /// The same with a status list layout and publication schedule of its own.
+    pub fn configured(
+        province: Province,
+        db: Database,
+        clock: Box<dyn Fn() -> i64 + Send + Sync>,
+        status: crate::status::StatusService,
+    ) -> Self {
         let (trust_bundle, province_bundle) = (std::sync::RwLock::new(None), std::sync::RwLock::new(None));
         let province = Arc::new(province);
-        AppState { inner: Arc::new(Inner { province, db, clock, trust_bundle, province_bundle }) }
+        AppState { inner: Arc::new(Inner { province, db, clock, status, trust_bundle, province_bundle }) }
+    }
+
+    /// Publish the status lists that changed (or are past half their time-to-live) now; `serve` calls this every
+    /// publication interval. Returns the (list, version) pairs published.
+    pub async fn publish_status(&self) -> Result<Vec<(u32, u64)>, crate::Error> {
+        self.inner.status.publish(&self.inner.province, &self.inner.db, self.now()).await
+    }
+
+    /// The interval between status publications.
+    pub fn status_interval(&self) -> std::time::Duration {
+        self.inner.status.config().interval
     }
 
     /// Serve this federation trust bundle at `/v1/trust-bundle` (the issuer as one more mirror).
@@ -170,6 +192,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/credentials/{id}/revoke"),
     ("post", "/v1/credentials/{id}/suspend"),
     ("post", "/v1/credentials/{id}/reinstate"),
+    ("get", "/v1/status/{list}"),
+    ("get", "/v1/status/{list}/delta/{from}"),
 ];
 
 /// The OpenAPI 3.1 document of the API.
@@ -191,6 +215,12 @@ pub fn openapi() -> serde_json::Value {
         }
         o
     };
+    let list =
+        json!([{ "name": "list", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }]);
+    let list_from = json!([
+        { "name": "list", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } },
+        { "name": "from", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }
+    ]);
     let status_change = |what: &str| op(what, Some("revoker, admin"), Some(&id), "200", Some("application/json"));
     json!({
         "openapi": "3.1.0",
@@ -218,6 +248,8 @@ pub fn openapi() -> serde_json::Value {
             "/v1/credentials/{id}/revoke": { "post": status_change("Revoke (final), with a reason") },
             "/v1/credentials/{id}/suspend": { "post": status_change("Suspend, with a reason") },
             "/v1/credentials/{id}/reinstate": { "post": status_change("Reinstate a suspended credential, with a reason") },
+            "/v1/status/{list}": { "get": op("The newest signed status list (ETag; If-None-Match answers 304)", None, Some(&list), "200", None) },
+            "/v1/status/{list}/delta/{from}": { "get": op("A signed delta from version `from` to the newest (304 when `from` is the newest; 404 when unknown: fetch the full list)", None, Some(&list_from), "200", None) },
         }
     })
 }
@@ -244,6 +276,8 @@ fn routes(state: AppState) -> Router {
             post(|s, h, p, b| change_status(s, h, p, b, CredentialStatus::Suspended)),
         )
         .route("/v1/credentials/{id}/reinstate", post(|s, h, p, b| change_status(s, h, p, b, CredentialStatus::Valid)))
+        .route("/v1/status/{list}", get(status_list))
+        .route("/v1/status/{list}/delta/{from}", get(status_delta))
         .with_state(state)
 }
 
@@ -384,7 +418,10 @@ async fn issue(
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 128 visible ASCII characters".into()))?;
     // A retry with the same key gets the credential issued the first time, never a second one.
     let now = state.now();
-    let issued = state.inner.province.issue(&request, now)?;
+    let [status] = state.inner.status.allocate(&state.inner.db, 1, now).await?[..] else {
+        return Err(ApiError::Internal);
+    };
+    let issued = state.inner.province.issue_with_status(&request, now, Some(status))?;
     let record = record_of(&issued);
     match state.inner.db.insert_credential_once(&record, &token.id, key, now).await? {
         None => {
@@ -413,6 +450,7 @@ pub(crate) fn record_of(issued: &crate::Issued) -> StoredCredential {
         status: CredentialStatus::Valid,
         status_reason: None,
         status_changed_at: None,
+        status_ref: c.status,
     }
 }
 
@@ -427,8 +465,10 @@ async fn bulk_issue(
     Ok(crate::bulk::stream_response(body, format, move |requests| {
         let (state, token) = (state.clone(), token.clone());
         async move {
-            let (province, db) = (state.inner.province.clone(), &state.inner.db);
-            crate::bulk::issue_batch(province, db, &token.id, requests, state.now()).await.map_err(|e| e.to_string())
+            let (province, db, status) = (state.inner.province.clone(), &state.inner.db, &state.inner.status);
+            crate::bulk::issue_batch(province, db, status, &token.id, requests, state.now())
+                .await
+                .map_err(|e| e.to_string())
         }
     }))
 }
@@ -439,19 +479,22 @@ async fn issue_and_store(
     token: &StoredToken,
     request: &IssueRequest,
 ) -> Result<(String, crate::Issued), ApiError> {
-    Ok(issue_and_record(&state.inner.province, &state.inner.db, &token.id, request, state.now()).await?)
+    let inner = &state.inner;
+    Ok(issue_and_record(&inner.province, &inner.db, &inner.status, &token.id, request, state.now()).await?)
 }
 
-/// Issue one credential at `now`, store it and audit it as done by `actor`; the id is returned only once all
-/// three are done (the service and the `bulk` command share this path).
+/// Issue one credential at `now` with a place in a status list, store it and audit it as done by `actor`; the
+/// id is returned only once all of that is done.
 pub async fn issue_and_record(
     province: &Province,
     db: &Database,
+    status: &crate::status::StatusService,
     actor: &str,
     request: &IssueRequest,
     now: i64,
 ) -> Result<(String, crate::Issued), crate::Error> {
-    let issued = province.issue(request, now)?;
+    let refs = status.allocate(db, 1, now).await?;
+    let issued = province.issue_with_status(request, now, refs.first().copied())?;
     let c = &issued.credential;
     let id = huren_keys::hex(&c.id);
     db.insert_issued(&[record_of(&issued)], actor).await?;
@@ -585,4 +628,46 @@ async fn change_status(
     }
     metrics::counter!("huren_status_changes_total", "status" => status.as_str()).increment(1);
     Ok(Json(json!({ "id": id, "status": status.as_str(), "reason": change.reason })))
+}
+
+/// A status list's path segment, as a list id.
+fn list_id(text: &str) -> Result<u32, ApiError> {
+    text.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// The newest signed version of a status list, with its version as ETag.
+async fn status_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(list): Path<String>,
+) -> Result<Response, ApiError> {
+    let (version, signed) = state.inner.status.latest(list_id(&list)?).ok_or(ApiError::NotFound)?;
+    let etag = format!("\"{version}\"");
+    let matches = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == etag);
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok(([(header::CONTENT_TYPE, "application/cbor".to_string()), (header::ETAG, etag)], signed.as_slice().to_vec())
+        .into_response())
+}
+
+/// A signed delta from version `from` to the newest; 304 when `from` is the newest, 404 when it is unknown.
+async fn status_delta(
+    State(state): State<AppState>,
+    Path((list, from)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let list = list_id(&list)?;
+    let from: u64 = from.parse().map_err(|_| ApiError::NotFound)?;
+    let (latest, _) = state.inner.status.latest(list).ok_or(ApiError::NotFound)?;
+    if from == latest {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, format!("\"{latest}\""))]).into_response());
+    }
+    let inner = &state.inner;
+    let (version, signed) =
+        inner.status.delta(&inner.province, &inner.db, list, from).await?.ok_or(ApiError::NotFound)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/cbor".to_string()), (header::ETAG, format!("\"{version}\""))],
+        signed.as_slice().to_vec(),
+    )
+        .into_response())
 }

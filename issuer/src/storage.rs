@@ -9,6 +9,7 @@
 use std::str::FromStr;
 
 use ciborium::Value;
+use huren_wallet_core::StatusRef;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -22,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_tokens.sql")),
     (3, include_str!("../migrations/0003_claim_links.sql")),
     (4, include_str!("../migrations/0004_idempotency.sql")),
+    (5, include_str!("../migrations/0005_status_lists.sql")),
 ];
 
 /// An API token as stored (the secret itself is never stored, only its SHA-256).
@@ -93,6 +95,8 @@ pub struct StoredCredential {
     pub status_reason: Option<String>,
     /// When the status last changed.
     pub status_changed_at: Option<i64>,
+    /// Its place in a status list, if it has one.
+    pub status_ref: Option<StatusRef>,
 }
 
 /// One audit log entry.
@@ -283,7 +287,7 @@ macro_rules! audited {
 const ROWS_PER_INSERT: usize = 64;
 
 const INSERT_CREDENTIALS: &str =
-    "INSERT INTO credentials (id, province, kind, issued_at, expires_at, cose, status) VALUES";
+    "INSERT INTO credentials (id, province, kind, issued_at, expires_at, cose, status, status_list, status_index) VALUES";
 const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES";
 
 /// The VALUES list of a multi-row INSERT: `($1, ..., $c), ($c+1, ...)` for PostgreSQL; anonymous `?` for SQLite,
@@ -334,7 +338,7 @@ fn chain(tail: Option<(i64, Vec<u8>)>, records: Vec<AuditRecord>) -> Vec<AuditEn
 macro_rules! insert_credentials {
     ($db:expr, $tx:ident, $credentials:expr) => {
         for chunk in $credentials.chunks(ROWS_PER_INSERT) {
-            let sql = format!("{INSERT_CREDENTIALS} {}", placeholders($db, 7, chunk.len()));
+            let sql = format!("{INSERT_CREDENTIALS} {}", placeholders($db, 9, chunk.len()));
             let mut query = sqlx::query(&sql);
             for c in chunk {
                 query = query
@@ -344,11 +348,25 @@ macro_rules! insert_credentials {
                     .bind(c.issued_at)
                     .bind(c.expires_at)
                     .bind(&c.cose)
-                    .bind(c.status.as_str());
+                    .bind(c.status.as_str())
+                    .bind(c.status_ref.map(|s| i64::from(s.list)))
+                    .bind(c.status_ref.map(|s| i64::from(s.index)));
             }
             query.execute(&mut *$tx).await.map_err(db_err)?;
         }
     };
+}
+
+/// A status reference from its two columns (both set or both null).
+fn status_ref(list: Option<i64>, index: Option<i64>) -> Result<Option<StatusRef>, Error> {
+    match (list, index) {
+        (None, None) => Ok(None),
+        (Some(list), Some(index)) => match (u32::try_from(list), u32::try_from(index)) {
+            (Ok(list), Ok(index)) => Ok(Some(StatusRef { list, index })),
+            _ => Err(Error::Storage(format!("status reference ({list}, {index}) out of range in the database"))),
+        },
+        _ => Err(Error::Storage("a half-set status reference in the database".into())),
+    }
 }
 
 fn db_err(e: sqlx::Error) -> Error {
@@ -439,8 +457,8 @@ impl Database {
 
     /// A stored credential by id.
     pub async fn credential(&self, id: &[u8]) -> Result<Option<StoredCredential>, Error> {
-        let sql = "SELECT id, province, kind, issued_at, expires_at, cose, status, status_reason, status_changed_at \
-                   FROM credentials WHERE id = $1";
+        let sql = "SELECT id, province, kind, issued_at, expires_at, cose, status, status_reason, status_changed_at, \
+                   status_list, status_index FROM credentials WHERE id = $1";
         let row = on_pool!(self, |pool| {
             match sqlx::query(sql).bind(id).fetch_optional(pool).await.map_err(db_err)? {
                 None => None,
@@ -454,6 +472,10 @@ impl Database {
                     status: CredentialStatus::parse(&r.try_get::<String, _>("status").map_err(db_err)?)?,
                     status_reason: r.try_get("status_reason").map_err(db_err)?,
                     status_changed_at: r.try_get("status_changed_at").map_err(db_err)?,
+                    status_ref: status_ref(
+                        r.try_get("status_list").map_err(db_err)?,
+                        r.try_get("status_index").map_err(db_err)?,
+                    )?,
                 }),
             }
         });
@@ -623,6 +645,101 @@ impl Database {
             }
         });
         Ok(id)
+    }
+
+    /// Reserve block `block` of status list `list` for `node`; `false` when another node holds it already.
+    pub async fn reserve_status_block(&self, list: u32, block: u32, node: &str, now: i64) -> Result<bool, Error> {
+        let sql = "INSERT INTO status_blocks (list_id, block, node, reserved_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (list_id, block) DO NOTHING";
+        let rows = on_writer!(self, |pool| sqlx::query(sql)
+            .bind(i64::from(list))
+            .bind(i64::from(block))
+            .bind(node)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected());
+        Ok(rows == 1)
+    }
+
+    /// The blocks of status list `list` already reserved (by any node).
+    pub async fn status_blocks(&self, list: u32) -> Result<Vec<u32>, Error> {
+        let sql = "SELECT block FROM status_blocks WHERE list_id = $1";
+        let blocks: Vec<i64> = on_pool!(self, |pool| {
+            let rows = sqlx::query(sql).bind(i64::from(list)).fetch_all(pool).await.map_err(db_err)?;
+            rows.iter().map(|r| r.try_get(0).map_err(db_err)).collect::<Result<_, Error>>()?
+        });
+        blocks.into_iter().map(|b| u32::try_from(b).map_err(|_| Error::Storage("status block".into()))).collect()
+    }
+
+    /// The status lists in which indices have been handed out, in order.
+    pub async fn status_lists(&self) -> Result<Vec<u32>, Error> {
+        let sql = "SELECT DISTINCT list_id FROM status_blocks ORDER BY list_id";
+        let lists: Vec<i64> = on_pool!(self, |pool| {
+            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(db_err)?;
+            rows.iter().map(|r| r.try_get(0).map_err(db_err)).collect::<Result<_, Error>>()?
+        });
+        lists.into_iter().map(|l| u32::try_from(l).map_err(|_| Error::Storage("status list id".into()))).collect()
+    }
+
+    /// Every credential of status list `list` that is not valid: (index, status).
+    pub async fn non_valid_in_list(&self, list: u32) -> Result<Vec<(u32, CredentialStatus)>, Error> {
+        let sql = "SELECT status_index, status FROM credentials WHERE status_list = $1 AND status <> 'valid'";
+        let rows: Vec<(i64, String)> = on_pool!(self, |pool| {
+            let rows = sqlx::query(sql).bind(i64::from(list)).fetch_all(pool).await.map_err(db_err)?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0).map_err(db_err)?, r.try_get(1).map_err(db_err)?)))
+                .collect::<Result<_, Error>>()?
+        });
+        rows.into_iter()
+            .map(|(index, status)| {
+                let index = u32::try_from(index).map_err(|_| Error::Storage("status index".into()))?;
+                Ok((index, CredentialStatus::parse(&status)?))
+            })
+            .collect()
+    }
+
+    /// Record a published version of a status list; `false` when that version exists already (another node
+    /// published it first).
+    pub async fn insert_publication(
+        &self,
+        list: u32,
+        version: u64,
+        issued_at: i64,
+        document: &[u8],
+    ) -> Result<bool, Error> {
+        let sql = "INSERT INTO status_publications (list_id, version, issued_at, document) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (list_id, version) DO NOTHING";
+        let version = i64::try_from(version).map_err(|_| Error::Storage("status list version".into()))?;
+        let rows = on_writer!(self, |pool| sqlx::query(sql)
+            .bind(i64::from(list))
+            .bind(version)
+            .bind(issued_at)
+            .bind(document)
+            .execute(pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected());
+        Ok(rows == 1)
+    }
+
+    /// The signed document of a published version (`None` for the latest: the newest version).
+    pub async fn publication(&self, list: u32, version: Option<u64>) -> Result<Option<Vec<u8>>, Error> {
+        let latest = "SELECT document FROM status_publications WHERE list_id = $1 ORDER BY version DESC LIMIT 1";
+        let exact = "SELECT document FROM status_publications WHERE list_id = $1 AND version = $2";
+        let version = version.map(i64::try_from).transpose().map_err(|_| Error::Storage("version".into()))?;
+        let document = on_pool!(self, |pool| {
+            let query = match version {
+                None => sqlx::query(latest).bind(i64::from(list)),
+                Some(v) => sqlx::query(exact).bind(i64::from(list)).bind(v),
+            };
+            match query.fetch_optional(pool).await.map_err(db_err)? {
+                Some(row) => Some(row.try_get::<Vec<u8>, _>(0).map_err(db_err)?),
+                None => None,
+            }
+        });
+        Ok(document)
     }
 
     /// Whether the database answers (readiness).

@@ -16,6 +16,7 @@ fn record(id: u8) -> StoredCredential {
         status: CredentialStatus::Valid,
         status_reason: None,
         status_changed_at: None,
+        status_ref: None,
     }
 }
 

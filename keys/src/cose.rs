@@ -85,6 +85,12 @@ impl Sign1 {
         }
     }
 
+    /// The payload WITHOUT checking the signature: only for documents this program signed and stored itself (an
+    /// issuer reading back its own publications). Anything received goes through [`Sign1::verify`].
+    pub fn unverified_payload(&self) -> &[u8] {
+        self.inner.payload.as_deref().unwrap_or_default()
+    }
+
     /// Verify the signature with `key`, using the key's algorithm, and return the now-authenticated payload.
     ///
     /// The message's protected algorithm must be present and equal to the key's: a mismatch is

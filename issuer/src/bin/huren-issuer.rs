@@ -73,6 +73,15 @@ enum Command {
         /// Serve this province's signed bundle at /v1/province-bundle (with ETag).
         #[arg(long)]
         province_bundle: Option<PathBuf>,
+        /// Seconds between status list publications (default 60): a revocation is visible within this.
+        #[arg(long)]
+        status_interval_seconds: Option<u64>,
+        /// Time-to-live of each published status list version, in seconds (default 3600).
+        #[arg(long)]
+        status_ttl_seconds: Option<i64>,
+        /// This node's name, when several nodes share one PostgreSQL database (default node-1).
+        #[arg(long, env = "HUREN_NODE")]
+        node: Option<String>,
     },
     /// Issue credentials from an NDJSON or CSV file, through a running server (--server) or directly on the
     /// database (--dir), with a progress bar; prints one JSON line per input line (its id or its error) and a
@@ -335,12 +344,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Issue(args) => issue(*args),
-        Command::Serve { config, dir, listen, database_url, trust_bundle, province_bundle } => {
-            let given = huren_issuer::config::ServeConfig { dir, listen, database_url, trust_bundle, province_bundle };
+        Command::Serve {
+            config,
+            dir,
+            listen,
+            database_url,
+            trust_bundle,
+            province_bundle,
+            status_interval_seconds,
+            status_ttl_seconds,
+            node,
+        } => {
+            let given = huren_issuer::config::ServeConfig {
+                dir,
+                listen,
+                database_url,
+                trust_bundle,
+                province_bundle,
+                status_interval_seconds,
+                status_ttl_seconds,
+                status_list_size: None,
+                node,
+            };
             let settings = match config {
                 Some(path) => given.or(huren_issuer::config::ServeConfig::load(&path)?),
                 None => given,
             };
+            let status = huren_issuer::status::StatusService::new(settings.status())?;
             let dir = settings.dir.context("no province directory: pass --dir or set `dir` in --config")?;
             let listen = settings.listen.unwrap_or_else(|| huren_issuer::config::DEFAULT_LISTEN.to_string());
             let (database_url, trust_bundle, province_bundle) =
@@ -356,7 +386,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let listener =
                     tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
                 eprintln!("huren-issuer: {} serving on http://{}", province.code(), listener.local_addr()?);
-                let state = huren_issuer::service::AppState::new(province, db);
+                let clock = Box::new(|| time_or_now(None).unwrap_or(0));
+                let state = huren_issuer::service::AppState::configured(province, db, clock, status);
+                // Publish status lists now and then every interval, for as long as the server runs.
+                let publisher = state.clone();
+                tokio::spawn(async move {
+                    let mut ticks = tokio::time::interval(publisher.status_interval());
+                    loop {
+                        ticks.tick().await;
+                        if let Err(e) = publisher.publish_status().await {
+                            tracing::error!(error = %e, "status list publication failed");
+                        }
+                    }
+                });
                 if let Some(path) = trust_bundle {
                     state
                         .set_trust_bundle(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
@@ -562,12 +604,15 @@ async fn bulk(file: &std::path::Path, target: BulkTarget) -> anyhow::Result<()> 
         BulkTarget::Database { dir, database_url } => {
             let province = std::sync::Arc::new(Province::open_with(&dir, passphrase()?.as_deref())?);
             let db = database(&dir, database_url.as_deref()).await?;
+            // The CLI is a node of its own: it reserves its own status blocks.
+            let config = huren_issuer::status::StatusConfig { node: "cli".into(), ..Default::default() };
+            let status = std::sync::Arc::new(huren_issuer::status::StatusService::new(config)?);
             tokio::spawn(async move {
-                let issue = |requests| {
-                    let (province, db) = (province.clone(), db.clone());
+                let issue = |requests: Vec<IssueRequest>| {
+                    let (province, db, status) = (province.clone(), db.clone(), status.clone());
                     async move {
                         let now = time_or_now(None).map_err(|e| e.to_string())?;
-                        huren_issuer::bulk::issue_batch(province, &db, "cli", requests, now)
+                        huren_issuer::bulk::issue_batch(province, &db, &status, "cli", requests, now)
                             .await
                             .map_err(|e| e.to_string())
                     }
