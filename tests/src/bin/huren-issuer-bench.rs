@@ -95,9 +95,14 @@ async fn bulk_rate(province: Arc<Province>, db: &Database, n: usize) -> f64 {
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
     let start = Instant::now();
     let db2 = db.clone();
-    let issue = move |requests| {
-        let (province, db) = (province.clone(), db2.clone());
-        async move { huren_issuer::bulk::issue_batch(province, &db, "bench", requests, T0).await.map_err(|e| e.to_string()) }
+    let status = Arc::new(huren_issuer::status::StatusService::default());
+    let issue = move |requests: Vec<huren_issuer::IssueRequest>| {
+        let (province, db, status) = (province.clone(), db2.clone(), status.clone());
+        async move {
+            huren_issuer::bulk::issue_batch(province, &db, &status, "bench", requests, T0)
+                .await
+                .map_err(|e| e.to_string())
+        }
     };
     let worker = tokio::spawn(huren_issuer::bulk::process(
         futures_util::stream::iter(chunks),
