@@ -40,6 +40,8 @@ on_both_backends!(
     claim_links_are_redeemed_once_before_they_expire,
     the_same_idempotency_key_never_issues_twice,
     the_openapi_document_lists_exactly_the_routes_served,
+    status_lists_publish_revocations_and_deltas,
+    status_references_never_collide_across_nodes,
 );
 
 fn postgres_url() -> String {
@@ -372,5 +374,78 @@ async fn the_province_bundle_is_served_with_an_etag() {
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    finish(&s).await;
+}
+
+/// The province's trust list, from the trust file `init` wrote.
+fn province_trust(s: &Setup) -> huren_keys::TrustList {
+    let file = huren_keys::TrustFile::decode(&std::fs::read(s.dir.join("p/trust.cbor")).unwrap()).unwrap();
+    huren_keys::TrustList::from_trust_file(&file).unwrap()
+}
+
+async fn status_lists_publish_revocations_and_deltas(backend: Backend) {
+    use huren_keys::status::{Status, StatusDelta, StatusList};
+    let s = setup("status", backend).await;
+    let trust = province_trust(&s);
+    assert_eq!(call(&s, "GET", "/v1/status/1", None, "").await.0, StatusCode::NOT_FOUND, "nothing published yet");
+
+    // An issued credential carries its place in list 1; the first publication lists it as valid.
+    let (_, body, _) = call(&s, "POST", "/v1/credentials", Some(&s.issuer), REQUEST).await;
+    let issued: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let id = issued["id"].as_str().unwrap().to_string();
+    assert_eq!(issued["credential"]["status"]["list"], 1);
+    let index = issued["credential"]["status"]["index"].as_u64().unwrap();
+    assert_eq!(s.state.publish_status().await.unwrap(), [(1, 1)]);
+    assert_eq!(s.state.publish_status().await.unwrap(), [], "unchanged and fresh: nothing new to publish");
+    let (status, v1, ct) = call(&s, "GET", "/v1/status/1", None, "").await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "application/cbor"));
+    let v1 = StatusList::verify(&v1, &trust).unwrap();
+    assert_eq!((v1.version, v1.status(index)), (1, Some(Status::Valid)));
+
+    // Revoked: the next publication says so, and a delta takes a verifier from version 1 to 2.
+    let reason = r#"{"reason": "reported stolen"}"#;
+    let (status, _, _) = call(&s, "POST", &format!("/v1/credentials/{id}/revoke"), Some(&s.revoker), reason).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.state.publish_status().await.unwrap(), [(1, 2)]);
+    let (_, v2, _) = call(&s, "GET", "/v1/status/1", None, "").await;
+    let v2 = StatusList::verify(&v2, &trust).unwrap();
+    assert_eq!((v2.version, v2.status(index)), (2, Some(Status::Revoked)));
+    let (status, delta, _) = call(&s, "GET", "/v1/status/1/delta/1", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let delta = StatusDelta::verify(&delta, &trust).unwrap();
+    assert_eq!(delta.changes, [(index, Status::Revoked)]);
+    let mut applied = v1.clone().into_document();
+    applied.apply(&delta).unwrap();
+    assert_eq!(applied, *v2);
+
+    // Up to date: 304; unknown versions and lists: 404 (the verifier then fetches the full list).
+    assert_eq!(call(&s, "GET", "/v1/status/1/delta/2", None, "").await.0, StatusCode::NOT_MODIFIED);
+    assert_eq!(call(&s, "GET", "/v1/status/1/delta/7", None, "").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&s, "GET", "/v1/status/2", None, "").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&s, "GET", "/v1/status/x/delta/1", None, "").await.0, StatusCode::NOT_FOUND);
+    let conditional = Request::builder().uri("/v1/status/1").header("if-none-match", "\"2\"").body(Body::empty());
+    let response = app(s.state.clone()).oneshot(conditional.unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+    finish(&s).await;
+}
+
+async fn status_references_never_collide_across_nodes(backend: Backend) {
+    use huren_issuer::status::{StatusConfig, StatusService, BLOCK_SIZE};
+    let s = setup("nodes", backend).await;
+    // Two nodes over one database, a small list so that both fill it and move on to list 2.
+    let config = |node: &str| StatusConfig { list_size: 4 * BLOCK_SIZE, node: node.into(), ..Default::default() };
+    let a = StatusService::new(config("a")).unwrap();
+    let b = StatusService::new(config("b")).unwrap();
+    let per_node = usize::try_from(3 * BLOCK_SIZE).unwrap();
+    let (refs_a, refs_b) = tokio::join!(a.allocate(&s.db, per_node, T0), b.allocate(&s.db, per_node, T0));
+    let all: Vec<_> = refs_a.unwrap().into_iter().chain(refs_b.unwrap()).collect();
+    let distinct: std::collections::HashSet<_> = all.iter().map(|r| (r.list, r.index)).collect();
+    assert_eq!(distinct.len(), all.len(), "no index handed out twice");
+    assert!(all.iter().any(|r| r.list == 2), "a full list moves allocation to the next");
+    assert!(all.iter().all(|r| r.index < 4 * BLOCK_SIZE));
+    // Within a block the order is random, not sequential.
+    let first: Vec<u32> = all.iter().take(16).map(|r| r.index).collect();
+    assert!(first.windows(2).any(|w| w[1] != w[0] + 1), "{first:?}");
+    assert!(StatusService::new(StatusConfig { list_size: 1000, ..Default::default() }).is_err());
     finish(&s).await;
 }
