@@ -21,6 +21,7 @@
 mod code;
 mod pipeline;
 pub mod scan;
+pub mod status;
 pub mod store;
 pub mod sync;
 

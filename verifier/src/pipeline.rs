@@ -136,6 +136,24 @@ pub enum Rejection {
         /// Credentials issued after this instant are refused.
         issued_after: i64,
     },
+    /// The province's status list says the credential is revoked.
+    Revoked {
+        /// The issuing province.
+        province: String,
+        /// Its status list.
+        list: u32,
+        /// Its index there.
+        index: u32,
+    },
+    /// The province's status list says the credential is suspended.
+    Suspended {
+        /// The issuing province.
+        province: String,
+        /// Its status list.
+        list: u32,
+        /// Its index there.
+        index: u32,
+    },
     /// The verifier's trust data is too old (past its maximum offline age, or the province bundle has expired).
     TrustStoreStale {
         /// What is stale.
@@ -172,6 +190,8 @@ impl Rejection {
             Rejection::Expired { .. } => Code::Expired,
             Rejection::PolicyRejected { .. } => Code::PolicyRejected,
             Rejection::KeyRevoked { .. } => Code::KeyRevoked,
+            Rejection::Revoked { .. } => Code::Revoked,
+            Rejection::Suspended { .. } => Code::Suspended,
             Rejection::TrustStoreStale { .. } => Code::TrustStoreStale,
             Rejection::ClockBehindTrust { .. } => Code::ClockBehindTrust,
         }
@@ -208,6 +228,12 @@ impl fmt::Display for Rejection {
             Rejection::PolicyRejected { reason } => write!(f, "policy: {reason}"),
             Rejection::KeyRevoked { kid, issued_after } => {
                 write!(f, "key {kid} revoked for credentials issued after {issued_after}")
+            }
+            Rejection::Revoked { province, list, index } => {
+                write!(f, "revoked: entry {index} of status list {province}/{list}")
+            }
+            Rejection::Suspended { province, list, index } => {
+                write!(f, "suspended: entry {index} of status list {province}/{list}")
             }
             Rejection::TrustStoreStale { reason } => write!(f, "trust data stale: {reason}"),
             Rejection::ClockBehindTrust { now, floor } => {

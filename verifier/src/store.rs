@@ -6,8 +6,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use huren_keys::status::Status;
 use huren_keys::{TrustBundle, TrustList, TrustState, UpdateReport};
 
+use crate::status::{StatusLists, StatusUpdate};
 use crate::{verify, Policy, Rejection, Verified};
 
 /// How old trust data may get before the verifier warns, then refuses.
@@ -19,11 +21,19 @@ pub struct Freshness {
     pub refuse_after: i64,
     /// Seconds the device clock may run behind the time floor before `CLOCK_BEHIND_TRUST`.
     pub clock_tolerance: i64,
+    /// Seconds past a status list's time-to-live after which credentials it covers are refused
+    /// (`TRUST_STORE_STALE`); between its time-to-live and this, answers carry a warning.
+    pub status_refuse_after: i64,
 }
 
 impl Default for Freshness {
     fn default() -> Self {
-        Freshness { warn_after: 2 * 86_400, refuse_after: 14 * 86_400, clock_tolerance: 300 }
+        Freshness {
+            warn_after: 2 * 86_400,
+            refuse_after: 14 * 86_400,
+            clock_tolerance: 300,
+            status_refuse_after: 3 * 86_400,
+        }
     }
 }
 
@@ -76,6 +86,7 @@ pub struct TrustStore {
     path: PathBuf,
     state: TrustState,
     trust: TrustList,
+    status: StatusLists,
     crash_before_rename: bool,
 }
 
@@ -134,7 +145,81 @@ impl TrustStore {
 
     fn with_state(path: &Path, state: TrustState) -> Self {
         let trust = state.trust_list();
-        TrustStore { path: path.to_path_buf(), state, trust, crash_before_rename: false }
+        let status = StatusLists::load(&StatusLists::dir_for(path), &trust);
+        TrustStore { path: path.to_path_buf(), state, trust, status, crash_before_rename: false }
+    }
+
+    /// The status lists held (verified against this store's trust).
+    pub fn status_lists(&self) -> &StatusLists {
+        &self.status
+    }
+
+    /// Take a signed full status list (from any mirror: it is signed). Refused when it does not verify against
+    /// this store's trust or is older than the list held.
+    pub fn import_status_list(&mut self, signed: &[u8]) -> Result<StatusUpdate, StoreError> {
+        let _lock = Self::lock(&self.path)?;
+        self.status.import_full(signed, &self.trust)
+    }
+
+    /// Apply a signed status delta to the list it is for (which must be held, at the delta's base version).
+    pub fn apply_status_delta(&mut self, signed: &[u8]) -> Result<StatusUpdate, StoreError> {
+        let _lock = Self::lock(&self.path)?;
+        self.status.apply_delta(signed, &self.trust)
+    }
+
+    /// Check a verified credential against its status list: revoked, suspended, or covered by a list too far past
+    /// its time-to-live are refused. A credential without a status reference, or whose list is not held, passes
+    /// (see [`TrustStore::status_note`] for the warning to show).
+    pub fn check_status(&self, verified: &Verified, now: i64, freshness: &Freshness) -> Result<(), Rejection> {
+        let credential = verified.credential();
+        let Some(reference) = credential.status else { return Ok(()) };
+        let Some(list) = self.status.get(&credential.issuer, reference.list) else { return Ok(()) };
+        let (province, index) = (credential.issuer.clone(), reference.index);
+        match list.status(u64::from(index)) {
+            Some(Status::Valid) => {}
+            Some(Status::Revoked) => return Err(Rejection::Revoked { province, list: reference.list, index }),
+            Some(Status::Suspended | Status::Reserved) => {
+                return Err(Rejection::Suspended { province, list: reference.list, index })
+            }
+            None => {
+                return Err(Rejection::SchemaInvalid {
+                    reason: format!("status index {index} is past the end of list {province}/{}", reference.list),
+                })
+            }
+        }
+        if now > list.expires_at().saturating_add(freshness.status_refuse_after) {
+            return Err(Rejection::TrustStoreStale {
+                reason: format!(
+                    "status list {province}/{} is {} h old (time-to-live {} h); sync the status lists",
+                    reference.list,
+                    now.saturating_sub(list.issued_at) / 3600,
+                    list.ttl / 3600
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// A warning to show with a valid answer: its status list is past its time-to-live, or not held at all (so
+    /// revocation was not checked). `None` when the status is current or the credential has no status reference.
+    pub fn status_note(&self, verified: &Verified, now: i64) -> Option<String> {
+        let credential = verified.credential();
+        let reference = credential.status?;
+        let Some(list) = self.status.get(&credential.issuer, reference.list) else {
+            return Some(format!(
+                "revocation not checked: no status list {}/{} on this device; sync",
+                credential.issuer, reference.list
+            ));
+        };
+        (now > list.expires_at()).then(|| {
+            format!(
+                "status list {}/{} is {} min old, past its {} min time-to-live; sync soon",
+                credential.issuer,
+                reference.list,
+                now.saturating_sub(list.issued_at) / 60,
+                list.ttl / 60
+            )
+        })
     }
 
     /// Apply a trust bundle (bytes as served by any mirror). On any refusal the store, in memory and on disk, is
@@ -188,7 +273,8 @@ impl TrustStore {
         }
     }
 
-    /// Verify QR text with this store's trust, after checking the device clock and the store's age.
+    /// Verify QR text with this store's trust, after checking the device clock and the store's age, then its
+    /// status list.
     pub fn verify(&self, text: &str, now: i64, policy: &Policy, freshness: &Freshness) -> Result<Verified, Rejection> {
         match self.staleness(now, freshness) {
             Staleness::ClockBehind => {
@@ -214,7 +300,9 @@ impl TrustStore {
                 ),
             });
         }
-        verify(text, &self.trust, now, policy)
+        let verified = verify(text, &self.trust, now, policy)?;
+        self.check_status(&verified, now, freshness)?;
+        Ok(verified)
     }
 
     /// The trusted issuer keys.
@@ -225,7 +313,7 @@ impl TrustStore {
 
 /// Replace `path` with `bytes` atomically: temporary file, fsync, rename, fsync of the directory. The caller holds
 /// the store's lock, so the one temporary file name is never shared. `crash_before_rename` stops after the fsync.
-fn write_atomically(path: &Path, bytes: &[u8], crash_before_rename: bool) -> Result<(), StoreError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], crash_before_rename: bool) -> Result<(), StoreError> {
     let io = |source| StoreError::Io { path: path.display().to_string(), source };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

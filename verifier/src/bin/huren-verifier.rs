@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use huren_keys::{TrustFile, TrustList};
 use huren_verifier::scan::{self, ImageLimits};
+use huren_verifier::status::StatusUpdate;
 use huren_verifier::store::{Freshness, Staleness, TrustStore};
 use huren_verifier::sync::{sync, SyncOptions, SyncOutcome};
 use huren_verifier::{verify, Code, Policy, Rejection, Verified};
@@ -51,6 +52,10 @@ enum Command {
         /// Refuse (TRUST_STORE_STALE) when the newest trust data is older than this many hours.
         #[arg(long, default_value_t = 336)]
         refuse_after_hours: i64,
+        /// Refuse (TRUST_STORE_STALE) a credential whose status list is this many hours past its time-to-live
+        /// (before that: a warning).
+        #[arg(long, default_value_t = 72)]
+        status_refuse_after_hours: i64,
         /// QR text, image files, or `-`.
         #[arg(required = true)]
         inputs: Vec<String>,
@@ -117,11 +122,22 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
-        Command::Verify { trust, store, at, json, checkpoint, warn_after_hours, refuse_after_hours, inputs } => {
+        Command::Verify {
+            trust,
+            store,
+            at,
+            json,
+            checkpoint,
+            warn_after_hours,
+            refuse_after_hours,
+            status_refuse_after_hours,
+            inputs,
+        } => {
             let now = time_or_now(at.as_deref())?;
             let freshness = Freshness {
                 warn_after: warn_after_hours.saturating_mul(3600),
                 refuse_after: refuse_after_hours.saturating_mul(3600),
+                status_refuse_after: status_refuse_after_hours.saturating_mul(3600),
                 ..Freshness::default()
             };
             let trust = load_trust(trust, store)?;
@@ -141,7 +157,22 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     report.bundles_unchanged
                 ),
             }
-            Ok(true)
+            // Then every status list the province bundles declare.
+            let mut all_synced = true;
+            for (province, list, result) in huren_verifier::status::sync_status(&mut store, &options) {
+                match result {
+                    Ok(StatusUpdate::Full(v)) => println!("status list {province}/{list}: full list, version {v}"),
+                    Ok(StatusUpdate::Delta(from, to)) => {
+                        println!("status list {province}/{list}: delta {from} -> {to}")
+                    }
+                    Ok(StatusUpdate::UpToDate(v)) => println!("status list {province}/{list}: version {v}, up to date"),
+                    Err(e) => {
+                        all_synced = false;
+                        eprintln!("huren-verifier: status list {province}/{list}: {e}");
+                    }
+                }
+            }
+            Ok(all_synced)
         }
         Command::Trust { action, store, at } => {
             let now = time_or_now(at.as_deref())?;
@@ -171,6 +202,15 @@ impl Checkpoint {
         match &self.trust {
             TrustSource::Store(store) => store.verify(text, now, &self.policy, &self.freshness),
             TrustSource::List(list) => verify(text, list, now, &self.policy),
+        }
+    }
+
+    /// A warning about the revocation check of a valid answer (stores only): list past its time-to-live, or
+    /// not held.
+    fn status_note(&self, outcome: &Result<Verified, Rejection>, now: i64) -> Option<String> {
+        match (&self.trust, outcome) {
+            (TrustSource::Store(store), Ok(verified)) => store.status_note(verified, now),
+            _ => None,
         }
     }
 
@@ -230,15 +270,20 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
         };
         all_valid &= outcome.is_ok();
         let format = format_of(text.as_deref());
+        let status_note = checkpoint.status_note(&outcome, now);
         if json {
             let mut report = json_report(&label, format, &outcome, now);
             if let Some(age) = trust_age {
                 report["trust_age_seconds"] = json!(age);
                 report["trust_warning"] = json!(warning);
+                report["status_warning"] = json!(status_note);
             }
             println!("{report}");
         } else {
             print!("{}", human_report(&label, &outcome));
+            if let Some(note) = status_note {
+                println!("    warning: {note}");
+            }
         }
     }
     Ok(all_valid)
@@ -441,6 +486,20 @@ fn status_report(store: &TrustStore, now: i64, json: bool) -> String {
             b.revocations.len(),
             rfc3339(b.expires),
             if now >= b.expires { " (EXPIRED)" } else { "" }
+        ));
+    }
+    for l in store.status_lists().iter() {
+        let age = now.saturating_sub(l.issued_at);
+        out.push_str(&format!(
+            "  {}/{} status list v{}: {} entries, {} not valid, {} min old (time-to-live {} min){}\n",
+            l.province,
+            l.list,
+            l.version,
+            l.bits.len(),
+            l.bits.non_valid().count(),
+            age / 60,
+            l.ttl / 60,
+            if now > l.expires_at() { " (PAST ITS TIME-TO-LIVE)" } else { "" }
         ));
     }
     out

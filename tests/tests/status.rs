@@ -1,0 +1,222 @@
+//! Revocation end to end: an issuer service publishes status lists over a real socket (through a mirror that
+//! can turn hostile), a checkpoint's trust store syncs them by delta or in full and answers REVOKED / SUSPENDED
+//! offline; tampered documents, deltas for another version and lists past their time-to-live are handled.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::status::{StatusConfig, StatusService};
+use huren_issuer::storage::Database;
+use huren_issuer::Province;
+use huren_keys::StatusListDescriptor;
+use huren_tests::fixtures::{TestFederation, T0};
+use huren_verifier::status::{sync_status, StatusUpdate};
+use huren_verifier::store::{Freshness, StoreError, TrustStore};
+use huren_verifier::sync::SyncOptions;
+use huren_verifier::{Code, Policy};
+use tower::ServiceExt;
+
+const REQUEST: &str = r#"{"subject": {"name": "吴十一", "masked_id": "4403**********0011"},
+    "body": {"type": "health-status", "colour": "green", "reason": "no-risk"}, "valid_for_hours": 168}"#;
+
+struct World {
+    runtime: tokio::runtime::Runtime,
+    state: AppState,
+    clock: Arc<AtomicI64>,
+    hostile: Arc<AtomicBool>,
+    base: String,
+    issuer: String,
+    revoker: String,
+    store: TrustStore,
+    dir: std::path::PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let fed = TestFederation::three();
+        let gd = fed.province("CN-GD");
+        let dir = std::env::temp_dir().join(format!("huren-status-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        gd.issuer.save(&dir.join("issuer.key.pem")).unwrap();
+        std::fs::write(dir.join("issuer.cert"), gd.certificate.sign(&gd.root).unwrap()).unwrap();
+        let province = Province::adopt(
+            &dir.join("p"),
+            "CN-GD",
+            gd.root.public(),
+            &dir.join("issuer.key.pem"),
+            &dir.join("issuer.cert"),
+            None,
+        )
+        .unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let clock = Arc::new(AtomicI64::new(T0 + 60));
+        let (state, issuer, revoker) = runtime.block_on(async {
+            let db = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
+            db.migrate().await.unwrap();
+            let issuer = create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
+            let revoker = create_token(&db, "revoker", "CN-GD", T0).await.unwrap();
+            let config = StatusConfig { list_size: 8192, ttl_seconds: 3600, ..StatusConfig::default() };
+            let c = clock.clone();
+            let clock = Box::new(move || c.load(Ordering::SeqCst));
+            (AppState::configured(province, db, clock, StatusService::new(config).unwrap()), issuer, revoker)
+        });
+
+        // The mirror in front of the issuer: honest, or (when `hostile`) answering a delta request for version
+        // n with the delta from n + 1, which does not apply.
+        let hostile = Arc::new(AtomicBool::new(false));
+        let (mirror_state, mirror_hostile) = (state.clone(), hostile.clone());
+        let mirror = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let (state, hostile) = (mirror_state.clone(), mirror_hostile.clone());
+            async move {
+                let (mut parts, body) = request.into_parts();
+                let path = parts.uri.path().to_string();
+                if let (true, Some((head, from))) = (hostile.load(Ordering::SeqCst), path.rsplit_once("/delta/")) {
+                    let next = from.parse::<u64>().unwrap() + 1;
+                    parts.uri = format!("{head}/delta/{next}").parse().unwrap();
+                }
+                app(state).oneshot(axum::extract::Request::from_parts(parts, body)).await.unwrap()
+            }
+        });
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(async move { axum::serve(listener, mirror).await });
+
+        // The federation's trust bundle, with GD's bundle declaring list 1 at the mirror.
+        let mut gd_bundle = fed.bundle_doc("CN-GD", 1);
+        gd_bundle.status_lists = vec![StatusListDescriptor { list: 1, url: format!("{base}/v1/status/1") }];
+        let mut bundle = fed.trust_bundle();
+        bundle.bundles[0] = fed.signed_bundle(&gd_bundle);
+        let mut store =
+            TrustStore::provision(&dir.join("store.cbor"), &fed.signed_root(&fed.root_doc(1), &[0, 2]), T0).unwrap();
+        store.import(&bundle.encode(), T0).unwrap();
+        World { runtime, state, clock, hostile, base, issuer, revoker, store, dir }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    fn tick(&self, seconds: i64) {
+        self.clock.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    fn post(&self, path: &str, token: &str, body: &str) -> serde_json::Value {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        serde_json::from_slice(&response.bytes().unwrap()).unwrap()
+    }
+
+    fn get(&self, path: &str) -> Vec<u8> {
+        reqwest::blocking::get(format!("{}{path}", self.base)).unwrap().bytes().unwrap().to_vec()
+    }
+
+    fn publish(&self) -> Vec<(u32, u64)> {
+        self.runtime.block_on(self.state.publish_status()).unwrap()
+    }
+
+    fn sync(&mut self) -> StatusUpdate {
+        let mut results = sync_status(&mut self.store, &SyncOptions::default());
+        assert_eq!(results.len(), 1);
+        let (province, list, result) = results.remove(0);
+        assert_eq!((province.as_str(), list), ("CN-GD", 1));
+        result.unwrap()
+    }
+
+    fn code(&self, text: &str, now: i64) -> Code {
+        match self.store.verify(text, now, &Policy::default(), &Freshness::default()) {
+            Ok(_) => Code::Ok,
+            Err(r) => r.code(),
+        }
+    }
+}
+
+#[test]
+fn revocations_reach_an_offline_checkpoint_by_delta() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut w = World::new();
+    let a = w.post("/v1/credentials", &w.issuer, REQUEST);
+    let b = w.post("/v1/credentials", &w.issuer, REQUEST);
+    let (a_text, b_text) = (a["qr_text"].as_str().unwrap().to_string(), b["qr_text"].as_str().unwrap().to_string());
+    let (a_id, b_id) = (a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string());
+
+    // Before any sync: valid, with a warning that revocation was not checked.
+    let verified = w.store.verify(&a_text, w.now(), &Policy::default(), &Freshness::default()).unwrap();
+    assert!(w.store.status_note(&verified, w.now()).unwrap().contains("not checked"));
+
+    // First sync takes the full list; both valid, no warning.
+    assert_eq!(w.publish(), [(1, 1)]);
+    assert_eq!(w.sync(), StatusUpdate::Full(1));
+    assert_eq!(w.code(&a_text, w.now()), Code::Ok);
+    let verified = w.store.verify(&a_text, w.now(), &Policy::default(), &Freshness::default()).unwrap();
+    assert_eq!(w.store.status_note(&verified, w.now()), None);
+    let v1_full = w.get("/v1/status/1");
+
+    // Revoke A: the next publication and a delta make the checkpoint answer REVOKED, offline.
+    w.tick(60);
+    w.post(&format!("/v1/credentials/{a_id}/revoke"), &w.revoker, r#"{"reason": "reported stolen"}"#);
+    assert_eq!(w.publish(), [(1, 2)]);
+    assert_eq!(w.sync(), StatusUpdate::Delta(1, 2));
+    assert_eq!((w.code(&a_text, w.now()), w.code(&b_text, w.now())), (Code::Revoked, Code::Ok));
+
+    // Suspend B, then reinstate it.
+    w.tick(60);
+    w.post(&format!("/v1/credentials/{b_id}/suspend"), &w.revoker, r#"{"reason": "under review"}"#);
+    w.publish();
+    assert_eq!(w.sync(), StatusUpdate::Delta(2, 3));
+    assert_eq!(w.code(&b_text, w.now()), Code::Suspended);
+    w.tick(60);
+    w.post(&format!("/v1/credentials/{b_id}/reinstate"), &w.revoker, r#"{"reason": "cleared"}"#);
+    w.publish();
+    assert_eq!(w.sync(), StatusUpdate::Delta(3, 4));
+    assert_eq!(w.code(&b_text, w.now()), Code::Ok);
+    assert_eq!(w.sync(), StatusUpdate::UpToDate(4));
+
+    // The held lists survive a restart (re-verified from the chain on disk).
+    let reopened = TrustStore::open(w.store.path()).unwrap();
+    assert_eq!(reopened.status_lists().get("CN-GD", 1).unwrap().version, 4);
+    assert_eq!(reopened.status_lists().chain_length("CN-GD", 1), 3);
+
+    // Tampered documents are refused and change nothing; an older full list is a rollback.
+    let mut tampered = w.get("/v1/status/1");
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let refused = w.store.import_status_list(&tampered).unwrap_err();
+    assert!(matches!(&refused, StoreError::Refused { source } if source.code() == "SIGNATURE_INVALID"), "{refused}");
+    let mut bad_delta = w.get("/v1/status/1/delta/3");
+    let middle = bad_delta.len() / 2;
+    bad_delta[middle] ^= 0x10;
+    assert!(w.store.apply_status_delta(&bad_delta).is_err());
+    let rollback = w.store.import_status_list(&v1_full).unwrap_err();
+    assert!(matches!(&rollback, StoreError::Refused { source } if source.code() == "ROLLBACK"), "{rollback}");
+    assert_eq!(w.store.status_lists().get("CN-GD", 1).unwrap().version, 4, "nothing refused was taken");
+    let stale_delta = w.get("/v1/status/1/delta/2");
+    assert!(w.store.apply_status_delta(&stale_delta).is_err(), "a delta from another version does not apply");
+
+    // A mirror that answers with a delta for another version: refused, and a full sync follows.
+    for _ in 0..2 {
+        w.tick(60);
+        let c = w.post("/v1/credentials", &w.issuer, REQUEST);
+        w.post(&format!("/v1/credentials/{}/revoke", c["id"].as_str().unwrap()), &w.revoker, r#"{"reason": "x"}"#);
+        w.publish();
+    }
+    w.hostile.store(true, Ordering::SeqCst);
+    assert_eq!(w.sync(), StatusUpdate::Full(6));
+    w.hostile.store(false, Ordering::SeqCst);
+    assert_eq!(w.code(&a_text, w.now()), Code::Revoked);
+
+    // Offline past the list's time-to-live: valid with a warning showing the list's age; refused 72 h later.
+    let later = w.now() + 2 * 3600;
+    let verified = w.store.verify(&b_text, later, &Policy::default(), &Freshness::default()).unwrap();
+    let note = w.store.status_note(&verified, later).unwrap();
+    assert!(note.contains("120 min old") && note.contains("60 min time-to-live"), "{note}");
+    assert_eq!(w.code(&b_text, w.now() + 3600 + 72 * 3600 + 60), Code::TrustStoreStale);
+    std::fs::remove_dir_all(&w.dir).unwrap();
+}
