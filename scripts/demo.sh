@@ -35,6 +35,11 @@ for p in "${provinces[@]}"; do members+=(--member "$p=$out/$p/root.pub.der"); do
 "$keys" sign --proposal "$out/root-v1.proposal" --key "$out/CN-SH/root.key.pem" --out "$out/CN-SH.sig"
 "$keys" combine --proposal "$out/root-v1.proposal" --sig "$out/CN-GD.sig" --sig "$out/CN-SH.sig" --out "$out/root-v1.cose"
 
+# Each issuer service gets a loopback port now, so that its province bundle can say where its status list lives.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+ports=()
+for p in "${provinces[@]}"; do ports+=("$(free_port)"); done
+
 echo
 echo "== 3. Each province certifies its issuer key and signs its province bundle; anyone assembles the trust bundle"
 bundles=()
@@ -43,7 +48,7 @@ for i in "${!provinces[@]}"; do
   "$keys" certify --root-key "$out/$p/root.key.pem" --province "$p" --key "$out/$p/issuer-key.pub.der" \
     --out "$out/$p/issuer.cert"
   "$keys" bundle --root-key "$out/$p/root.key.pem" --province "$p" --version 1 \
-    --cert "$out/$p/issuer.cert" --status-list "1=https://$p.example/status/1" --out "$out/$p.bundle"
+    --cert "$out/$p/issuer.cert" --status-list "1=http://127.0.0.1:${ports[$i]}/v1/status/1" --out "$out/$p.bundle"
   bundles+=(--bundle "$out/$p.bundle")
 done
 "$keys" assemble --root "$out/root-v1.cose" "${bundles[@]}" --out "$out/trust-bundle.cbor"
@@ -59,8 +64,9 @@ for i in "${!provinces[@]}"; do
   q "$issuer" init --province "$p" --dir "$out/$p/issuer" --issuer-key "$out/$p/issuer-key.key.pem" \
     --certificate "$out/$p/issuer.cert" --root-pub "$out/$p/root.pub.der" 2>/dev/null
   "$issuer" tokens create --dir "$out/$p/issuer" --role issuer > "$out/$p/token" 2>/dev/null
-  "$issuer" serve --dir "$out/$p/issuer" --listen 127.0.0.1:0 --trust-bundle "$out/trust-bundle.cbor" \
-    --province-bundle "$out/$p.bundle" 2> "$out/$p/serve.log" &
+  "$issuer" tokens create --dir "$out/$p/issuer" --role revoker > "$out/$p/revoker-token" 2>/dev/null
+  "$issuer" serve --dir "$out/$p/issuer" --listen "127.0.0.1:${ports[$i]}" --trust-bundle "$out/trust-bundle.cbor" \
+    --province-bundle "$out/$p.bundle" --status-interval-seconds 1 2> "$out/$p/serve.log" &
   servers+=($!)
   url=""
   for _ in $(seq 1 100); do
@@ -85,12 +91,18 @@ for i in "${!provinces[@]}"; do
   id=$(echo "$answer" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')
   echo "$answer" | sed -n 's/.*"qr_text":"\([^"]*\)".*/\1/p' > "$out/$p.txt"
   curl -fsS -H "Authorization: Bearer $(cat "$out/$p/token")" "$url/v1/credentials/$id/qr.png" -o "$out/$p.png"
+  echo "$id" > "$out/$p.id"
   echo "$p issued credential $id ($(wc -c < "$out/$p.txt") characters of QR text) -> $out/$p.png"
+done
+# Each service publishes its status list within its interval (1 s here; 60 s by default).
+for url in "${urls[@]}"; do
+  for _ in $(seq 1 50); do curl -fsS -o /dev/null "$url/v1/status/1" 2>/dev/null && break; sleep 0.1; done
 done
 
 echo
 echo "== 6. A checkpoint in each province: provisioned with the federation root alone, then synced over HTTP"
-echo "      from a mirror of the trust bundle (the CN-GD issuer; any mirror will do, every part is signed)"
+echo "      from a mirror of the trust bundle (the CN-GD issuer; any mirror will do, every part is signed),"
+echo "      then every province's status list from where its bundle says"
 for c in "${provinces[@]}"; do
   q "$verifier" trust provision "$out/root-v1.cose" --store "$out/checkpoint-$c/store.cbor"
   "$verifier" sync --from "${urls[0]}/v1/trust-bundle" --store "$out/checkpoint-$c/store.cbor"
@@ -129,7 +141,24 @@ stale_code=$(code_of "$out/checkpoint-CN-SH/store.cbor" --at "$stale_at" "$out/C
 printf '%-60s %s\n' "CN-HB code at a CN-SH checkpoint offline for 15 days:" "$stale_code"
 
 echo
-echo "== 9. The issuer services shut down cleanly (SIGTERM: in-flight requests finish, exit status 0)"
+echo "== 9. CN-HB revokes its credential; the CN-SH checkpoint syncs (a small delta) and refuses it, offline;"
+echo "      the CN-GD checkpoint, not synced since, does not know yet"
+hb_url=${urls[1]}
+curl -fsS -H "Authorization: Bearer $(cat "$out/CN-HB/revoker-token")" -H 'Content-Type: application/json' \
+  -d '{"reason": "reported stolen"}' "$hb_url/v1/credentials/$(cat "$out/CN-HB.id")/revoke" > /dev/null
+for _ in $(seq 1 50); do
+  [ "$(curl -fsS -o /dev/null -w '%header{etag}' "$hb_url/v1/status/1")" = '"2"' ] && break
+  sleep 0.1
+done
+"$verifier" sync --from "${urls[0]}/v1/trust-bundle" --store "$out/checkpoint-CN-SH/store.cbor" | grep CN-HB
+revoked_code=$(code_of "$out/checkpoint-CN-SH/store.cbor" "$out/CN-HB.png")
+unsynced_code=$(code_of "$out/checkpoint-CN-GD/store.cbor" "$out/CN-HB.png")
+printf '%-60s %s\n' "CN-HB code at the CN-SH checkpoint after its sync:" "$revoked_code"
+printf '%-60s %s\n' "CN-HB code at the CN-GD checkpoint (not synced since):" "$unsynced_code"
+[ "$revoked_code" = "REVOKED" ] || failures=$((failures + 1))
+
+echo
+echo "== 10. The issuer services shut down cleanly (SIGTERM: in-flight requests finish, exit status 0)"
 trap - EXIT
 for i in "${!provinces[@]}"; do
   kill -TERM "${servers[$i]}"
@@ -142,4 +171,4 @@ if [ "$failures" -ne 0 ] || [ "$forged_code" = "OK" ] || [ "$stale_code" != "TRU
   exit 1
 fi
 echo
-echo "demo finished: 9 of 9 cross-province checks OK, forged and stale codes refused, services stopped; files in $out/"
+echo "demo finished: 9 of 9 cross-province checks OK; forged, stale and revoked codes refused; services stopped; files in $out/"
