@@ -49,3 +49,24 @@ fn the_documented_qr_text_verifies_and_fits_version_11() {
     assert_eq!(QrSymbol::new(&text, Ecc::Q).unwrap().version(), 11);
     assert_eq!(text.len(), 234);
 }
+
+/// docs/format.md's status list and delta examples, rebuilt and compared byte for byte.
+#[test]
+fn status_list_and_delta_examples_match_the_code() {
+    use huren_keys::status::{Status, StatusList};
+    let mut v3 = StatusList::new("CN-GD", 1, 16, 1_790_000_000, 3600).unwrap();
+    v3.version = 3;
+    for (i, s) in [(2, Status::Revoked), (7, Status::Suspended), (8, Status::Revoked)] {
+        v3.bits.set(i, s).unwrap();
+    }
+    let mut v4 = v3.clone();
+    v4.version = 4;
+    v4.issued_at += 60;
+    v4.bits.set(7, Status::Valid).unwrap();
+    v4.bits.set(15, Status::Revoked).unwrap();
+    let delta = v3.delta_to(&v4).unwrap();
+    let (list_hex, delta_hex) = (huren_keys::hex(&v3.to_payload()), huren_keys::hex(&delta.to_payload()));
+    assert_eq!(hex_block("status-packed"), huren_keys::hex(v3.bits.as_bytes()));
+    assert_eq!(hex_block("status-list"), list_hex, "status list payload: {list_hex}");
+    assert_eq!(hex_block("status-delta"), delta_hex, "status delta payload: {delta_hex}");
+}
