@@ -81,7 +81,12 @@ pub struct StatusService {
     config: StatusConfig,
     allocator: tokio::sync::Mutex<Allocator>,
     published: std::sync::RwLock<HashMap<u32, Arc<tokio::sync::Mutex<Published>>>>,
+    /// The newest signed version of each list, for readers: never blocked by a publication in progress.
+    newest: std::sync::RwLock<HashMap<u32, SignedVersion>>,
 }
+
+/// A version number and the signed document of that version.
+type SignedVersion = (u64, Arc<Vec<u8>>);
 
 impl std::fmt::Debug for StatusService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +114,7 @@ impl StatusService {
             config,
             allocator: tokio::sync::Mutex::new(Allocator { list: 1, free: Vec::new() }),
             published: std::sync::RwLock::new(HashMap::new()),
+            newest: std::sync::RwLock::new(HashMap::new()),
         }
     }
 
@@ -199,6 +205,7 @@ impl StatusService {
                 }
             };
             let mut current = slot.lock().await;
+            self.show(&current);
             let never = current.signed.is_empty();
             let stale = now >= current.list.issued_at.saturating_add(current.list.ttl / 2);
             if !never && !stale && current.list.bits == bits {
@@ -220,15 +227,24 @@ impl StatusService {
                 // Another node published this version first: serve theirs.
                 *current = Published { list: payload_of(&theirs)?, signed: Arc::new(theirs), deltas: HashMap::new() };
             }
+            self.show(&current);
         }
         Ok(published)
     }
 
+    /// Make `published` the version readers get.
+    fn show(&self, published: &Published) {
+        if published.signed.is_empty() {
+            return;
+        }
+        if let Ok(mut newest) = self.newest.write() {
+            newest.insert(published.list.list, (published.list.version, published.signed.clone()));
+        }
+    }
+
     /// The newest signed version of `list` and its version number, if published.
-    pub fn latest(&self, list: u32) -> Option<(u64, Arc<Vec<u8>>)> {
-        let slot = self.slot(list)?;
-        let current = slot.try_lock().ok()?;
-        (!current.signed.is_empty()).then(|| (current.list.version, current.signed.clone()))
+    pub fn latest(&self, list: u32) -> Option<SignedVersion> {
+        self.newest.read().ok()?.get(&list).cloned()
     }
 
     /// A signed delta from version `from` of `list` to the newest: `Ok(None)` when `from` is unknown (the

@@ -458,9 +458,19 @@ fn status_report(store: &TrustStore, now: i64, json: bool) -> String {
                        "revoked_keys": b.revocations.len(), "expired": now >= b.expires})
             })
             .collect();
+        let lists: Vec<_> = store
+            .status_lists()
+            .iter()
+            .map(|l| {
+                json!({"province": l.province, "list": l.list, "version": l.version,
+                       "issued_at": rfc3339(l.issued_at), "ttl_seconds": l.ttl, "entries": l.bits.len(),
+                       "not_valid": l.bits.non_valid().count(), "age_seconds": now.saturating_sub(l.issued_at),
+                       "past_ttl": now > l.expires_at()})
+            })
+            .collect();
         return format!(
             "{}\n",
-            json!({"store": store.path().display().to_string(), "root_version": root.version,
+            json!({"store": store.path().display().to_string(), "root_version": root.version, "status_lists": lists,
                    "members": root.members.iter().map(|m| m.province.clone()).collect::<Vec<_>>(),
                    "threshold": root.threshold, "root_expires": rfc3339(root.expires),
                    "time_floor": rfc3339(state.time_floor()), "age_seconds": store.age(now),
