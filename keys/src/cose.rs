@@ -85,6 +85,26 @@ impl Sign1 {
         }
     }
 
+    /// Verify as [`Sign1::verify`] does, except that when the protected header names no algorithm, one in the
+    /// unprotected header is accepted (some EU DCC issuers put it there). The algorithm still has to be the key's
+    /// own: it only ever comes from the key, so an unprotected header cannot choose it.
+    pub fn verify_allowing_unprotected_alg(&self, key: &PublicKey) -> Result<&[u8], Error> {
+        if self.inner.protected.header.alg.is_some() {
+            return self.verify(key);
+        }
+        let id = match self.inner.unprotected.alg.as_ref() {
+            Some(RegisteredLabelWithPrivate::Assigned(a)) => Some(a.to_i64()),
+            Some(RegisteredLabelWithPrivate::PrivateUse(i)) => Some(*i),
+            _ => None,
+        };
+        let message_alg = id.and_then(Algorithm::from_cose_id).ok_or(Error::AlgUnsupported(id))?;
+        if message_alg != key.algorithm() {
+            return Err(Error::AlgKeyMismatch { message: message_alg, key: key.algorithm() });
+        }
+        self.inner.verify_signature(&[], |sig, tbs| key.verify(tbs, sig))?;
+        self.inner.payload.as_deref().ok_or_else(|| Error::CoseMalformed("detached payload".into()))
+    }
+
     /// The payload WITHOUT checking the signature: only for documents this program signed and stored itself (an
     /// issuer reading back its own publications). Anything received goes through [`Sign1::verify`].
     pub fn unverified_payload(&self) -> &[u8] {

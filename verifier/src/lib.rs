@@ -19,6 +19,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod code;
+pub mod dcc;
 mod pipeline;
 pub mod scan;
 pub mod status;

@@ -79,7 +79,7 @@ pub fn decode_into(text: &str, limits: &Limits, out: &mut Vec<u8>) -> Result<(),
 
 /// Inflate a complete zlib stream into at most `max` bytes. The output buffer holds `max + 1` bytes, so a bomb
 /// stops there; a truncated stream or bytes after its end are errors, not a partial success.
-fn inflate(input: &[u8], max: usize) -> Result<Vec<u8>, Error> {
+pub fn inflate(input: &[u8], max: usize) -> Result<Vec<u8>, Error> {
     use flate2::{Decompress, FlushDecompress, Status};
     let mut inflater = Decompress::new(true);
     let mut output = Vec::with_capacity(max.saturating_add(1));
