@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use huren_keys::{TrustFile, TrustList};
+use huren_verifier::dcc::{DccTrust, VerifiedDcc};
 use huren_verifier::scan::{self, ImageLimits};
 use huren_verifier::status::StatusUpdate;
 use huren_verifier::store::{Freshness, Staleness, TrustStore};
@@ -56,6 +57,10 @@ enum Command {
         /// (before that: a warning).
         #[arg(long, default_value_t = 72)]
         status_refuse_after_hours: i64,
+        /// Trust for EU Digital COVID Certificates (HC1:): the EU DCC Gateway trust-list JSON or PEM signer
+        /// certificates.
+        #[arg(long)]
+        dcc_trust: Option<PathBuf>,
         /// QR text, image files, or `-`.
         #[arg(required = true)]
         inputs: Vec<String>,
@@ -131,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             warn_after_hours,
             refuse_after_hours,
             status_refuse_after_hours,
+            dcc_trust,
             inputs,
         } => {
             let now = time_or_now(at.as_deref())?;
@@ -142,7 +148,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             };
             let trust = load_trust(trust, store)?;
             let policy = checkpoint_policy(&trust, checkpoint.as_deref())?;
-            verify_inputs(&Checkpoint { trust, policy, freshness }, now, json, &inputs)
+            let dcc = load_dcc_trust(dcc_trust.as_deref())?;
+            verify_inputs(&Checkpoint { trust, dcc, policy, freshness }, now, json, &inputs)
         }
         Command::Sync { url, store, at, timeout } => {
             let now = time_or_now(at.as_deref())?;
@@ -193,23 +200,34 @@ enum TrustSource {
 /// A checkpoint's trust, acceptance policy and freshness limits.
 struct Checkpoint {
     trust: TrustSource,
+    dcc: DccTrust,
     policy: Policy,
     freshness: Freshness,
 }
 
+/// A valid answer: a Huren credential or an EU DCC.
+enum Answer {
+    Huren(Verified),
+    Dcc(VerifiedDcc),
+}
+
 impl Checkpoint {
-    fn verify(&self, text: &str, now: i64) -> Result<Verified, Rejection> {
+    fn verify(&self, text: &str, now: i64) -> Result<Answer, Rejection> {
+        if text.starts_with(huren_verifier::dcc::HC1_PREFIX) {
+            return huren_verifier::dcc::verify_dcc(text, &self.dcc, now).map(Answer::Dcc);
+        }
         match &self.trust {
             TrustSource::Store(store) => store.verify(text, now, &self.policy, &self.freshness),
             TrustSource::List(list) => verify(text, list, now, &self.policy),
         }
+        .map(Answer::Huren)
     }
 
     /// A warning about the revocation check of a valid answer (stores only): list past its time-to-live, or
     /// not held.
-    fn status_note(&self, outcome: &Result<Verified, Rejection>, now: i64) -> Option<String> {
+    fn status_note(&self, outcome: &Result<Answer, Rejection>, now: i64) -> Option<String> {
         match (&self.trust, outcome) {
-            (TrustSource::Store(store), Ok(verified)) => store.status_note(verified, now),
+            (TrustSource::Store(store), Ok(Answer::Huren(verified))) => store.status_note(verified, now),
             _ => None,
         }
     }
@@ -292,8 +310,8 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
 /// Among the codes found in one image: the first valid one, else the first rejection (with its text).
 fn best_of(
     texts: Vec<String>,
-    check: impl Fn(&str) -> Result<Verified, Rejection>,
-) -> (Option<String>, Result<Verified, Rejection>) {
+    check: impl Fn(&str) -> Result<Answer, Rejection>,
+) -> (Option<String>, Result<Answer, Rejection>) {
     let mut first = None;
     for text in texts {
         let outcome = check(&text);
@@ -560,9 +578,26 @@ fn format_of(text: Option<&str>) -> &'static str {
     }
 }
 
-fn json_report(label: &str, format: &str, outcome: &Result<Verified, Rejection>, now: i64) -> serde_json::Value {
+fn json_report(label: &str, format: &str, outcome: &Result<Answer, Rejection>, now: i64) -> serde_json::Value {
     match outcome {
-        Ok(v) => {
+        Ok(Answer::Dcc(v)) => {
+            let d = v.dcc();
+            json!({
+                "input": label,
+                "valid": true,
+                "format": format,
+                "code": Code::Ok,
+                "stage": "done",
+                "message": { "en": Code::Ok.message_en(), "zh": Code::Ok.message_zh() },
+                "issuer": d.issuer,
+                "kid": huren_keys::hex(&v.kid()),
+                "type": d.kind.name(),
+                "verified_at": rfc3339(now),
+                "expires_at": rfc3339(d.expires_at),
+                "dcc": d,
+            })
+        }
+        Ok(Answer::Huren(v)) => {
             let c = v.credential();
             json!({
                 "input": label,
@@ -594,10 +629,30 @@ fn json_report(label: &str, format: &str, outcome: &Result<Verified, Rejection>,
     }
 }
 
-fn human_report(label: &str, outcome: &Result<Verified, Rejection>) -> String {
+fn human_report(label: &str, outcome: &Result<Answer, Rejection>) -> String {
     let short: String = label.chars().take(40).collect();
     match outcome {
-        Ok(v) => {
+        Ok(Answer::Dcc(v)) => {
+            let d = v.dcc();
+            let native = [d.name.family.as_deref(), d.name.given.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+            let standard = [Some(d.name.family_std.as_str()), d.name.given_std.as_deref()].into_iter().flatten();
+            let dates: Vec<String> = d.key_dates.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            format!(
+                "OK  {} / {}  [{short}]  (EU DCC)\n    {} · {} ({}) · born {}\n    {}{} · {} · valid until {}\n    signed by {}\n",
+                Code::Ok.message_zh(),
+                Code::Ok.message_en(),
+                d.issuer.as_deref().unwrap_or("?"),
+                native.join(" "),
+                standard.collect::<Vec<_>>().join(" "),
+                d.date_of_birth,
+                d.kind.name(),
+                d.dose.map(|(n, of)| format!(" {n}/{of}")).unwrap_or_default(),
+                dates.join(", "),
+                rfc3339(d.expires_at),
+                huren_keys::hex(&v.kid()),
+            )
+        }
+        Ok(Answer::Huren(v)) => {
             let c = v.credential();
             let what = match &c.body {
                 Body::HealthStatus(h) => format!(
@@ -630,4 +685,15 @@ fn human_report(label: &str, outcome: &Result<Verified, Rejection>) -> String {
             detail(r)
         ),
     }
+}
+
+/// The EU DCC signers to trust: none without `--dcc-trust` (every DCC is then `KID_UNKNOWN`).
+fn load_dcc_trust(path: Option<&Path>) -> anyhow::Result<DccTrust> {
+    let Some(path) = path else { return Ok(DccTrust::default()) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (trust, skipped) = DccTrust::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if skipped > 0 {
+        eprintln!("huren-verifier: {}: {skipped} certificates could not be read and are not trusted", path.display());
+    }
+    Ok(trust)
 }
