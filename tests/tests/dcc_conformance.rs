@@ -123,6 +123,18 @@ fn the_eu_dcc_corpus_gets_the_expected_answers() {
             }
         }
     }
+    let mut unreadable = Vec::new();
+    for file in &files {
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let cert = case["TESTCTX"].get("CERTIFICATE").and_then(Value::as_str).and_then(base64);
+        if let Some(Err(e)) = cert.map(|d| DccSigner::from_certificate(&d)) {
+            unreadable.push(format!("{}: {e}", file.strip_prefix(&root).unwrap().display()));
+        }
+    }
+    println!("\nsigner certificates that do not parse: {}", unreadable.len());
+    for u in &unreadable {
+        println!("  {u}");
+    }
     println!("\nEU DCC corpus: {} cases", files.len());
     println!("{:<26} {:>6} {:>8} {:>10}", "flag", "cases", "match", "mismatch");
     for (flag, (n, ok)) in &table {
