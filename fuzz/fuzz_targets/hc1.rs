@@ -1,6 +1,6 @@
 //! Arbitrary text as an `HC1:` code through the EU DCC pipeline (no signer trusted, so every input stops at or
 //! before the signature; decoding up to there must never panic or run away), and arbitrary bytes as DCC claims
-//! and as COSE for the DCC parser.
+//! and as COSE for the DCC parser, and as a signer certificate.
 #![no_main]
 
 use huren_verifier::dcc::{self, DccTrust};
@@ -13,6 +13,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = dcc::decode_claims(data);
+    // And as a signer certificate (strict, then normalised).
+    let _ = dcc::DccSigner::from_certificate(data);
     if let Ok(sign1) = dcc::parse_cose(data) {
         let _ = dcc::decode_claims(sign1.unverified_payload());
     }

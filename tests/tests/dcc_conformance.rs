@@ -148,3 +148,82 @@ fn the_eu_dcc_corpus_gets_the_expected_answers() {
         mismatches.iter().filter(|(n, f, _, _)| !KNOWN.iter().any(|(kf, kg)| kf == n && kg == f)).collect();
     assert!(unexplained.is_empty(), "{} unexplained mismatches (see the table above)", unexplained.len());
 }
+
+/// The signer certificate of a corpus case.
+fn signer_of(case: &str) -> (DccSigner, Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/dcc").join(case);
+    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let der = base64(case["TESTCTX"]["CERTIFICATE"].as_str().unwrap()).unwrap();
+    (DccSigner::from_certificate(&der).unwrap(), case)
+}
+
+#[test]
+fn a_kid_shared_by_several_signers_tries_each_and_key_usage_and_validity_hold() {
+    let (genuine, case) = signer_of("DK/2DCode/raw/3.json");
+    let text = case["PREFIX"].as_str().unwrap();
+    let now = clock(&case["TESTCTX"]).unwrap();
+    // Another member state's key under the same kid, listed first: it fails, the genuine one is tried next.
+    let (mut impostor, _) = signer_of("SE/2DCode/raw/2.json");
+    impostor.kid = genuine.kid;
+    let trust = DccTrust::new(vec![impostor.clone(), genuine.clone()]);
+    let verified = dcc::verify_dcc(text, &trust, now).unwrap();
+    assert_eq!(verified.dcc().name.family_std, "TRINKE");
+    // Only the impostor: the signature does not verify.
+    let only_impostor = DccTrust::new(vec![impostor]);
+    assert_eq!(dcc::verify_dcc(text, &only_impostor, now).unwrap_err().code(), huren_verifier::Code::SignatureInvalid);
+    // A signer certified for tests only may not sign this recovery statement.
+    let mut tests_only = genuine.clone();
+    tests_only.kinds = vec![dcc::DccKind::Test];
+    let refused = dcc::verify_dcc(text, &DccTrust::new(vec![tests_only]), now).unwrap_err();
+    assert_eq!(refused.code(), huren_verifier::Code::KeyUsageMismatch);
+    // Outside the signer certificate's validity.
+    let late = dcc::verify_dcc(text, &DccTrust::new(vec![genuine.clone()]), genuine.not_after + 1).unwrap_err();
+    assert!(matches!(late.code(), huren_verifier::Code::KeyUsageMismatch | huren_verifier::Code::Expired));
+}
+
+/// Re-encode every length of a DER document in the 3-byte long form (valid BER, not DER).
+fn long_lengths(mut input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let tag = input[0];
+        let (len, header) = if input[1] < 0x80 {
+            (usize::from(input[1]), 2)
+        } else {
+            let n = usize::from(input[1] & 0x7f);
+            (input[2..2 + n].iter().fold(0usize, |a, &b| (a << 8) | usize::from(b)), 2 + n)
+        };
+        let content = &input[header..header + len];
+        let body = if tag & 0x20 != 0 { long_lengths(content) } else { content.to_vec() };
+        out.push(tag);
+        out.extend_from_slice(&[
+            0x82,
+            u8::try_from(body.len() >> 8).unwrap(),
+            u8::try_from(body.len() & 0xff).unwrap(),
+        ]);
+        out.extend_from_slice(&body);
+        input = &input[header + len..];
+    }
+    out
+}
+
+#[test]
+fn signer_certificates_with_non_strict_der_are_read_the_same_way() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/dcc/DK/2DCode/raw/3.json");
+    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let der = base64(case["TESTCTX"]["CERTIFICATE"].as_str().unwrap()).unwrap();
+    let quirky = long_lengths(&der);
+    assert_ne!(quirky, der);
+    use x509_cert::der::Decode;
+    assert!(x509_cert::Certificate::from_der(&quirky).is_err(), "a strict reading refuses it");
+    assert_eq!(dcc::normalise_der(&quirky).unwrap(), der, "normalising gives back the DER");
+    let (strict, lenient) = (DccSigner::from_certificate(&der).unwrap(), DccSigner::from_certificate(&quirky).unwrap());
+    assert_eq!(
+        (lenient.key.clone(), lenient.not_before, lenient.not_after),
+        (strict.key.clone(), strict.not_before, strict.not_after)
+    );
+    assert_eq!(lenient.kinds, strict.kinds);
+    assert_ne!(lenient.kid, strict.kid, "the kid is over the certificate as issued");
+    // Truncated or indefinite-length input is refused, not guessed at.
+    assert!(dcc::normalise_der(&quirky[..quirky.len() - 1]).is_none());
+    assert!(dcc::normalise_der(&[0x30, 0x80, 0x00, 0x00]).is_none());
+}

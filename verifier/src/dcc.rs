@@ -80,7 +80,14 @@ impl DccSigner {
     /// from the list it arrived in).
     pub fn from_certificate(der: &[u8]) -> Result<Self, String> {
         use x509_cert::der::{Decode, Encode};
-        let cert = x509_cert::Certificate::from_der(der).map_err(|e| format!("certificate: {e}"))?;
+        // Strict DER first; failing that, the same bytes with their encoding quirks normalised (see
+        // [`normalise_der`]). Either way the kid is over the certificate as issued.
+        let cert = match x509_cert::Certificate::from_der(der) {
+            Ok(cert) => cert,
+            Err(strict) => normalise_der(der)
+                .and_then(|fixed| x509_cert::Certificate::from_der(&fixed).ok())
+                .ok_or_else(|| format!("certificate: {strict}"))?,
+        };
         let tbs = &cert.tbs_certificate;
         let spki = tbs.subject_public_key_info.to_der().map_err(|e| format!("certificate key: {e}"))?;
         let key = PublicKey::from_spki_der(&spki).map_err(|e| format!("certificate key: {e}"))?;
@@ -109,6 +116,75 @@ impl DccSigner {
             kinds,
         })
     }
+}
+
+/// Re-encode a BER-ish certificate as DER, fixing the quirks real signer certificates have: lengths in long form
+/// where the short form would do (or with leading zero bytes), BOOLEAN true as any non-zero byte, INTEGERs with
+/// redundant leading bytes. Nothing else changes: tags and contents stay as they are, so a certificate that is
+/// wrong in any other way still fails the strict parse that follows. Indefinite lengths are not accepted.
+/// Bounded: depth 16, input at most 64 KiB.
+pub fn normalise_der(input: &[u8]) -> Option<Vec<u8>> {
+    fn length(out: &mut Vec<u8>, len: usize) {
+        if len < 0x80 {
+            out.push(u8::try_from(len).unwrap_or(0));
+        } else {
+            let bytes = len.to_be_bytes();
+            let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len() - 1);
+            out.push(0x80 | u8::try_from(bytes.len() - first).unwrap_or(0));
+            out.extend_from_slice(&bytes[first..]);
+        }
+    }
+    fn walk(mut input: &[u8], depth: usize, out: &mut Vec<u8>) -> Option<()> {
+        if depth > 16 {
+            return None;
+        }
+        while !input.is_empty() {
+            let tag = *input.first()?;
+            if tag & 0x1f == 0x1f {
+                return None; // high tag numbers do not occur in certificates
+            }
+            let first = *input.get(1)?;
+            let (len, header) = if first < 0x80 {
+                (usize::from(first), 2)
+            } else {
+                let n = usize::from(first & 0x7f);
+                if n == 0 || n > 4 {
+                    return None; // indefinite, or absurdly long
+                }
+                let len = input.get(2..2 + n)?.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+                (len, 2 + n)
+            };
+            let content = input.get(header..header.checked_add(len)?)?;
+            input = &input[header + len..];
+            out.push(tag);
+            if tag & 0x20 != 0 {
+                let mut inner = Vec::with_capacity(content.len());
+                walk(content, depth + 1, &mut inner)?;
+                length(out, inner.len());
+                out.extend_from_slice(&inner);
+            } else if tag == 0x01 && content.len() == 1 {
+                length(out, 1);
+                out.push(if content[0] == 0 { 0x00 } else { 0xff });
+            } else if tag == 0x02 && content.len() > 1 {
+                let mut c = content;
+                while c.len() > 1 && ((c[0] == 0x00 && c[1] & 0x80 == 0) || (c[0] == 0xff && c[1] & 0x80 != 0)) {
+                    c = &c[1..];
+                }
+                length(out, c.len());
+                out.extend_from_slice(c);
+            } else {
+                length(out, content.len());
+                out.extend_from_slice(content);
+            }
+        }
+        Some(())
+    }
+    if input.len() > 64 * 1024 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(input.len());
+    walk(input, 0, &mut out)?;
+    Some(out)
 }
 
 /// The document signers a verifier trusts for EU DCCs.
