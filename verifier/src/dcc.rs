@@ -91,6 +91,13 @@ impl DccSigner {
         let tbs = &cert.tbs_certificate;
         let spki = tbs.subject_public_key_info.to_der().map_err(|e| format!("certificate key: {e}"))?;
         let key = PublicKey::from_spki_der(&spki).map_err(|e| format!("certificate key: {e}"))?;
+        if key.algorithm() == huren_keys::Algorithm::Ps256 {
+            let bits = rsa_modulus_bits(tbs.subject_public_key_info.subject_public_key.raw_bytes())
+                .ok_or("certificate key: unreadable RSA key")?;
+            if !(2048..=4096).contains(&bits) {
+                return Err(format!("certificate key: RSA with {bits} bits (2048 to 4096 accepted)"));
+            }
+        }
         let time = |t: &x509_cert::time::Time| i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
         let mut kinds = vec![DccKind::Test, DccKind::Vaccination, DccKind::Recovery];
         for ext in tbs.extensions.iter().flatten() {
@@ -185,6 +192,30 @@ pub fn normalise_der(input: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(input.len());
     walk(input, 0, &mut out)?;
     Some(out)
+}
+
+/// The modulus size, in bits, of a PKCS#1 RSAPublicKey (`SEQUENCE { INTEGER n, INTEGER e }`).
+fn rsa_modulus_bits(pkcs1: &[u8]) -> Option<u64> {
+    // Skip a tag and a definite length; return the content and what follows.
+    fn tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        if *input.first()? != tag {
+            return None;
+        }
+        let first = *input.get(1)?;
+        let (len, header) = if first < 0x80 {
+            (usize::from(first), 2)
+        } else {
+            let n = usize::from(first & 0x7f);
+            (input.get(2..2 + n)?.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b)), 2 + n)
+        };
+        let end = header.checked_add(len)?;
+        Some((input.get(header..end)?, input.get(end..)?))
+    }
+    let (sequence, _) = tlv(pkcs1, 0x30)?;
+    let (modulus, _) = tlv(sequence, 0x02)?;
+    let significant = modulus.iter().position(|&b| b != 0).map(|i| &modulus[i..])?;
+    let top = u64::from(8 - significant.first()?.leading_zeros());
+    Some(u64::try_from(significant.len() - 1).ok()? * 8 + top)
 }
 
 /// The document signers a verifier trusts for EU DCCs.
@@ -480,4 +511,46 @@ pub fn verify_dcc(text: &str, trust: &DccTrust, now: i64) -> Result<VerifiedDcc,
     let dcc = decode_claims(payload)?;
     check_validity(&dcc, signer, now)?;
     Ok(VerifiedDcc { dcc, kid: signer.kid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkcs1(modulus: &[u8]) -> Vec<u8> {
+        let mut n = vec![0x02, 0x82];
+        n.extend_from_slice(&u16::try_from(modulus.len()).unwrap().to_be_bytes());
+        n.extend_from_slice(modulus);
+        n.extend_from_slice(&[0x02, 0x03, 0x01, 0x00, 0x01]);
+        let mut out = vec![0x30, 0x82];
+        out.extend_from_slice(&u16::try_from(n.len()).unwrap().to_be_bytes());
+        out.extend(n);
+        out
+    }
+
+    #[test]
+    fn rsa_sizes_are_read_from_the_modulus() {
+        let mut m = vec![0x00, 0x80];
+        m.extend(vec![0x11; 255]);
+        assert_eq!(rsa_modulus_bits(&pkcs1(&m)), Some(2048));
+        let mut small = vec![0x00, 0x01];
+        small.extend(vec![0x11; 127]);
+        assert_eq!(rsa_modulus_bits(&pkcs1(&small)), Some(1017));
+        assert_eq!(rsa_modulus_bits(&[0x30, 0x05, 0x02]), None, "truncated");
+        assert_eq!(rsa_modulus_bits(&[]), None);
+    }
+
+    #[test]
+    fn hostile_hc1_texts_get_their_codes() {
+        let trust = DccTrust::default();
+        let code = |t: &str| verify_dcc(t, &trust, 0).unwrap_err().code();
+        assert_eq!(code("HR1:ABC"), crate::Code::PrefixUnknown);
+        assert_eq!(code("HC1:~~~"), crate::Code::Base45Invalid);
+        assert_eq!(code(&format!("HC1:{}", "0".repeat(MAX_DCC_TEXT))), crate::Code::PayloadTooLarge);
+        // A zlib header on garbage, and base45 of bytes that are not COSE.
+        let zlib_garbage = huren_wallet_core::base45::encode(&[0x78, 0x9c, 0xff, 0xff, 0x00]);
+        assert_eq!(code(&format!("HC1:{zlib_garbage}")), crate::Code::DecompressionFailed);
+        let not_cose = huren_wallet_core::base45::encode(b"hello");
+        assert_eq!(code(&format!("HC1:{not_cose}")), crate::Code::CoseMalformed);
+    }
 }
