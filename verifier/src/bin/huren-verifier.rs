@@ -29,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Verify QR payload strings, PNG/JPEG images, or `-` (standard input).
+    /// Verify QR payload strings, PNG/JPEG images, `-` (standard input), directories of images or NDJSON files.
     Verify {
         /// Trust data: a trust file written by `huren-issuer init`, or a trust store. Default: the trust store
         /// (--store), else $HUREN_TRUST.
@@ -61,7 +61,8 @@ enum Command {
         /// certificates.
         #[arg(long)]
         dcc_trust: Option<PathBuf>,
-        /// QR text, image files, or `-`.
+        /// QR text, image files, `-`, or in batch mode (a progress bar, then a summary) directories of images and
+        /// NDJSON files (`.ndjson`/`.jsonl`) of QR texts.
         #[arg(required = true)]
         inputs: Vec<String>,
     },
@@ -271,13 +272,35 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
         eprintln!("huren-verifier: warning: {w}");
     }
     let limits = ImageLimits::default();
-    // Read every input before printing anything, so an I/O error never leaves half an answer.
+    // Read every input before printing anything, so an I/O error never leaves half an answer (images found in
+    // a directory are read in turn: one that cannot be read is an answer of its own).
     let mut items = Vec::new();
+    let mut batch = false;
     for input in inputs {
+        batch |= Path::new(input).is_dir() || is_ndjson(input);
         items.extend(read_input(input, &limits)?);
     }
+    let progress = if batch {
+        indicatif::ProgressBar::new(u64::try_from(items.len()).unwrap_or(0))
+            .with_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} codes {per_sec} ETA {eta}")?)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let mut all_valid = true;
+    let mut tally: std::collections::BTreeMap<&'static str, u64> = std::collections::BTreeMap::new();
     for (label, content) in items {
+        progress.inc(1);
+        let content = match content {
+            Content::Image(path) => {
+                match std::fs::File::open(&path).and_then(|f| read_capped(f, limits.max_file_bytes)) {
+                    Ok(bytes) => Content::Scanned(scan::scan_image_bytes(&bytes, &limits)),
+                    Err(e) => {
+                        Content::Scanned(Err(Rejection::QrUnreadable { reason: format!("cannot read the file: {e}") }))
+                    }
+                }
+            }
+            other => other,
+        };
         let (text, outcome) = match content {
             Content::Text(text) => {
                 let outcome = checkpoint.verify(&text, now);
@@ -285,8 +308,10 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
             }
             Content::Scanned(Ok(texts)) => best_of(texts, |t| checkpoint.verify(t, now)),
             Content::Scanned(Err(rejection)) => (None, Err(rejection)),
+            Content::Image(_) => (None, Err(Rejection::QrUnreadable { reason: "not read".into() })),
         };
         all_valid &= outcome.is_ok();
+        *tally.entry(outcome.as_ref().map_or_else(|r| r.code().as_str(), |_| Code::Ok.as_str())).or_default() += 1;
         let format = format_of(text.as_deref());
         let status_note = checkpoint.status_note(&outcome, now);
         if json {
@@ -298,13 +323,68 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
             }
             println!("{report}");
         } else {
-            print!("{}", human_report(&label, &outcome));
-            if let Some(note) = status_note {
-                println!("    warning: {note}");
-            }
+            progress.suspend(|| {
+                print!("{}", human_report(&label, &outcome));
+                if let Some(note) = status_note {
+                    println!("    warning: {note}");
+                }
+            });
+        }
+    }
+    progress.finish_and_clear();
+    if batch {
+        // A summary after the answers: counts per code.
+        let total: u64 = tally.values().sum();
+        let valid = tally.get(Code::Ok.as_str()).copied().unwrap_or(0);
+        if json {
+            println!(
+                "{}",
+                json!({ "summary": { "total": total, "valid": valid, "invalid": total - valid, "by_code": tally } })
+            );
+        } else {
+            let codes: Vec<String> = tally.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            println!("{total} codes: {valid} valid, {} not ({})", total - valid, codes.join(", "));
         }
     }
     Ok(all_valid)
+}
+
+/// Whether an input names an NDJSON file of QR texts (`.ndjson` or `.jsonl`).
+fn is_ndjson(input: &str) -> bool {
+    let lower = input.to_ascii_lowercase();
+    (lower.ends_with(".ndjson") || lower.ends_with(".jsonl")) && Path::new(input).is_file()
+}
+
+/// One line of an NDJSON input: a JSON string, or an object with `text` (or `qr`); anything else is kept as is
+/// (and then refused as not a code).
+fn ndjson_text(line: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(v) => v.get("text").or_else(|| v.get("qr")).and_then(|t| t.as_str()).unwrap_or(line).to_string(),
+        Err(_) => line.to_string(),
+    }
+}
+
+/// The image files under a directory, in name order, at any depth (symbolic links are not followed).
+fn images_in(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading {}", dir.display()))?;
+    entries.sort_by_key(std::fs::DirEntry::path);
+    for entry in entries {
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        if kind.is_dir() {
+            images_in(&path, out)?;
+        } else if kind.is_file() {
+            let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+            if ["png", "jpg", "jpeg"].contains(&ext.as_str()) {
+                out.push(path);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Among the codes found in one image: the first valid one, else the first rejection (with its text).
@@ -326,6 +406,8 @@ fn best_of(
 enum Content {
     Text(String),
     Scanned(Result<Vec<String>, Rejection>),
+    /// An image in a directory given as input: read and scanned when its turn comes (batch mode).
+    Image(PathBuf),
 }
 
 /// The items of one input; an input that holds nothing to verify is a usage error.
@@ -336,6 +418,17 @@ fn read_input(input: &str, limits: &ImageLimits) -> anyhow::Result<Vec<(String, 
             &read_capped(std::io::stdin(), limits.max_file_bytes).context("reading standard input")?,
             limits,
         )
+    } else if Path::new(input).is_dir() {
+        let mut images = Vec::new();
+        images_in(Path::new(input), &mut images)?;
+        images.into_iter().map(|p| (p.display().to_string(), Content::Image(p))).collect()
+    } else if is_ndjson(input) {
+        let text = std::fs::read_to_string(input).with_context(|| format!("reading {input}"))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (format!("{input}:{}", i + 1), Content::Text(ndjson_text(l.trim()))))
+            .collect()
     } else if Path::new(input).is_file() {
         let file = std::fs::File::open(input).with_context(|| format!("opening {input}"))?;
         contents_of(
