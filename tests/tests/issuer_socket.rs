@@ -85,17 +85,24 @@ async fn over_a_socket(backend: &str) {
         (Some("revoked"), Some("reported stolen"))
     );
 
-    // Malformed and oversized bodies.
-    let malformed = http.post(format!("{base}/v1/credentials")).bearer_auth(&issuer).body("{\"subject\":").send();
-    assert_eq!(malformed.await.unwrap().status(), 400);
-    let huge = "x".repeat(huren_issuer::service::MAX_BODY_BYTES + 1);
-    let oversized = http.post(format!("{base}/v1/credentials")).bearer_auth(&issuer).body(huge).send();
-    assert_eq!(oversized.await.unwrap().status(), 413);
-
     // The metrics saw the issuance and the auth failures.
     let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("huren_credentials_issued_total"), "{metrics}");
     assert!(metrics.contains("huren_auth_failures_total"), "{metrics}");
+
+    // Malformed and oversized bodies.
+    let malformed = http.post(format!("{base}/v1/credentials")).bearer_auth(&issuer).body("{\"subject\":").send();
+    assert_eq!(malformed.await.unwrap().status(), 400);
+    // Announce a body over the limit and send none of it: the answer comes from the Content-Length alone.
+    let over = huren_issuer::service::MAX_BODY_BYTES + 1;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "POST /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {issuer}\r\nContent-Length: {over}\r\n\r\n"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 64];
+    let n = tokio::io::AsyncReadExt::read(&mut stream, &mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 413"), "{}", String::from_utf8_lossy(&answer[..n]));
 
     server.abort();
     if let Some(schema) = schema {
