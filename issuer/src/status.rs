@@ -25,6 +25,10 @@ use crate::{Error, Province};
 pub const BLOCK_SIZE: u32 = 4096;
 /// Default entries per status list (2^20: 256 blocks).
 pub const DEFAULT_LIST_SIZE: u32 = 1 << 20;
+/// Deltas are served from at most this many versions back; an older verifier takes the full list.
+const MAX_DELTA_SPAN: u64 = 1024;
+/// Signed deltas cached per list (from distinct versions) before the cache starts over.
+const MAX_DELTA_SPAN_CACHE: usize = 64;
 /// Default time-to-live of a published list, in seconds.
 pub const DEFAULT_TTL_SECONDS: i64 = 3600;
 /// Default interval between publications, in seconds: a revocation is visible within it.
@@ -103,8 +107,17 @@ impl Default for StatusService {
 impl StatusService {
     /// A service with this layout (allocation starts in list 1).
     pub fn new(config: StatusConfig) -> Result<Self, Error> {
-        if config.list_size == 0 || !config.list_size.is_multiple_of(BLOCK_SIZE) || config.ttl_seconds <= 0 {
-            return Err(Error::Request(format!("status lists: size a multiple of {BLOCK_SIZE}, positive ttl")));
+        let max_entries = huren_keys::status::MAX_STATUS_ENTRIES;
+        let ttl_ok = config.ttl_seconds > 0 && config.ttl_seconds <= huren_keys::status::MAX_STATUS_TTL;
+        if config.list_size == 0
+            || !config.list_size.is_multiple_of(BLOCK_SIZE)
+            || u64::from(config.list_size) > max_entries
+            || !ttl_ok
+        {
+            return Err(Error::Request(format!(
+                "status lists: a size that is a multiple of {BLOCK_SIZE} up to {max_entries}, a time-to-live of 1 s \
+                 to 7 days"
+            )));
         }
         Ok(StatusService::unchecked(config))
     }
@@ -169,67 +182,91 @@ impl StatusService {
     }
 
     /// Publish every list in use whose statuses changed since its last version, or whose last version is past
-    /// half its time-to-live, or that was never published; returns the (list, version) pairs published.
+    /// half its time-to-live, or that was never published; returns the (list, version) pairs published. A list
+    /// that fails is logged and skipped; the others are still published.
     pub async fn publish(&self, province: &Province, db: &Database, now: i64) -> Result<Vec<(u32, u64)>, Error> {
         let mut published = Vec::new();
         for list in db.status_lists().await? {
-            let mut bits = huren_keys::status::StatusBits::new(u64::from(self.config.list_size))?;
-            for (index, status) in db.non_valid_in_list(list).await? {
-                let status = match status {
-                    CredentialStatus::Valid => Status::Valid,
-                    CredentialStatus::Revoked => Status::Revoked,
-                    CredentialStatus::Suspended => Status::Suspended,
-                };
-                bits.set(u64::from(index), status)?;
+            match self.publish_list(province, db, list, now).await {
+                Ok(Some(version)) => published.push((list, version)),
+                Ok(None) => {}
+                Err(e) => tracing::error!(list, error = %e, "status list not published"),
             }
-            let slot = match self.slot(list) {
-                Some(slot) => slot,
-                None => {
-                    let latest = match db.publication(list, None).await? {
-                        Some(signed) => Some((payload_of(&signed)?, signed)),
-                        None => None,
-                    };
-                    let fresh = match latest {
-                        Some((list, signed)) => Published { list, signed: Arc::new(signed), deltas: HashMap::new() },
-                        None => {
-                            let empty =
-                                StatusList::new(province.code(), list, bits.len(), now, self.config.ttl_seconds)?;
-                            Published { signed: Arc::new(Vec::new()), list: empty, deltas: HashMap::new() }
-                        }
-                    };
-                    let slot = Arc::new(tokio::sync::Mutex::new(fresh));
-                    if let Ok(mut map) = self.published.write() {
-                        map.entry(list).or_insert_with(|| slot.clone());
-                    }
-                    self.slot(list).unwrap_or(slot)
-                }
-            };
-            let mut current = slot.lock().await;
-            self.show(&current);
-            let never = current.signed.is_empty();
-            let stale = now >= current.list.issued_at.saturating_add(current.list.ttl / 2);
-            if !never && !stale && current.list.bits == bits {
-                continue;
-            }
-            let next = StatusList {
-                province: province.code().to_string(),
-                list,
-                version: if never { 1 } else { current.list.version + 1 },
-                issued_at: now,
-                ttl: self.config.ttl_seconds,
-                bits,
-            };
-            let signed = next.sign(province.issuer_key())?;
-            if db.insert_publication(list, next.version, now, &signed).await? {
-                published.push((list, next.version));
-                *current = Published { list: next, signed: Arc::new(signed), deltas: HashMap::new() };
-            } else if let Some(theirs) = db.publication(list, None).await? {
-                // Another node published this version first: serve theirs.
-                *current = Published { list: payload_of(&theirs)?, signed: Arc::new(theirs), deltas: HashMap::new() };
-            }
-            self.show(&current);
         }
         Ok(published)
+    }
+
+    /// The slot of `list`, loaded from the newest publication in the database the first time.
+    async fn load_slot(
+        &self,
+        province: &Province,
+        db: &Database,
+        list: u32,
+        now: i64,
+    ) -> Result<Arc<tokio::sync::Mutex<Published>>, Error> {
+        if let Some(slot) = self.slot(list) {
+            return Ok(slot);
+        }
+        let fresh = match db.publication(list, None).await? {
+            Some(signed) => Published { list: payload_of(&signed)?, signed: Arc::new(signed), deltas: HashMap::new() },
+            None => {
+                let size = u64::from(self.config.list_size);
+                let empty = StatusList::new(province.code(), list, size, now, self.config.ttl_seconds)?;
+                Published { signed: Arc::new(Vec::new()), list: empty, deltas: HashMap::new() }
+            }
+        };
+        let slot = Arc::new(tokio::sync::Mutex::new(fresh));
+        if let Ok(mut map) = self.published.write() {
+            map.entry(list).or_insert_with(|| slot.clone());
+        }
+        Ok(self.slot(list).unwrap_or(slot))
+    }
+
+    /// Publish one list if it needs it; the new version, if any.
+    async fn publish_list(
+        &self,
+        province: &Province,
+        db: &Database,
+        list: u32,
+        now: i64,
+    ) -> Result<Option<u64>, Error> {
+        // Lock the list before reading the database, so what is read is never older than what is held.
+        let slot = self.load_slot(province, db, list, now).await?;
+        let mut current = slot.lock().await;
+        self.show(&current);
+        let mut bits = huren_keys::status::StatusBits::new(current.list.bits.len())?;
+        for (index, status) in db.non_valid_in_list(list).await? {
+            let status = match status {
+                CredentialStatus::Valid => Status::Valid,
+                CredentialStatus::Revoked => Status::Revoked,
+                CredentialStatus::Suspended => Status::Suspended,
+            };
+            bits.set(u64::from(index), status)?;
+        }
+        let never = current.signed.is_empty();
+        let stale = now >= current.list.issued_at.saturating_add(current.list.ttl / 2);
+        if !never && !stale && current.list.bits == bits {
+            return Ok(None);
+        }
+        let next = StatusList {
+            province: province.code().to_string(),
+            list,
+            version: if never { 1 } else { current.list.version + 1 },
+            issued_at: now,
+            ttl: self.config.ttl_seconds,
+            bits,
+        };
+        let signed = next.sign(province.issuer_key())?;
+        let version = next.version;
+        let ours = db.insert_publication(list, version, now, &signed).await?;
+        if ours {
+            *current = Published { list: next, signed: Arc::new(signed), deltas: HashMap::new() };
+        } else if let Some(theirs) = db.publication(list, None).await? {
+            // Another node published this version first: serve theirs.
+            *current = Published { list: payload_of(&theirs)?, signed: Arc::new(theirs), deltas: HashMap::new() };
+        }
+        self.show(&current);
+        Ok(ours.then_some(version))
     }
 
     /// Make `published` the version readers get.
@@ -264,9 +301,16 @@ impl StatusService {
         if let Some(delta) = current.deltas.get(&from) {
             return Ok(Some((current.list.version, delta.clone())));
         }
+        if current.list.version - from > MAX_DELTA_SPAN {
+            return Ok(None);
+        }
         let Some(old) = db.publication(list, Some(from)).await? else { return Ok(None) };
-        let delta = payload_of(&old)?.delta_to(&current.list)?;
+        // A delta that cannot be made (another layout, too many changes) is no delta: the client takes the list.
+        let Ok(delta) = payload_of(&old).and_then(|old| Ok(old.delta_to(&current.list)?)) else { return Ok(None) };
         let signed = Arc::new(delta.sign(province.issuer_key())?);
+        if current.deltas.len() >= MAX_DELTA_SPAN_CACHE {
+            current.deltas.clear();
+        }
         current.deltas.insert(from, signed.clone());
         Ok(Some((current.list.version, signed)))
     }

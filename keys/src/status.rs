@@ -24,6 +24,12 @@ pub const STATUS_DELTA_CONTENT_TYPE: &str = "huren/statusdelta";
 pub const MAX_STATUS_ENTRIES: u64 = 1 << 27;
 /// Largest signed status document accepted, in bytes.
 pub const MAX_STATUS_DOCUMENT_BYTES: usize = 48 * 1024 * 1024;
+/// Longest time-to-live a status document may claim: 7 days. A list is republished well within its time-to-live;
+/// a longer one would let a leaked key's list stay "current" on verifiers for that long.
+pub const MAX_STATUS_TTL: i64 = 7 * 86_400;
+/// Most changes a delta may carry (2^22): a bigger change set travels as a full list, and a verifier never holds
+/// more than 64 MiB of decoded changes.
+pub const MAX_DELTA_CHANGES: u64 = 1 << 22;
 /// Largest Golomb-Rice parameter accepted (gaps are below 2^27).
 const MAX_RICE_K: u64 = 32;
 
@@ -257,26 +263,31 @@ fn read_status(r: &mut BitReader<'_>) -> Result<Status, Error> {
     Ok(if r.bit()? { Status::Reserved } else { Status::Valid })
 }
 
-/// The Golomb-Rice parameter that codes these gaps shortest.
-fn best_rice_k(gaps: &[u64]) -> u64 {
-    let cost = |k: u64| gaps.iter().map(|g| (g >> k) + 1 + k).sum::<u64>();
-    (0..=MAX_RICE_K).min_by_key(|&k| cost(k)).unwrap_or(0)
+/// The gaps between consecutive entries (from -1 for the first).
+fn gaps<I: Iterator<Item = (u64, Status)>>(entries: I) -> impl Iterator<Item = (u64, Status)> {
+    let mut next = 0u64;
+    entries.map(move |(index, status)| {
+        let gap = index.saturating_sub(next);
+        next = index.saturating_add(1);
+        (gap, status)
+    })
 }
 
-/// Run code of entries in strictly increasing index order: (rice parameter, count, bytes).
-fn encode_runs(entries: &[(u64, Status)]) -> (u64, u64, Vec<u8>) {
-    let mut next = 0;
-    let gaps: Vec<u64> = entries
-        .iter()
-        .map(|&(index, _)| {
-            let gap = index - next;
-            next = index + 1;
-            gap
-        })
-        .collect();
-    let k = best_rice_k(&gaps);
+/// Run code of entries in strictly increasing index order: (rice parameter, count, bytes). `entries` is called
+/// twice (once to choose the parameter, once to write), so nothing but the output is held in memory.
+fn encode_runs<I: Iterator<Item = (u64, Status)>>(entries: impl Fn() -> I) -> (u64, u64, Vec<u8>) {
+    // Code length for every parameter, in one pass: the shortest wins, the lowest on a tie.
+    let mut costs = [0u64; 33];
+    let mut count = 0u64;
+    for (gap, _) in gaps(entries()) {
+        count += 1;
+        for (k, cost) in (0u64..).zip(costs.iter_mut()) {
+            *cost = cost.saturating_add((gap >> k) + 1 + k);
+        }
+    }
+    let k = (0u64..).zip(costs).min_by_key(|&(k, cost)| (cost, k)).map_or(0, |(k, _)| k);
     let mut w = BitWriter::default();
-    for (gap, &(_, status)) in gaps.iter().zip(entries) {
+    for (gap, status) in gaps(entries()) {
         for _ in 0..(gap >> k) {
             w.bit(true);
         }
@@ -284,7 +295,7 @@ fn encode_runs(entries: &[(u64, Status)]) -> (u64, u64, Vec<u8>) {
         w.bits(gap & ((1 << k) - 1), k);
         write_status(&mut w, status);
     }
-    (k, u64::try_from(entries.len()).unwrap_or(u64::MAX), w.finish())
+    (k, count, w.finish())
 }
 
 /// Decode a run code of `count` entries below `len`, calling `each` for every entry in index order.
@@ -390,8 +401,7 @@ impl StatusList {
 
     /// The unsigned payload (canonical CBOR).
     pub fn to_payload(&self) -> Vec<u8> {
-        let entries: Vec<_> = self.bits.non_valid().collect();
-        let (k, count, code) = encode_runs(&entries);
+        let (k, count, code) = encode_runs(|| self.bits.non_valid());
         let [p, l] = header(&self.province, self.list);
         cbor::encode(&cbor::map([
             p,
@@ -418,8 +428,8 @@ impl StatusList {
         let count = cbor::uint(&m.need(8, "count")?, "count", len)?;
         let code = cbor::bytes(m.need(9, "entries")?, "entries")?;
         m.finish()?;
-        if ttl <= 0 {
-            return Err(bad("time-to-live must be positive"));
+        if ttl <= 0 || ttl > MAX_STATUS_TTL {
+            return Err(bad("time-to-live must be positive and at most 7 days"));
         }
         let mut bits = StatusBits::new(len)?;
         decode_runs(&code, k, count, len, |index, status| {
@@ -458,6 +468,10 @@ impl StatusList {
         {
             return Err(bad("a delta needs a later version of the same list"));
         }
+        let changes = self.bits.changes_to(&newer.bits);
+        if u64::try_from(changes.len()).unwrap_or(u64::MAX) > MAX_DELTA_CHANGES {
+            return Err(bad("too many changes for a delta: publish the full list"));
+        }
         Ok(StatusDelta {
             province: self.province.clone(),
             list: self.list,
@@ -466,7 +480,7 @@ impl StatusList {
             issued_at: newer.issued_at,
             ttl: newer.ttl,
             len: self.bits.len(),
-            changes: self.bits.changes_to(&newer.bits),
+            changes,
             digest: newer.bits.digest(),
         })
     }
@@ -499,7 +513,7 @@ impl StatusList {
 impl StatusDelta {
     /// The unsigned payload (canonical CBOR).
     pub fn to_payload(&self) -> Vec<u8> {
-        let (k, count, code) = encode_runs(&self.changes);
+        let (k, count, code) = encode_runs(|| self.changes.iter().copied());
         let [p, l] = header(&self.province, self.list);
         cbor::encode(&cbor::map([
             p,
@@ -526,13 +540,13 @@ impl StatusDelta {
         let ttl = time(&mut m, 6, "ttl")?;
         let len = cbor::uint(&m.need(7, "size")?, "size", MAX_STATUS_ENTRIES)?;
         let k = cbor::uint(&m.need(8, "rice parameter")?, "rice parameter", MAX_RICE_K)?;
-        let count = cbor::uint(&m.need(9, "count")?, "count", len)?;
+        let count = cbor::uint(&m.need(9, "count")?, "count", len.min(MAX_DELTA_CHANGES))?;
         let code = cbor::bytes(m.need(10, "changes")?, "changes")?;
         let digest: [u8; 32] =
             cbor::bytes(m.need(11, "digest")?, "digest")?.try_into().map_err(|_| bad("digest is not 32 bytes"))?;
         m.finish()?;
-        if to <= from || ttl <= 0 {
-            return Err(bad("a delta must go forward and have a positive time-to-live"));
+        if to <= from || ttl <= 0 || ttl > MAX_STATUS_TTL {
+            return Err(bad("a delta must go forward and have a time-to-live of at most 7 days"));
         }
         let mut changes = Vec::new();
         decode_runs(&code, k, count, len, |index, status| {

@@ -123,7 +123,8 @@ impl World {
     }
 
     fn sync(&mut self) -> StatusUpdate {
-        let mut results = sync_status(&mut self.store, &SyncOptions::default());
+        let now = self.now();
+        let mut results = sync_status(&mut self.store, now, &SyncOptions::default());
         assert_eq!(results.len(), 1);
         let (province, list, result) = results.remove(0);
         assert_eq!((province.as_str(), list), ("CN-GD", 1));
@@ -188,17 +189,17 @@ fn revocations_reach_an_offline_checkpoint_by_delta() {
     let mut tampered = w.get("/v1/status/1");
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
-    let refused = w.store.import_status_list(&tampered).unwrap_err();
+    let refused = w.store.import_status_list(&tampered, w.now()).unwrap_err();
     assert!(matches!(&refused, StoreError::Refused { source } if source.code() == "SIGNATURE_INVALID"), "{refused}");
     let mut bad_delta = w.get("/v1/status/1/delta/3");
     let middle = bad_delta.len() / 2;
     bad_delta[middle] ^= 0x10;
-    assert!(w.store.apply_status_delta(&bad_delta).is_err());
-    let rollback = w.store.import_status_list(&v1_full).unwrap_err();
+    assert!(w.store.apply_status_delta(&bad_delta, w.now()).is_err());
+    let rollback = w.store.import_status_list(&v1_full, w.now()).unwrap_err();
     assert!(matches!(&rollback, StoreError::Refused { source } if source.code() == "ROLLBACK"), "{rollback}");
     assert_eq!(w.store.status_lists().get("CN-GD", 1).unwrap().version, 4, "nothing refused was taken");
     let stale_delta = w.get("/v1/status/1/delta/2");
-    assert!(w.store.apply_status_delta(&stale_delta).is_err(), "a delta from another version does not apply");
+    assert!(w.store.apply_status_delta(&stale_delta, w.now()).is_err(), "a delta from another version does not apply");
 
     // A mirror that answers with a delta for another version: refused, and a full sync follows.
     for _ in 0..2 {
@@ -218,5 +219,26 @@ fn revocations_reach_an_offline_checkpoint_by_delta() {
     let note = w.store.status_note(&verified, later).unwrap();
     assert!(note.contains("120 min old") && note.contains("60 min time-to-live"), "{note}");
     assert_eq!(w.code(&b_text, w.now() + 3600 + 72 * 3600 + 60), Code::TrustStoreStale);
+    // Lists dated in the future are refused; a list signed with an absurd version number (a leaked key, say) does
+    // not block the genuine ones that follow it; a time-to-live over 7 days is refused.
+    let fed = TestFederation::three();
+    let key = &fed.province("CN-GD").issuer;
+    let held = w.store.status_lists().get("CN-GD", 1).unwrap().clone();
+    let mut future = held.clone();
+    (future.version, future.issued_at) = (held.version + 1, w.now() + 3600);
+    assert!(w.store.import_status_list(&future.sign(key).unwrap(), w.now()).is_err(), "dated an hour ahead");
+    let mut absurd = held.clone();
+    (absurd.version, absurd.issued_at) = (u64::MAX - 1, w.now());
+    absurd.bits.set(a["credential"]["status"]["index"].as_u64().unwrap(), huren_keys::status::Status::Valid).unwrap();
+    assert!(matches!(w.store.import_status_list(&absurd.sign(key).unwrap(), w.now()), Ok(StatusUpdate::Full(_))));
+    assert_eq!(w.code(&a_text, w.now()), Code::Ok, "the forged list says valid");
+    w.tick(60);
+    w.post(&format!("/v1/credentials/{b_id}/suspend"), &w.revoker, r#"{"reason": "again"}"#);
+    w.publish();
+    assert_eq!(w.sync(), StatusUpdate::Full(7), "the next genuine list replaces it: no rollback lock-out");
+    assert_eq!(w.code(&a_text, w.now()), Code::Revoked);
+    let mut long = held;
+    (long.version, long.issued_at, long.ttl) = (100, w.now(), 8 * 86_400);
+    assert!(w.store.import_status_list(&long.sign(key).unwrap(), w.now()).is_err(), "ttl over 7 days");
     std::fs::remove_dir_all(&w.dir).unwrap();
 }

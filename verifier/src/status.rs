@@ -18,6 +18,8 @@ use crate::sync::SyncOptions;
 
 /// Deltas kept on top of a full list before the next sync fetches a full list again.
 pub const MAX_CHAIN: usize = 16;
+/// How far in the future a status document's publication time may lie (device clocks drift).
+const CLOCK_SKEW: i64 = 300;
 
 /// One list and the signed documents it was built from.
 #[derive(Debug, Clone)]
@@ -62,9 +64,16 @@ impl StatusLists {
         let mut lists = StatusLists { dir: dir.to_path_buf(), held: BTreeMap::new() };
         let Ok(entries) = std::fs::read_dir(dir) else { return lists };
         for entry in entries.flatten() {
+            // Only the lists' own files: never a temporary file a crash left behind.
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !name.ends_with(".cbor") {
+                continue;
+            }
             let Ok(bytes) = std::fs::read(entry.path()) else { continue };
             if let Some(held) = Self::rebuild(&bytes, trust) {
-                lists.held.insert((held.list.province.clone(), held.list.list), held);
+                if name == file_name(&held.list.province, held.list.list) {
+                    lists.held.insert((held.list.province.clone(), held.list.list), held);
+                }
             }
         }
         lists
@@ -104,12 +113,22 @@ impl StatusLists {
         write_atomically(&file, &bytes, false)
     }
 
-    /// Take a signed full list: verified against `trust`, and not older than the one held (a rollback is refused).
-    pub fn import_full(&mut self, signed: &[u8], trust: &TrustList) -> Result<StatusUpdate, StoreError> {
+    /// Take a signed full list: verified against `trust`, not published in the future (beyond `now` plus five
+    /// minutes of clock skew), and newer than the one held. "Newer" orders by publication time first and version
+    /// second, so a list that a leaked key signed with a huge version number is replaced by the next genuine one
+    /// instead of blocking every later list as a "rollback".
+    pub fn import_full(&mut self, signed: &[u8], trust: &TrustList, now: i64) -> Result<StatusUpdate, StoreError> {
         let list = StatusList::verify(signed, trust)?.into_document();
+        if list.issued_at > now.saturating_add(CLOCK_SKEW) {
+            return Err(huren_keys::Error::DocumentInvalid(format!(
+                "status list {}/{} is dated {}, in the future (now {now})",
+                list.province, list.list, list.issued_at
+            ))
+            .into());
+        }
         let key = (list.province.clone(), list.list);
         if let Some(current) = self.held.get(&key) {
-            if list.version < current.list.version {
+            if (list.issued_at, list.version) < (current.list.issued_at, current.list.version) {
                 return Err(huren_keys::Error::Rollback {
                     what: format!("status list {}/{}", key.0, key.1),
                     current: current.list.version,
@@ -130,8 +149,15 @@ impl StatusLists {
 
     /// Apply a signed delta to the list it is for: verified against `trust`, from the version held, producing
     /// exactly the signed version (digest). On any refusal the held list is unchanged.
-    pub fn apply_delta(&mut self, signed: &[u8], trust: &TrustList) -> Result<StatusUpdate, StoreError> {
+    pub fn apply_delta(&mut self, signed: &[u8], trust: &TrustList, now: i64) -> Result<StatusUpdate, StoreError> {
         let delta = StatusDelta::verify(signed, trust)?;
+        if delta.issued_at > now.saturating_add(CLOCK_SKEW) {
+            return Err(huren_keys::Error::DocumentInvalid(format!(
+                "status delta dated in the future ({})",
+                delta.issued_at
+            ))
+            .into());
+        }
         let key = (delta.province.clone(), delta.list);
         let current = self.held.get(&key).ok_or_else(|| {
             huren_keys::Error::DocumentInvalid(format!("no status list {}/{} to apply a delta to", key.0, key.1))
@@ -170,6 +196,7 @@ fn fetch(client: &reqwest::blocking::Client, url: &str, max: usize) -> Result<Op
 /// server has one, in full otherwise. Returns, per list, what happened (or why it failed; other lists go on).
 pub fn sync_status(
     store: &mut TrustStore,
+    now: i64,
     options: &SyncOptions,
 ) -> Vec<(String, u32, Result<StatusUpdate, StoreError>)> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -186,7 +213,7 @@ pub fn sync_status(
         .collect();
     let mut results = Vec::new();
     for (province, list, url) in declared {
-        let result = sync_one(store, &client, &province, list, &url);
+        let result = sync_one(store, &client, &province, list, &url, now);
         results.push((province, list, result));
     }
     results
@@ -198,11 +225,14 @@ fn sync_one(
     province: &str,
     list: u32,
     url: &str,
+    now: i64,
 ) -> Result<StatusUpdate, StoreError> {
     let base = url.trim_end_matches('/');
     let held = store.status_lists().get(province, list).map(|l| l.version);
     if let Some(version) = held.filter(|_| store.status_lists().chain_length(province, list) < MAX_CHAIN) {
-        match fetch(client, &format!("{base}/delta/{version}"), MAX_STATUS_DOCUMENT_BYTES)? {
+        // Any failure on the delta path (an error status, a mirror that only has full lists) falls back to the
+        // full list below.
+        match fetch(client, &format!("{base}/delta/{version}"), MAX_STATUS_DOCUMENT_BYTES).unwrap_or(None) {
             None => {
                 // 304 (up to date) or 404 (no delta from our version): the full list's ETag tells which.
                 let probe = client
@@ -214,7 +244,7 @@ fn sync_one(
                     return Ok(StatusUpdate::UpToDate(version));
                 }
             }
-            Some(delta) => match store.apply_status_delta(&delta) {
+            Some(delta) => match store.apply_status_delta(&delta, now) {
                 Ok(update) => return Ok(update),
                 Err(StoreError::Refused { .. }) => {} // not for our version, or tampered: take the full list
                 Err(other) => return Err(other),
@@ -223,5 +253,5 @@ fn sync_one(
     }
     let full = fetch(client, base, MAX_STATUS_DOCUMENT_BYTES)?
         .ok_or_else(|| StoreError::Http(format!("{base}: no status list published")))?;
-    store.import_status_list(&full)
+    store.import_status_list(&full, now)
 }

@@ -155,16 +155,19 @@ impl TrustStore {
     }
 
     /// Take a signed full status list (from any mirror: it is signed). Refused when it does not verify against
-    /// this store's trust or is older than the list held.
-    pub fn import_status_list(&mut self, signed: &[u8]) -> Result<StatusUpdate, StoreError> {
+    /// this store's trust, is dated in the future, or is older than the list held.
+    pub fn import_status_list(&mut self, signed: &[u8], now: i64) -> Result<StatusUpdate, StoreError> {
         let _lock = Self::lock(&self.path)?;
-        self.status.import_full(signed, &self.trust)
+        // Another process may have updated the lists since this store was opened: start from the disk.
+        self.status = StatusLists::load(&StatusLists::dir_for(&self.path), &self.trust);
+        self.status.import_full(signed, &self.trust, now)
     }
 
     /// Apply a signed status delta to the list it is for (which must be held, at the delta's base version).
-    pub fn apply_status_delta(&mut self, signed: &[u8]) -> Result<StatusUpdate, StoreError> {
+    pub fn apply_status_delta(&mut self, signed: &[u8], now: i64) -> Result<StatusUpdate, StoreError> {
         let _lock = Self::lock(&self.path)?;
-        self.status.apply_delta(signed, &self.trust)
+        self.status = StatusLists::load(&StatusLists::dir_for(&self.path), &self.trust);
+        self.status.apply_delta(signed, &self.trust, now)
     }
 
     /// Check a verified credential against its status list: revoked, suspended, or covered by a list too far past

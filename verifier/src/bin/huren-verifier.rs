@@ -167,7 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             // Then every status list the province bundles declare.
             let mut all_synced = true;
-            for (province, list, result) in huren_verifier::status::sync_status(&mut store, &options) {
+            for (province, list, result) in huren_verifier::status::sync_status(&mut store, now, &options) {
                 match result {
                     Ok(StatusUpdate::Full(v)) => println!("status list {province}/{list}: full list, version {v}"),
                     Ok(StatusUpdate::Delta(from, to)) => {
