@@ -125,7 +125,7 @@ fn any_invalid_input_gives_exit_1_with_its_code() {
     assert_eq!(codes[0], "OK");
     assert_eq!(codes[1], "SIGNATURE_INVALID");
     assert_eq!(lines[1]["stage"], "signature");
-    assert_eq!(codes[2], "PREFIX_UNKNOWN");
+    assert_eq!(codes[2], "DECOMPRESSION_FAILED", "the start of a real DCC, cut short: its zlib stream is truncated");
     assert_eq!(lines[2]["format"], "dcc");
     assert_eq!(codes[3], "QR_UNREADABLE");
     assert_eq!(lines[3]["stage"], "scan");
@@ -177,7 +177,7 @@ fn format_comes_from_the_content_and_empty_inputs_are_usage_errors() {
     let (code, out, _) = run(&s, &["--json", hc1.to_str().unwrap()], None);
     assert_eq!(code, 1);
     let line = &json_lines(&out)[0];
-    assert_eq!((line["format"].as_str(), line["code"].as_str()), (Some("dcc"), Some("PREFIX_UNKNOWN")));
+    assert_eq!((line["format"].as_str(), line["code"].as_str()), (Some("dcc"), Some("DECOMPRESSION_FAILED")));
     let (code, out, _) = run(&s, &["--json", "-"], Some(b"HC1:NCFOXN%TS3DH"));
     assert_eq!((code, json_lines(&out)[0]["format"].as_str()), (1, Some("dcc")));
 
