@@ -42,6 +42,17 @@ impl TestProvince {
         TestProvince { code: code.into(), root, issuer, certificate }
     }
 
+    /// This province's issuer set up in `dir` (created empty) the way a ceremony hands it over: the issuer key
+    /// and its certificate adopted, the root key left out (in `dir/p`).
+    pub fn adopt_issuer(&self, dir: &std::path::Path) -> huren_issuer::Province {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let (key, cert) = (dir.join("issuer.key.pem"), dir.join("issuer.cert"));
+        self.issuer.save(&key).unwrap();
+        std::fs::write(&cert, self.certificate.sign(&self.root).unwrap()).unwrap();
+        huren_issuer::Province::adopt(&dir.join("p"), &self.code, self.root.public(), &key, &cert, None).unwrap()
+    }
+
     /// A trust list holding just this province's issuer key.
     pub fn trust(&self) -> TrustList {
         huren_keys::dangerous::trust_list_from_unverified(vec![self.certificate.clone()])

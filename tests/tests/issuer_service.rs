@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 
 use huren_issuer::service::{app, create_token, AppState};
 use huren_issuer::storage::Database;
-use huren_issuer::Province;
 use huren_tests::fixtures::{TestFederation, T0};
 use huren_verifier::store::{Freshness, TrustStore};
 use huren_verifier::sync::{sync, SyncOptions, SyncOutcome};
@@ -18,19 +17,7 @@ fn checkpoint_syncs_from_the_issuer_and_verifies_what_it_issued() {
     let fed = TestFederation::three();
     let gd = fed.province("CN-GD");
     let dir = std::env::temp_dir().join(format!("huren-issuer-service-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    gd.issuer.save(&dir.join("issuer.key.pem")).unwrap();
-    std::fs::write(dir.join("issuer.cert"), gd.certificate.sign(&gd.root).unwrap()).unwrap();
-    let province = Province::adopt(
-        &dir.join("p"),
-        "CN-GD",
-        gd.root.public(),
-        &dir.join("issuer.key.pem"),
-        &dir.join("issuer.cert"),
-        None,
-    )
-    .unwrap();
+    let province = gd.adopt_issuer(&dir);
 
     // The service, on loopback, in its own runtime.
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use huren_issuer::service::{app, create_token, AppState};
 use huren_issuer::status::{StatusConfig, StatusService};
 use huren_issuer::storage::Database;
-use huren_issuer::Province;
 use huren_keys::StatusListDescriptor;
 use huren_tests::fixtures::{TestFederation, T0};
 use huren_verifier::status::{sync_status, StatusUpdate};
@@ -38,19 +37,7 @@ impl World {
         let fed = TestFederation::three();
         let gd = fed.province("CN-GD");
         let dir = std::env::temp_dir().join(format!("huren-status-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        gd.issuer.save(&dir.join("issuer.key.pem")).unwrap();
-        std::fs::write(dir.join("issuer.cert"), gd.certificate.sign(&gd.root).unwrap()).unwrap();
-        let province = Province::adopt(
-            &dir.join("p"),
-            "CN-GD",
-            gd.root.public(),
-            &dir.join("issuer.key.pem"),
-            &dir.join("issuer.cert"),
-            None,
-        )
-        .unwrap();
+        let province = gd.adopt_issuer(&dir);
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let clock = Arc::new(AtomicI64::new(T0 + 60));
         let (state, issuer, revoker) = runtime.block_on(async {

@@ -106,6 +106,16 @@ impl StatusLists {
         self.held.get(&(province.to_string(), list)).map_or(0, |h| h.chain.len().saturating_sub(1))
     }
 
+    /// Re-read one list from its file (another process may have updated it since this copy was loaded); the
+    /// caller holds the store's lock.
+    fn refresh(&mut self, key: &(String, u32), trust: &TrustList) {
+        let held = std::fs::read(self.dir.join(file_name(&key.0, key.1))).ok().and_then(|b| Self::rebuild(&b, trust));
+        match held {
+            Some(held) => self.held.insert(key.clone(), held),
+            None => self.held.remove(key),
+        };
+    }
+
     fn save(&self, held: &Held) -> Result<(), StoreError> {
         let file = self.dir.join(file_name(&held.list.province, held.list.list));
         let bytes =
@@ -113,7 +123,8 @@ impl StatusLists {
         write_atomically(&file, &bytes, false)
     }
 
-    /// Take a signed full list: verified against `trust`, not published in the future (beyond `now` plus five
+    /// Take a signed full list (the caller holds the store's lock; the held copy is re-read from disk first):
+    /// verified against `trust`, not published in the future (beyond `now` plus five
     /// minutes of clock skew), and newer than the one held. "Newer" orders by publication time first and version
     /// second, so a list that a leaked key signed with a huge version number is replaced by the next genuine one
     /// instead of blocking every later list as a "rollback".
@@ -127,6 +138,7 @@ impl StatusLists {
             .into());
         }
         let key = (list.province.clone(), list.list);
+        self.refresh(&key, trust);
         if let Some(current) = self.held.get(&key) {
             if (list.issued_at, list.version) < (current.list.issued_at, current.list.version) {
                 return Err(huren_keys::Error::Rollback {
@@ -147,7 +159,8 @@ impl StatusLists {
         Ok(StatusUpdate::Full(version))
     }
 
-    /// Apply a signed delta to the list it is for: verified against `trust`, from the version held, producing
+    /// Apply a signed delta to the list it is for (the caller holds the store's lock; the held copy is re-read
+    /// from disk first): verified against `trust`, from the version held, producing
     /// exactly the signed version (digest). On any refusal the held list is unchanged.
     pub fn apply_delta(&mut self, signed: &[u8], trust: &TrustList, now: i64) -> Result<StatusUpdate, StoreError> {
         let delta = StatusDelta::verify(signed, trust)?;
@@ -159,6 +172,7 @@ impl StatusLists {
             .into());
         }
         let key = (delta.province.clone(), delta.list);
+        self.refresh(&key, trust);
         let current = self.held.get(&key).ok_or_else(|| {
             huren_keys::Error::DocumentInvalid(format!("no status list {}/{} to apply a delta to", key.0, key.1))
         })?;

@@ -158,15 +158,12 @@ impl TrustStore {
     /// this store's trust, is dated in the future, or is older than the list held.
     pub fn import_status_list(&mut self, signed: &[u8], now: i64) -> Result<StatusUpdate, StoreError> {
         let _lock = Self::lock(&self.path)?;
-        // Another process may have updated the lists since this store was opened: start from the disk.
-        self.status = StatusLists::load(&StatusLists::dir_for(&self.path), &self.trust);
         self.status.import_full(signed, &self.trust, now)
     }
 
     /// Apply a signed status delta to the list it is for (which must be held, at the delta's base version).
     pub fn apply_status_delta(&mut self, signed: &[u8], now: i64) -> Result<StatusUpdate, StoreError> {
         let _lock = Self::lock(&self.path)?;
-        self.status = StatusLists::load(&StatusLists::dir_for(&self.path), &self.trust);
         self.status.apply_delta(signed, &self.trust, now)
     }
 

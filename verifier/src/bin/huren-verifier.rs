@@ -672,40 +672,42 @@ fn format_of(text: Option<&str>) -> &'static str {
 }
 
 fn json_report(label: &str, format: &str, outcome: &Result<Answer, Rejection>, now: i64) -> serde_json::Value {
+    // What every valid answer says, whatever its format; each format adds its own fields.
+    let valid = |fields: serde_json::Value| {
+        let mut report = json!({
+            "input": label,
+            "valid": true,
+            "format": format,
+            "code": Code::Ok,
+            "stage": "done",
+            "message": { "en": Code::Ok.message_en(), "zh": Code::Ok.message_zh() },
+            "verified_at": rfc3339(now),
+        });
+        if let (Some(report), serde_json::Value::Object(fields)) = (report.as_object_mut(), fields) {
+            report.extend(fields);
+        }
+        report
+    };
     match outcome {
         Ok(Answer::Dcc(v)) => {
             let d = v.dcc();
-            json!({
-                "input": label,
-                "valid": true,
-                "format": format,
-                "code": Code::Ok,
-                "stage": "done",
-                "message": { "en": Code::Ok.message_en(), "zh": Code::Ok.message_zh() },
+            valid(json!({
                 "issuer": d.issuer,
                 "kid": huren_keys::hex(&v.kid()),
                 "type": d.kind.name(),
-                "verified_at": rfc3339(now),
                 "expires_at": rfc3339(d.expires_at),
                 "dcc": d,
-            })
+            }))
         }
         Ok(Answer::Huren(v)) => {
             let c = v.credential();
-            json!({
-                "input": label,
-                "valid": true,
-                "format": format,
-                "code": Code::Ok,
-                "stage": "done",
-                "message": { "en": Code::Ok.message_en(), "zh": Code::Ok.message_zh() },
+            valid(json!({
                 "issuer": v.issuer(),
                 "kid": v.kid().to_hex(),
                 "alg": v.algorithm().name(),
                 "type": c.credential_type().name(),
-                "verified_at": rfc3339(now),
                 "credential": c,
-            })
+            }))
         }
         Err(r) => json!({
             "input": label,
