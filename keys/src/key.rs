@@ -91,7 +91,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[derive(Clone)]
 enum Material {
-    Ed25519(ed25519_dalek::VerifyingKey),
+    /// Ed25519 key bytes with the point decompressed once, at load.
+    Ed25519(Box<crate::ed25519::Ed25519Key>),
     /// Uncompressed SEC1 point for ECDSA P-256.
     P256(Vec<u8>),
     /// PKCS#1 RSAPublicKey DER for RSASSA-PSS.
@@ -124,14 +125,10 @@ impl Eq for PublicKey {}
 impl PublicKey {
     /// An Ed25519 public key from its 32 bytes. Small-order and non-canonical points are refused.
     pub fn from_ed25519_bytes(bytes: &[u8; 32]) -> Result<Self, Error> {
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(bytes)
-            .map_err(|_| Error::PublicKeyInvalid("not an Ed25519 point".into()))?;
-        if vk.is_weak() {
-            return Err(Error::PublicKeyInvalid("Ed25519 key of small order".into()));
-        }
+        let key = crate::ed25519::Ed25519Key::from_bytes(bytes)?;
         let mut spki = ED25519_SPKI_PREFIX.to_vec();
         spki.extend_from_slice(bytes);
-        Ok(Self::with_material(Algorithm::EdDsa, spki, Material::Ed25519(vk)))
+        Ok(Self::with_material(Algorithm::EdDsa, spki, Material::Ed25519(Box::new(key))))
     }
 
     /// A key from a DER SubjectPublicKeyInfo: Ed25519 (EdDSA), P-256 (ES256) or RSA (PS256).
@@ -180,6 +177,14 @@ impl PublicKey {
         PublicKey { alg, spki, kid, material }
     }
 
+    /// The Ed25519 material, if this is an Ed25519 key.
+    pub(crate) fn ed25519(&self) -> Option<&crate::ed25519::Ed25519Key> {
+        match &self.material {
+            Material::Ed25519(key) => Some(key),
+            _ => None,
+        }
+    }
+
     /// The one algorithm this key verifies.
     pub fn algorithm(&self) -> Algorithm {
         self.alg
@@ -197,14 +202,13 @@ impl PublicKey {
 
     /// Verify `signature` over `message` with this key's algorithm.
     ///
-    /// Ed25519 uses strict verification (no small-order components, canonical `S`), so a signature has one encoding.
+    /// Ed25519 uses Huren's rule (see [`crate::BatchVerifier`]'s module): canonical `S` and `R`, no small-order `R`,
+    /// and the cofactored equation `[8]([S]B - [k]A - R) = 0`, the same rule a batch checks, so a signature's answer
+    /// does not depend on whether it was checked alone or in a batch.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
         use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PSS_2048_8192_SHA256};
         match &self.material {
-            Material::Ed25519(vk) => {
-                let sig = ed25519_dalek::Signature::from_slice(signature).map_err(|_| Error::SignatureInvalid)?;
-                vk.verify_strict(message, &sig).map_err(|_| Error::SignatureInvalid)
-            }
+            Material::Ed25519(key) => key.verify(message, signature),
             Material::P256(point) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
                 .verify(message, signature)
                 .map_err(|_| Error::SignatureInvalid),

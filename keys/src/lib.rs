@@ -28,6 +28,7 @@ pub mod cbor;
 mod cert;
 pub mod cose;
 pub mod dangerous;
+mod ed25519;
 mod error;
 pub mod federation;
 mod key;
@@ -42,6 +43,7 @@ pub use bundle::{
     MAX_TRUST_BUNDLE_BYTES, TRUST_BUNDLE_VERSION,
 };
 pub use cert::{is_province_code, CredentialType, KeyCertificate, KEY_CERTIFICATE_CONTENT_TYPE};
+pub use ed25519::BatchVerifier;
 pub use error::Error;
 pub use federation::{FederationRoot, Member};
 pub use key::{hex, KeyId, PublicKey, Signer, SigningKey, KDF_ITERATIONS};
