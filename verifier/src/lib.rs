@@ -18,8 +18,10 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod checkpoint;
 mod code;
 pub mod dcc;
+pub mod kiosk;
 mod pipeline;
 pub mod scan;
 pub mod status;

@@ -10,14 +10,14 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use huren_keys::{TrustFile, TrustList};
-use huren_verifier::dcc::{DccTrust, VerifiedDcc};
+use huren_keys::TrustList;
+use huren_verifier::checkpoint::{format_of, human_report, json_report, rfc3339, Answer, Checkpoint, TrustSource};
+use huren_verifier::dcc::DccTrust;
 use huren_verifier::scan::{self, ImageLimits};
 use huren_verifier::status::StatusUpdate;
 use huren_verifier::store::{Freshness, Staleness, TrustStore};
 use huren_verifier::sync::{sync, SyncOptions, SyncOutcome};
-use huren_verifier::{verify, Code, Policy, Rejection, Verified};
-use huren_wallet_core::Body;
+use huren_verifier::{Code, Rejection};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -31,40 +31,33 @@ struct Cli {
 enum Command {
     /// Verify QR payload strings, PNG/JPEG images, `-` (standard input), directories of images or NDJSON files.
     Verify {
-        /// Trust data: a trust file written by `huren-issuer init`, or a trust store. Default: the trust store
-        /// (--store), else $HUREN_TRUST.
-        #[arg(long)]
-        trust: Option<PathBuf>,
-        /// Trust store to use (default: $HUREN_STORE, else ~/.local/share/huren/trust-store.cbor).
-        #[arg(long)]
-        store: Option<PathBuf>,
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Verify as of this time (RFC 3339, e.g. 2026-11-27T08:00:00Z) instead of now.
         #[arg(long)]
         at: Option<String>,
         /// Print one JSON object per input.
         #[arg(long)]
         json: bool,
-        /// Apply this province's checkpoint acceptance policy (from its bundle in the trust store).
-        #[arg(long)]
-        checkpoint: Option<String>,
-        /// Warn when the newest trust data is older than this many hours.
-        #[arg(long, default_value_t = 48)]
-        warn_after_hours: i64,
-        /// Refuse (TRUST_STORE_STALE) when the newest trust data is older than this many hours.
-        #[arg(long, default_value_t = 336)]
-        refuse_after_hours: i64,
-        /// Refuse (TRUST_STORE_STALE) a credential whose status list is this many hours past its time-to-live
-        /// (before that: a warning).
-        #[arg(long, default_value_t = 72)]
-        status_refuse_after_hours: i64,
-        /// Trust for EU Digital COVID Certificates (HC1:): the EU DCC Gateway trust-list JSON or PEM signer
-        /// certificates.
-        #[arg(long)]
-        dcc_trust: Option<PathBuf>,
         /// QR text, image files, `-`, or in batch mode (a progress bar, then a summary) directories of images and
         /// NDJSON files (`.ndjson`/`.jsonl`) of QR texts.
         #[arg(required = true)]
         inputs: Vec<String>,
+    },
+    /// Run the checkpoint kiosk: a local web page that reads codes from the camera (or pasted, or uploaded) and
+    /// answers green, amber or red, and a JSON API (POST /api/verify) for turnstiles and gates. Works offline.
+    Serve {
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Address to listen on (keep it on loopback unless a gate on the network needs the API).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Append each code's outcome (time, code, issuer; never the code or the person) to this file.
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// Start the kiosk's clock at this time (RFC 3339) instead of now: for drills and tests.
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Fetch the trust bundle from a mirror (HTTP or HTTPS) and import it into the trust store.
     Sync {
@@ -92,6 +85,65 @@ enum Command {
         #[arg(long, global = true)]
         at: Option<String>,
     },
+}
+
+/// The trust a checkpoint verifies with, and how old it may get.
+#[derive(clap::Args)]
+struct TrustArgs {
+    /// Trust data: a trust file written by `huren-issuer init`, or a trust store. Default: the trust store
+    /// (--store), else $HUREN_TRUST.
+    #[arg(long)]
+    trust: Option<PathBuf>,
+    /// Trust store to use (default: $HUREN_STORE, else ~/.local/share/huren/trust-store.cbor).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Apply this province's checkpoint acceptance policy (from its bundle in the trust store).
+    #[arg(long)]
+    checkpoint: Option<String>,
+    /// Warn when the newest trust data is older than this many hours.
+    #[arg(long, default_value_t = 48)]
+    warn_after_hours: i64,
+    /// Refuse (TRUST_STORE_STALE) when the newest trust data is older than this many hours.
+    #[arg(long, default_value_t = 336)]
+    refuse_after_hours: i64,
+    /// Refuse (TRUST_STORE_STALE) a credential whose status list is this many hours past its time-to-live
+    /// (before that: a warning).
+    #[arg(long, default_value_t = 72)]
+    status_refuse_after_hours: i64,
+    /// Trust for EU Digital COVID Certificates (HC1:): the EU DCC Gateway trust-list JSON or PEM signer
+    /// certificates.
+    #[arg(long)]
+    dcc_trust: Option<PathBuf>,
+}
+
+impl TrustArgs {
+    /// Load the checkpoint these arguments describe.
+    fn checkpoint(&self) -> anyhow::Result<Checkpoint> {
+        let freshness = Freshness {
+            warn_after: self.warn_after_hours.saturating_mul(3600),
+            refuse_after: self.refuse_after_hours.saturating_mul(3600),
+            status_refuse_after: self.status_refuse_after_hours.saturating_mul(3600),
+            ..Freshness::default()
+        };
+        let trust = load_trust(self.trust.clone(), self.store.clone())?;
+        let policy = Checkpoint::policy_for(&trust, self.checkpoint.as_deref()).map_err(anyhow::Error::msg)?;
+        let dcc = load_dcc_trust(self.dcc_trust.as_deref())?;
+        Ok(Checkpoint { trust, dcc, policy, freshness })
+    }
+
+    /// The files the checkpoint is read from: when one changes, the kiosk reloads.
+    fn watched_files(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let mut files: Vec<PathBuf> = self.dcc_trust.iter().cloned().collect();
+        match &self.trust {
+            Some(trust) => files.push(trust.clone()),
+            None => {
+                let store = store_path(self.store.clone())?;
+                files.push(huren_verifier::status::StatusLists::dir_for(&store));
+                files.push(store);
+            }
+        }
+        Ok(files)
+    }
 }
 
 #[derive(Subcommand)]
@@ -128,29 +180,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
-        Command::Verify {
-            trust,
-            store,
-            at,
-            json,
-            checkpoint,
-            warn_after_hours,
-            refuse_after_hours,
-            status_refuse_after_hours,
-            dcc_trust,
-            inputs,
-        } => {
+        Command::Verify { trust, at, json, inputs } => {
             let now = time_or_now(at.as_deref())?;
-            let freshness = Freshness {
-                warn_after: warn_after_hours.saturating_mul(3600),
-                refuse_after: refuse_after_hours.saturating_mul(3600),
-                status_refuse_after: status_refuse_after_hours.saturating_mul(3600),
-                ..Freshness::default()
-            };
-            let trust = load_trust(trust, store)?;
-            let policy = checkpoint_policy(&trust, checkpoint.as_deref())?;
-            let dcc = load_dcc_trust(dcc_trust.as_deref())?;
-            verify_inputs(&Checkpoint { trust, dcc, policy, freshness }, now, json, &inputs)
+            verify_inputs(&trust.checkpoint()?, now, json, &inputs)
+        }
+        Command::Serve { trust, listen, log, at } => {
+            serve(trust, listen, log, at.as_deref().map(parse_time).transpose()?)?;
+            Ok(true)
         }
         Command::Sync { url, store, at, timeout } => {
             let now = time_or_now(at.as_deref())?;
@@ -190,80 +226,49 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
-/// Where the verifier's trust comes from.
-enum TrustSource {
-    /// A trust store: federation root, province bundles, freshness.
-    Store(TrustStore),
-    /// A plain list of keys (a pre-federation trust file, or nothing).
-    List(TrustList),
-}
-
-/// A checkpoint's trust, acceptance policy and freshness limits.
-struct Checkpoint {
-    trust: TrustSource,
-    dcc: DccTrust,
-    policy: Policy,
-    freshness: Freshness,
-}
-
-/// A valid answer: a Huren credential or an EU DCC.
-enum Answer {
-    Huren(Verified),
-    Dcc(VerifiedDcc),
-}
-
-impl Checkpoint {
-    fn verify(&self, text: &str, now: i64) -> Result<Answer, Rejection> {
-        if text.starts_with(huren_verifier::dcc::HC1_PREFIX) {
-            return huren_verifier::dcc::verify_dcc(text, &self.dcc, now).map(Answer::Dcc);
-        }
-        match &self.trust {
-            TrustSource::Store(store) => store.verify(text, now, &self.policy, &self.freshness),
-            TrustSource::List(list) => verify(text, list, now, &self.policy),
-        }
-        .map(Answer::Huren)
+/// Run the kiosk until interrupted (Ctrl-C or SIGTERM).
+fn serve(trust: TrustArgs, listen: std::net::SocketAddr, log: Option<PathBuf>, at: Option<i64>) -> anyhow::Result<()> {
+    use huren_verifier::kiosk::{app, Kiosk};
+    let watched = trust.watched_files()?;
+    let loader = Box::new(move || trust.checkpoint().map_err(|e| format!("{e:#}")));
+    let mut kiosk = Kiosk::new(loader, watched).map_err(anyhow::Error::msg)?;
+    if let Some(at) = at {
+        kiosk = kiosk.starting_at(at);
     }
-
-    /// A warning about the revocation check of a valid answer (stores only): list past its time-to-live, or
-    /// not held.
-    fn status_note(&self, outcome: &Result<Answer, Rejection>, now: i64) -> Option<String> {
-        match (&self.trust, outcome) {
-            (TrustSource::Store(store), Ok(Answer::Huren(verified))) => store.status_note(verified, now),
-            _ => None,
-        }
+    if let Some(path) = &log {
+        kiosk = kiosk.log(path).with_context(|| format!("opening the outcome log {}", path.display()))?;
     }
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+        let address = listener.local_addr()?;
+        println!("huren-verifier kiosk on http://{address}/");
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        axum::serve(listener, app(std::sync::Arc::new(kiosk)))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving the kiosk")
+    })
+}
 
-    /// The trust data's age and a warning when it is past the warning age (stores only).
-    fn trust_age(&self, now: i64) -> (Option<i64>, Option<String>) {
-        match &self.trust {
-            TrustSource::Store(store) => {
-                let warning = (store.staleness(now, &self.freshness) == Staleness::Warn)
-                    .then(|| format!("trust data is {} h old; sync soon", store.age(now) / 3600));
-                (Some(store.age(now)), warning)
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
             }
-            TrustSource::List(_) => (None, None),
+            Err(_) => std::future::pending::<()>().await,
         }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
     }
-}
-
-/// The default policy, narrowed by a province's bundle when the checkpoint names its province.
-fn checkpoint_policy(trust: &TrustSource, province: Option<&str>) -> anyhow::Result<Policy> {
-    let mut policy = Policy::default();
-    let Some(province) = province else { return Ok(policy) };
-    let TrustSource::Store(store) = trust else { bail!("--checkpoint needs a trust store (federation bundles)") };
-    let bundle = store
-        .state()
-        .bundles()
-        .iter()
-        .find(|b| b.province == province)
-        .with_context(|| format!("the trust store has no bundle for {province}"))?;
-    if !bundle.policy.accepted_types.is_empty() {
-        policy.accepted_types = Some(bundle.policy.accepted_types.clone());
-    }
-    if bundle.policy.max_test_age.is_some() {
-        policy.max_test_age = bundle.policy.max_test_age;
-    }
-    Ok(policy)
 }
 
 fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String]) -> anyhow::Result<bool> {
@@ -492,15 +497,7 @@ fn store_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 fn load_trust(trust: Option<PathBuf>, store: Option<PathBuf>) -> anyhow::Result<TrustSource> {
     if let Some(path) = trust {
-        let bytes = std::fs::read(&path).with_context(|| format!("reading trust file {}", path.display()))?;
-        if let Ok(file) = TrustFile::decode(&bytes) {
-            let list = TrustList::from_trust_file(&file).with_context(|| format!("trust file {}", path.display()))?;
-            return Ok(TrustSource::List(list));
-        }
-        return Ok(TrustSource::Store(
-            TrustStore::open(&path)
-                .with_context(|| format!("{} is neither a trust file nor a trust store", path.display()))?,
-        ));
+        return TrustSource::open(&path).with_context(|| format!("trust data {}", path.display()));
     }
     let explicit_store = store.is_some();
     let path = store_path(store)?;
@@ -642,144 +639,6 @@ fn parse_time(text: &str) -> anyhow::Result<i64> {
 fn unix_now() -> anyhow::Result<i64> {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("system clock before 1970")?;
     Ok(i64::try_from(d.as_secs())?)
-}
-
-fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| t.to_string())
-}
-
-/// The rejection's detail, with times written for people.
-fn detail(r: &Rejection) -> String {
-    match r {
-        Rejection::Expired { now, expired_at } => format!("expired at {}, now {}", rfc3339(*expired_at), rfc3339(*now)),
-        Rejection::NotYetValid { now, valid_from } => {
-            format!("valid from {}, now {}", rfc3339(*valid_from), rfc3339(*now))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// `dcc` for EU DCC text (`HC1:`), `huren` for everything else.
-fn format_of(text: Option<&str>) -> &'static str {
-    if text.is_some_and(|t| t.starts_with("HC1:")) {
-        "dcc"
-    } else {
-        "huren"
-    }
-}
-
-fn json_report(label: &str, format: &str, outcome: &Result<Answer, Rejection>, now: i64) -> serde_json::Value {
-    // What every valid answer says, whatever its format; each format adds its own fields.
-    let valid = |fields: serde_json::Value| {
-        let mut report = json!({
-            "input": label,
-            "valid": true,
-            "format": format,
-            "code": Code::Ok,
-            "stage": "done",
-            "message": { "en": Code::Ok.message_en(), "zh": Code::Ok.message_zh() },
-            "verified_at": rfc3339(now),
-        });
-        if let (Some(report), serde_json::Value::Object(fields)) = (report.as_object_mut(), fields) {
-            report.extend(fields);
-        }
-        report
-    };
-    match outcome {
-        Ok(Answer::Dcc(v)) => {
-            let d = v.dcc();
-            valid(json!({
-                "issuer": d.issuer,
-                "kid": huren_keys::hex(&v.kid()),
-                "type": d.kind.name(),
-                "expires_at": rfc3339(d.expires_at),
-                "dcc": d,
-            }))
-        }
-        Ok(Answer::Huren(v)) => {
-            let c = v.credential();
-            valid(json!({
-                "issuer": v.issuer(),
-                "kid": v.kid().to_hex(),
-                "alg": v.algorithm().name(),
-                "type": c.credential_type().name(),
-                "credential": c,
-            }))
-        }
-        Err(r) => json!({
-            "input": label,
-            "valid": false,
-            "format": format,
-            "code": r.code(),
-            "stage": r.stage().as_str(),
-            "message": { "en": r.code().message_en(), "zh": r.code().message_zh() },
-            "detail": detail(r),
-            "issuer": null,
-            "kid": null,
-            "verified_at": rfc3339(now),
-        }),
-    }
-}
-
-fn human_report(label: &str, outcome: &Result<Answer, Rejection>) -> String {
-    let short: String = label.chars().take(40).collect();
-    match outcome {
-        Ok(Answer::Dcc(v)) => {
-            let d = v.dcc();
-            let native = [d.name.family.as_deref(), d.name.given.as_deref()].into_iter().flatten().collect::<Vec<_>>();
-            let standard = [Some(d.name.family_std.as_str()), d.name.given_std.as_deref()].into_iter().flatten();
-            let dates: Vec<String> = d.key_dates.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            format!(
-                "OK  {} / {}  [{short}]  (EU DCC)\n    {} · {} ({}) · born {}\n    {}{} · {} · valid until {}\n    signed by {}\n",
-                Code::Ok.message_zh(),
-                Code::Ok.message_en(),
-                d.issuer.as_deref().unwrap_or("?"),
-                native.join(" "),
-                standard.collect::<Vec<_>>().join(" "),
-                d.date_of_birth,
-                d.kind.name(),
-                d.dose.map(|(n, of)| format!(" {n}/{of}")).unwrap_or_default(),
-                dates.join(", "),
-                rfc3339(d.expires_at),
-                huren_keys::hex(&v.kid()),
-            )
-        }
-        Ok(Answer::Huren(v)) => {
-            let c = v.credential();
-            let what = match &c.body {
-                Body::HealthStatus(h) => format!(
-                    "{} {} — {} / {}",
-                    h.colour.label_zh(),
-                    h.colour.label_en(),
-                    h.reason.message_zh(),
-                    h.reason.message_en()
-                ),
-                other => other.credential_type().name().to_string(),
-            };
-            format!(
-                "OK  {} / {}  [{short}]\n    {} · {what}\n    {} · ID {} · valid until {}\n    signed by {} ({})\n",
-                Code::Ok.message_zh(),
-                Code::Ok.message_en(),
-                c.issuer,
-                c.subject.name,
-                c.subject.masked_id,
-                rfc3339(c.expires_at),
-                v.kid(),
-                v.algorithm(),
-            )
-        }
-        Err(r) => format!(
-            "{}  {} / {}  [{short}]\n    stage {}: {}\n",
-            r.code().as_str(),
-            r.code().message_zh(),
-            r.code().message_en(),
-            r.stage().as_str(),
-            detail(r)
-        ),
-    }
 }
 
 /// The EU DCC signers to trust: none without `--dcc-trust` (every DCC is then `KID_UNKNOWN`).

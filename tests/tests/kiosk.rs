@@ -1,0 +1,271 @@
+//! The checkpoint kiosk's routes with `oneshot`: the embedded page and its assets (no external request), the JSON
+//! API with text, JSON, PNG and raw camera frames, the verdicts (green, amber for a warning, red with its reason),
+//! malformed requests, the outcome log (outcome, time and issuer only; a code held to the camera logged once) and
+//! trust reloaded when its file changes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body as HttpBody;
+use axum::http::{header, Request, StatusCode};
+use huren_keys::TrustList;
+use huren_tests::fixtures::{health_status, TestProvince, DAY, T0};
+use huren_verifier::checkpoint::{Checkpoint, TrustSource};
+use huren_verifier::kiosk::{app, Kiosk};
+use huren_wallet_core::{Body, Colour, Ecc, QrSymbol};
+use image::GrayImage;
+use tower::ServiceExt;
+
+fn checkpoint(trust: TrustList) -> Checkpoint {
+    Checkpoint {
+        trust: TrustSource::List(trust),
+        dcc: Default::default(),
+        policy: Default::default(),
+        freshness: Default::default(),
+    }
+}
+
+fn kiosk_at(now: i64) -> Arc<Kiosk> {
+    let gd = TestProvince::guangdong();
+    let loader = Box::new(move || Ok(checkpoint(gd.trust())));
+    Arc::new(Kiosk::new(loader, Vec::new()).unwrap().starting_at(now))
+}
+
+async fn send(kiosk: &Arc<Kiosk>, request: Request<HttpBody>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = app(Arc::clone(kiosk)).oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec();
+    (parts.status, parts.headers, bytes)
+}
+
+async fn post(kiosk: &Arc<Kiosk>, uri: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+    let request = Request::post(uri).header(header::CONTENT_TYPE, content_type).body(HttpBody::from(body)).unwrap();
+    let (status, _, bytes) = send(kiosk, request).await;
+    (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes))))
+}
+
+/// A 640x480 camera frame with the code in its middle.
+fn frame_with(text: &str) -> GrayImage {
+    let qr = QrSymbol::new(text, Ecc::M).unwrap().to_image(5);
+    let mut frame = GrayImage::from_pixel(640, 480, image::Luma([200]));
+    let (x, y) = ((640 - qr.width()) / 2, (480 - qr.height()) / 2);
+    image::imageops::overlay(&mut frame, &qr, i64::from(x), i64::from(y));
+    frame
+}
+
+#[tokio::test]
+async fn the_page_and_its_assets_are_embedded_and_load_nothing_from_elsewhere() {
+    let kiosk = kiosk_at(T0 + 60);
+    for (path, kind) in [("/", "text/html"), ("/kiosk.js", "text/javascript"), ("/kiosk.css", "text/css")] {
+        let (status, headers, body) = send(&kiosk, Request::get(path).body(HttpBody::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with(kind), "{path}");
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            !text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"),
+            "{path} loads from elsewhere"
+        );
+    }
+    let (_, _, html) = send(&kiosk, Request::get("/").body(HttpBody::empty()).unwrap()).await;
+    let html = String::from_utf8(html).unwrap();
+    for id in ["id=\"verdict\"", "id=\"trust\"", "id=\"camera\"", "id=\"paste\"", "id=\"upload\""] {
+        assert!(html.contains(id), "page lacks {id}");
+    }
+    let (status, _, _) = send(&kiosk, Request::get("/nothing-here").body(HttpBody::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_valid_code_is_green_with_only_what_staff_need() {
+    let gd = TestProvince::guangdong();
+    let text = gd.qr_text(&health_status("CN-GD"));
+    let kiosk = kiosk_at(T0 + 60);
+    let (status, answer) = post(&kiosk, "/api/verify", "text/plain", text.clone().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["verdict"], "green", "{answer}");
+    assert_eq!(answer["valid"], true);
+    assert_eq!(answer["code"], "OK");
+    assert_eq!(answer["person"]["name"], "张三丰");
+    assert_eq!(answer["person"]["masked_id"], "4403**********1234");
+    assert_eq!(answer["person"]["type"], "health-status");
+    assert_eq!(answer["person"]["valid_until"], "2026-09-28T14:13:20Z");
+    assert_eq!(answer["reason"]["en"], "GREEN: no risk found");
+    // No full credential, and the code itself never comes back.
+    assert!(answer.get("credential").is_none(), "{answer}");
+    assert!(!answer.to_string().contains(&text[4..40]));
+    assert_eq!(answer["fingerprint"].as_str().unwrap().len(), 16);
+
+    // The same through JSON and as a PNG.
+    let body = serde_json::json!({ "text": text }).to_string().into_bytes();
+    let (_, answer) = post(&kiosk, "/api/verify", "application/json", body).await;
+    assert_eq!(answer["verdict"], "green", "{answer}");
+    let png = QrSymbol::new(&text, Ecc::Q).unwrap().to_png(4).unwrap();
+    let (_, answer) = post(&kiosk, "/api/verify", "image/png", png.clone()).await;
+    assert_eq!((answer["verdict"].as_str(), answer["input"].as_str()), (Some("green"), Some("image")), "{answer}");
+    use base64ct::{Base64, Encoding};
+    let body = serde_json::json!({ "image": Base64::encode_string(&png) }).to_string().into_bytes();
+    let (_, answer) = post(&kiosk, "/api/verify", "application/json", body).await;
+    assert_eq!(answer["verdict"], "green", "{answer}");
+}
+
+#[tokio::test]
+async fn refusals_are_red_with_their_reason_and_a_red_status_is_red_though_valid() {
+    let gd = TestProvince::guangdong();
+    let text = gd.qr_text(&health_status("CN-GD"));
+    // Eight days on, the 7-day credential has expired.
+    let (_, answer) = post(&kiosk_at(T0 + 8 * DAY), "/api/verify", "text/plain", text.clone().into_bytes()).await;
+    assert_eq!(answer["verdict"], "red", "{answer}");
+    assert_eq!(answer["code"], "EXPIRED");
+    assert_eq!(answer["reason"]["zh"], huren_verifier::Code::Expired.message_zh());
+    assert_eq!(answer["reason"]["en"], huren_verifier::Code::Expired.message_en());
+    assert!(answer["detail"].as_str().unwrap().contains("expired at 2026-09-28T14:13:20Z"), "{answer}");
+    assert!(answer["person"].is_null(), "nothing unverified is shown: {answer}");
+
+    // Garbage and codes from unknown issuers are red too, with their own codes.
+    let kiosk = kiosk_at(T0 + 60);
+    let (_, answer) = post(&kiosk, "/api/verify", "text/plain", b"HR1:NOT*BASE45~".to_vec()).await;
+    assert_eq!((answer["verdict"].as_str(), answer["code"].as_str()), (Some("red"), Some("BASE45_INVALID")));
+    let stranger = TestProvince::new("CN-HB", 7, vec![]).qr_text(&health_status("CN-HB"));
+    let (_, answer) = post(&kiosk, "/api/verify", "text/plain", stranger.into_bytes()).await;
+    assert_eq!(answer["code"], "KID_UNKNOWN", "{answer}");
+
+    // A valid credential that says "red" (isolation required) must not let the person through; amber is amber.
+    for (colour, verdict) in [(Colour::Red, "red"), (Colour::Amber, "amber")] {
+        let mut credential = health_status("CN-GD");
+        if let Body::HealthStatus(h) = &mut credential.body {
+            h.colour = colour;
+        }
+        let (_, answer) = post(&kiosk, "/api/verify", "text/plain", gd.qr_text(&credential).into_bytes()).await;
+        assert_eq!((answer["verdict"].as_str(), answer["valid"].as_bool()), (Some(verdict), Some(true)), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn camera_frames_answer_or_say_nothing_was_found() {
+    let gd = TestProvince::guangdong();
+    let text = gd.qr_text(&health_status("CN-GD"));
+    let kiosk = kiosk_at(T0 + 60);
+    let frame = frame_with(&text);
+    let (status, answer) =
+        post(&kiosk, "/api/frame?width=640&height=480", "application/octet-stream", frame.into_raw()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((answer["verdict"].as_str(), answer["input"].as_str()), (Some("green"), Some("camera")), "{answer}");
+
+    let blank = GrayImage::from_pixel(640, 480, image::Luma([200])).into_raw();
+    let (status, answer) = post(&kiosk, "/api/frame?width=640&height=480", "application/octet-stream", blank).await;
+    assert_eq!((status, answer), (StatusCode::OK, serde_json::json!({ "found": false })));
+
+    // A frame whose bytes do not match its size, or an absurd size, is a client error, not a scan.
+    for uri in
+        ["/api/frame?width=640&height=481", "/api/frame?width=0&height=0", "/api/frame?width=100000&height=100000"]
+    {
+        let (status, answer) = post(&kiosk, uri, "application/octet-stream", vec![0; 640 * 480]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {answer}");
+        assert!(answer["detail"].is_string());
+    }
+    let (status, _) = post(&kiosk, "/api/frame", "application/octet-stream", vec![0; 16]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_problem_details() {
+    let kiosk = kiosk_at(T0 + 60);
+    let cases: [(&str, &[u8], StatusCode); 6] = [
+        ("application/x-www-form-urlencoded", b"text=HR1:", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ("application/json", b"{not json", StatusCode::BAD_REQUEST),
+        ("application/json", br#"{"text": "HR1:", "image": "AAAA"}"#, StatusCode::BAD_REQUEST),
+        ("application/json", br#"{"qr": "HR1:"}"#, StatusCode::BAD_REQUEST),
+        ("application/json", br#"{"image": "***"}"#, StatusCode::BAD_REQUEST),
+        ("text/plain", b"\xff\xfe", StatusCode::BAD_REQUEST),
+    ];
+    for (content_type, body, expected) in cases {
+        let request =
+            Request::post("/api/verify").header(header::CONTENT_TYPE, content_type).body(HttpBody::from(body)).unwrap();
+        let (status, headers, body) = send(&kiosk, request).await;
+        assert_eq!(status, expected, "{content_type} {}", String::from_utf8_lossy(&body));
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    }
+    // An image that is not one is an answer (QR_UNREADABLE), like any unreadable code.
+    let (status, answer) = post(&kiosk, "/api/verify", "image/png", b"\x89PNG\r\n\x1a\nbroken".to_vec()).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::OK, Some("QR_UNREADABLE")));
+    // Bodies past the limit are refused before they are read in full.
+    let huge = vec![b'A'; huren_verifier::kiosk::MAX_BODY_BYTES + 1];
+    let request =
+        Request::post("/api/verify").header(header::CONTENT_TYPE, "text/plain").body(HttpBody::from(huge)).unwrap();
+    let (status, _, _) = send(&kiosk, request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn the_log_holds_outcome_time_and_issuer_only_once_per_presentation() {
+    let dir = tempdir("log");
+    let log = dir.join("outcomes.jsonl");
+    let gd = TestProvince::guangdong();
+    let loader = Box::new(move || Ok(checkpoint(gd.trust())));
+    let kiosk = Arc::new(Kiosk::new(loader, Vec::new()).unwrap().starting_at(T0 + 60).log(&log).unwrap());
+    let gd = TestProvince::guangdong();
+    let text = gd.qr_text(&health_status("CN-GD"));
+    for _ in 0..3 {
+        // The same code held to the camera for three frames is one presentation.
+        let (_, answer) =
+            post(&kiosk, "/api/frame?width=640&height=480", "application/octet-stream", frame_with(&text).into_raw())
+                .await;
+        assert_eq!(answer["verdict"], "green");
+    }
+    let (_, answer) = post(&kiosk, "/api/verify", "text/plain", b"HR1:NOT*BASE45~".to_vec()).await;
+    assert_eq!(answer["verdict"], "red");
+    let blank = GrayImage::from_pixel(640, 480, image::Luma([200])).into_raw();
+    post(&kiosk, "/api/frame?width=640&height=480", "application/octet-stream", blank).await;
+
+    let written = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = written.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "one line per presentation, none for empty frames:\n{written}");
+    assert_eq!(lines[0]["code"], "OK");
+    assert_eq!(lines[0]["issuer"], "CN-GD");
+    assert!(lines[0]["time"].as_str().unwrap().starts_with("2026-09-21T14:14:2"), "the kiosk's clock: {written}");
+    assert_eq!(lines[1]["code"], "BASE45_INVALID");
+    assert!(lines[1]["issuer"].is_null());
+    for line in &lines {
+        let keys: Vec<&String> = line.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["code", "issuer", "time"], "nothing else is logged: {line}");
+    }
+    assert!(!written.contains("张三丰") && !written.contains("4403") && !written.contains("HR1:"));
+
+    // Without a log, nothing is written anywhere the kiosk was told about.
+    assert!(!kiosk_at(T0).status()["log"].as_bool().unwrap());
+}
+
+#[tokio::test]
+async fn trust_is_reloaded_when_its_file_changes() {
+    let dir = tempdir("reload");
+    let trust_file = dir.join("trust.cbor");
+    let gd = TestProvince::guangdong();
+    let text = gd.qr_text(&health_status("CN-GD"));
+    std::fs::write(&trust_file, b"not yet").unwrap();
+    let path = trust_file.clone();
+    let loader = Box::new(move || {
+        let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+        let trust = if bytes == b"not yet" { TrustList::default() } else { TestProvince::guangdong().trust() };
+        Ok(checkpoint(trust))
+    });
+    let kiosk = Arc::new(Kiosk::new(loader, vec![trust_file.clone()]).unwrap().starting_at(T0 + 60));
+    let (_, answer) = post(&kiosk, "/api/verify", "text/plain", text.clone().into_bytes()).await;
+    assert_eq!(answer["code"], "KID_UNKNOWN");
+    // A sync replaces the file; within a second or so the kiosk answers with the new trust.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(&trust_file, b"now trusted").unwrap();
+    let (_, answer) = post(&kiosk, "/api/verify", "text/plain", text.into_bytes()).await;
+    assert_eq!(answer["code"], "OK", "{answer}");
+    assert_eq!(kiosk.status()["trust"], "trust-file");
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("huren-kiosk-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(Path::new(&dir).is_dir());
+    dir
+}

@@ -1,0 +1,254 @@
+//! A checkpoint: the trust it holds (a trust store or a plain key list, plus EU DCC signers), its acceptance
+//! policy and freshness limits, and the answers it gives — the one place the CLI and the kiosk both verify
+//! through, so a code gets the same answer from either.
+
+use std::path::Path;
+
+use huren_keys::{TrustFile, TrustList};
+use huren_wallet_core::Body;
+use serde_json::json;
+
+use crate::dcc::{verify_dcc, DccTrust, VerifiedDcc, HC1_PREFIX};
+use crate::store::{Freshness, Staleness, StoreError, TrustStore};
+use crate::{verify, Code, Policy, Rejection, Verified};
+
+/// Where a checkpoint's trust in Huren issuers comes from.
+#[derive(Debug)]
+pub enum TrustSource {
+    /// A trust store: federation root, province bundles, status lists, freshness.
+    Store(TrustStore),
+    /// A plain list of keys (a pre-federation trust file, or nothing).
+    List(TrustList),
+}
+
+impl TrustSource {
+    /// Open `path` as a trust file, else as a trust store.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let bytes =
+            std::fs::read(path).map_err(|source| StoreError::Io { path: path.display().to_string(), source })?;
+        if let Ok(file) = TrustFile::decode(&bytes) {
+            return Ok(TrustSource::List(TrustList::from_trust_file(&file)?));
+        }
+        Ok(TrustSource::Store(TrustStore::open(path)?))
+    }
+}
+
+/// A checkpoint's trust, acceptance policy and freshness limits.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// Trusted Huren issuers.
+    pub trust: TrustSource,
+    /// Trusted EU DCC signers (none: every `HC1:` code is `KID_UNKNOWN`).
+    pub dcc: DccTrust,
+    /// What this checkpoint accepts.
+    pub policy: Policy,
+    /// How old trust data may get.
+    pub freshness: Freshness,
+}
+
+/// A valid answer: a Huren credential or an EU DCC.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// A verified Huren credential.
+    Huren(Verified),
+    /// A verified EU Digital COVID Certificate.
+    Dcc(VerifiedDcc),
+}
+
+impl Checkpoint {
+    /// Verify one QR text at `now`: EU DCCs (`HC1:`) against the DCC signers, everything else as a Huren code.
+    pub fn verify(&self, text: &str, now: i64) -> Result<Answer, Rejection> {
+        if text.starts_with(HC1_PREFIX) {
+            return verify_dcc(text, &self.dcc, now).map(Answer::Dcc);
+        }
+        match &self.trust {
+            TrustSource::Store(store) => store.verify(text, now, &self.policy, &self.freshness),
+            TrustSource::List(list) => verify(text, list, now, &self.policy),
+        }
+        .map(Answer::Huren)
+    }
+
+    /// A warning about the revocation check of a valid answer (stores only): list past its time-to-live, or
+    /// not held.
+    pub fn status_note(&self, outcome: &Result<Answer, Rejection>, now: i64) -> Option<String> {
+        match (&self.trust, outcome) {
+            (TrustSource::Store(store), Ok(Answer::Huren(verified))) => store.status_note(verified, now),
+            _ => None,
+        }
+    }
+
+    /// The trust data's age in seconds and a warning when it is past the warning age (stores only).
+    pub fn trust_age(&self, now: i64) -> (Option<i64>, Option<String>) {
+        match &self.trust {
+            TrustSource::Store(store) => {
+                let warning = (store.staleness(now, &self.freshness) == Staleness::Warn)
+                    .then(|| format!("trust data is {} h old; sync soon", store.age(now) / 3600));
+                (Some(store.age(now)), warning)
+            }
+            TrustSource::List(_) => (None, None),
+        }
+    }
+
+    /// The default policy, narrowed by a province's bundle when the checkpoint names its province.
+    pub fn policy_for(trust: &TrustSource, province: Option<&str>) -> Result<Policy, String> {
+        let mut policy = Policy::default();
+        let Some(province) = province else { return Ok(policy) };
+        let TrustSource::Store(store) = trust else {
+            return Err("a checkpoint province needs a trust store (federation bundles)".into());
+        };
+        let bundle = store
+            .state()
+            .bundles()
+            .iter()
+            .find(|b| b.province == province)
+            .ok_or_else(|| format!("the trust store has no bundle for {province}"))?;
+        if !bundle.policy.accepted_types.is_empty() {
+            policy.accepted_types = Some(bundle.policy.accepted_types.clone());
+        }
+        if bundle.policy.max_test_age.is_some() {
+            policy.max_test_age = bundle.policy.max_test_age;
+        }
+        Ok(policy)
+    }
+}
+
+/// Unix seconds as RFC 3339 (UTC); the number itself when out of range.
+pub fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// The rejection's detail, with times written for people.
+pub fn detail(r: &Rejection) -> String {
+    match r {
+        Rejection::Expired { now, expired_at } => format!("expired at {}, now {}", rfc3339(*expired_at), rfc3339(*now)),
+        Rejection::NotYetValid { now, valid_from } => {
+            format!("valid from {}, now {}", rfc3339(*valid_from), rfc3339(*now))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `dcc` for EU DCC text (`HC1:`), `huren` for everything else.
+pub fn format_of(text: Option<&str>) -> &'static str {
+    if text.is_some_and(|t| t.starts_with(HC1_PREFIX)) {
+        "dcc"
+    } else {
+        "huren"
+    }
+}
+
+/// The machine-readable answer for one input (the CLI's `--json` line and the kiosk API's body).
+pub fn json_report(label: &str, format: &str, outcome: &Result<Answer, Rejection>, now: i64) -> serde_json::Value {
+    // What every valid answer says, whatever its format; each format adds its own fields.
+    let valid = |fields: serde_json::Value| {
+        let mut report = json!({
+            "input": label,
+            "valid": true,
+            "format": format,
+            "code": Code::Ok,
+            "stage": "done",
+            "message": { "en": Code::Ok.message_en(), "zh": Code::Ok.message_zh() },
+            "verified_at": rfc3339(now),
+        });
+        if let (Some(report), serde_json::Value::Object(fields)) = (report.as_object_mut(), fields) {
+            report.extend(fields);
+        }
+        report
+    };
+    match outcome {
+        Ok(Answer::Dcc(v)) => {
+            let d = v.dcc();
+            valid(json!({
+                "issuer": d.issuer,
+                "kid": huren_keys::hex(&v.kid()),
+                "type": d.kind.name(),
+                "expires_at": rfc3339(d.expires_at),
+                "dcc": d,
+            }))
+        }
+        Ok(Answer::Huren(v)) => {
+            let c = v.credential();
+            valid(json!({
+                "issuer": v.issuer(),
+                "kid": v.kid().to_hex(),
+                "alg": v.algorithm().name(),
+                "type": c.credential_type().name(),
+                "credential": c,
+            }))
+        }
+        Err(r) => json!({
+            "input": label,
+            "valid": false,
+            "format": format,
+            "code": r.code(),
+            "stage": r.stage().as_str(),
+            "message": { "en": r.code().message_en(), "zh": r.code().message_zh() },
+            "detail": detail(r),
+            "issuer": null,
+            "kid": null,
+            "verified_at": rfc3339(now),
+        }),
+    }
+}
+
+/// The answer for one input as a few lines for a terminal.
+pub fn human_report(label: &str, outcome: &Result<Answer, Rejection>) -> String {
+    let short: String = label.chars().take(40).collect();
+    match outcome {
+        Ok(Answer::Dcc(v)) => {
+            let d = v.dcc();
+            let native = [d.name.family.as_deref(), d.name.given.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+            let standard = [Some(d.name.family_std.as_str()), d.name.given_std.as_deref()].into_iter().flatten();
+            let dates: Vec<String> = d.key_dates.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            format!(
+                "OK  {} / {}  [{short}]  (EU DCC)\n    {} · {} ({}) · born {}\n    {}{} · {} · valid until {}\n    signed by {}\n",
+                Code::Ok.message_zh(),
+                Code::Ok.message_en(),
+                d.issuer.as_deref().unwrap_or("?"),
+                native.join(" "),
+                standard.collect::<Vec<_>>().join(" "),
+                d.date_of_birth,
+                d.kind.name(),
+                d.dose.map(|(n, of)| format!(" {n}/{of}")).unwrap_or_default(),
+                dates.join(", "),
+                rfc3339(d.expires_at),
+                huren_keys::hex(&v.kid()),
+            )
+        }
+        Ok(Answer::Huren(v)) => {
+            let c = v.credential();
+            let what = match &c.body {
+                Body::HealthStatus(h) => format!(
+                    "{} {} — {} / {}",
+                    h.colour.label_zh(),
+                    h.colour.label_en(),
+                    h.reason.message_zh(),
+                    h.reason.message_en()
+                ),
+                other => other.credential_type().name().to_string(),
+            };
+            format!(
+                "OK  {} / {}  [{short}]\n    {} · {what}\n    {} · ID {} · valid until {}\n    signed by {} ({})\n",
+                Code::Ok.message_zh(),
+                Code::Ok.message_en(),
+                c.issuer,
+                c.subject.name,
+                c.subject.masked_id,
+                rfc3339(c.expires_at),
+                v.kid(),
+                v.algorithm(),
+            )
+        }
+        Err(r) => format!(
+            "{}  {} / {}  [{short}]\n    stage {}: {}\n",
+            r.code().as_str(),
+            r.code().message_zh(),
+            r.code().message_en(),
+            r.stage().as_str(),
+            detail(r)
+        ),
+    }
+}

@@ -1,0 +1,494 @@
+//! `huren-verifier serve`: the checkpoint kiosk, a local web app and JSON API that work with no network.
+//!
+//! The page (embedded in the binary: no CDN, no external request) opens the camera, sends greyscale frames to
+//! `POST /api/frame`, and shows the answer full-screen: green, amber or red, the reason in Chinese and English,
+//! and only what staff need to match the person. `POST /api/verify` takes QR text or an image, for turnstiles
+//! and gates, and for the page's paste box and upload. `GET /api/status` gives the trust data's age for the
+//! page's banner.
+//!
+//! Nothing scanned is stored. With a [`Kiosk::log`] the outcome of each code (time, code, issuer) is appended
+//! to a file, never its text, names or identifiers.
+//!
+//! Trust is re-read when the files it came from change (at most once a second), so a `huren-verifier sync`
+//! run beside the kiosk takes effect without a restart.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use huren_wallet_core::{Body, Colour};
+use image::GrayImage;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::checkpoint::{format_of, json_report, rfc3339, Answer, Checkpoint};
+use crate::scan::{self, ImageLimits};
+use crate::store::Staleness;
+use crate::{Code, Rejection};
+
+/// Largest request body: an image file at the scan limit, base64-encoded inside JSON.
+pub const MAX_BODY_BYTES: usize = 24 * 1024 * 1024;
+/// Longest a request may take, scanning included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest camera frame accepted on `/api/frame`, in pixels (1920x1080).
+pub const MAX_FRAME_PIXELS: u64 = 1920 * 1080;
+
+/// Builds the checkpoint afresh from its files; called at start and whenever a watched file changes.
+pub type Loader = Box<dyn Fn() -> Result<Checkpoint, String> + Send + Sync>;
+
+/// The kiosk's state: the checkpoint, how to reload it, the clock and the optional outcome log.
+pub struct Kiosk {
+    checkpoint: RwLock<Arc<Checkpoint>>,
+    loader: Loader,
+    watched: Vec<PathBuf>,
+    last_check: Mutex<(Instant, Vec<Option<SystemTime>>)>,
+    clock_offset: i64,
+    log: Option<Mutex<std::fs::File>>,
+    /// The last code logged and when: a code held in front of the camera is logged once, not once per frame.
+    last_logged: Mutex<Option<(String, Instant)>>,
+    limits: ImageLimits,
+}
+
+/// A code seen again within this time is the same presentation (logged once).
+const SAME_PRESENTATION: Duration = Duration::from_secs(10);
+
+impl std::fmt::Debug for Kiosk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kiosk").field("watched", &self.watched).field("log", &self.log.is_some()).finish()
+    }
+}
+
+impl Kiosk {
+    /// A kiosk whose checkpoint comes from `loader`, reloaded when any of `watched` changes (a trust store's
+    /// directory of status lists changes when a list is written, so watch it too).
+    pub fn new(loader: Loader, watched: Vec<PathBuf>) -> Result<Self, String> {
+        let checkpoint = loader()?;
+        let stamps = watched.iter().map(|p| modified(p)).collect();
+        Ok(Kiosk {
+            checkpoint: RwLock::new(Arc::new(checkpoint)),
+            loader,
+            watched,
+            last_check: Mutex::new((Instant::now(), stamps)),
+            clock_offset: 0,
+            log: None,
+            last_logged: Mutex::new(None),
+            limits: ImageLimits::default(),
+        })
+    }
+
+    /// Run the kiosk's clock as if it were `at` now (tests and drills); it keeps ticking from there.
+    pub fn starting_at(mut self, at: i64) -> Self {
+        self.clock_offset = at.saturating_sub(system_now());
+        self
+    }
+
+    /// Append each code's outcome (time, code, issuer; nothing else) to `path`, one JSON object per line.
+    pub fn log(mut self, path: &Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        self.log = Some(Mutex::new(file));
+        Ok(self)
+    }
+
+    /// The kiosk's current time, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        system_now().saturating_add(self.clock_offset)
+    }
+
+    /// The checkpoint, re-read first if a watched file changed since the last look (at most once a second). A
+    /// reload that fails keeps the previous checkpoint and says so on standard error.
+    pub fn checkpoint(&self) -> Arc<Checkpoint> {
+        if let Ok(mut last) = self.last_check.lock() {
+            if last.0.elapsed() >= Duration::from_secs(1) {
+                let stamps: Vec<_> = self.watched.iter().map(|p| modified(p)).collect();
+                last.0 = Instant::now();
+                if stamps != last.1 {
+                    match (self.loader)() {
+                        Ok(fresh) => {
+                            last.1 = stamps;
+                            if let Ok(mut current) = self.checkpoint.write() {
+                                *current = Arc::new(fresh);
+                            }
+                        }
+                        Err(e) => eprintln!("huren-verifier serve: trust data changed but cannot be read: {e}"),
+                    }
+                }
+            }
+        }
+        match self.checkpoint.read() {
+            Ok(current) => Arc::clone(&current),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Verify one QR text and build the kiosk's answer (and log its outcome when logging is on).
+    pub fn answer_text(&self, label: &str, text: &str) -> serde_json::Value {
+        let checkpoint = self.checkpoint();
+        let now = self.now();
+        let outcome = checkpoint.verify(text, now);
+        self.record(now, Some(text), &outcome);
+        kiosk_answer(&checkpoint, label, Some(text), &outcome, now)
+    }
+
+    /// The answer for a scan that found no code, or failed (an unreadable image is an answer of its own).
+    fn answer_rejection(&self, label: &str, rejection: Rejection) -> serde_json::Value {
+        let checkpoint = self.checkpoint();
+        let now = self.now();
+        let outcome = Err(rejection);
+        self.record(now, None, &outcome);
+        kiosk_answer(&checkpoint, label, None, &outcome, now)
+    }
+
+    /// Among the codes found in one image, answer with the first valid one, else the first one read.
+    fn answer_texts(&self, label: &str, texts: &[String]) -> serde_json::Value {
+        let checkpoint = self.checkpoint();
+        let now = self.now();
+        let outcomes: Vec<_> = texts.iter().map(|t| (t, checkpoint.verify(t, now))).collect();
+        let chosen = outcomes.iter().find(|(_, o)| o.is_ok()).or(outcomes.first());
+        match chosen {
+            Some((text, outcome)) => {
+                self.record(now, Some(text), outcome);
+                kiosk_answer(&checkpoint, label, Some(text), outcome, now)
+            }
+            None => self.answer_rejection(label, no_code()),
+        }
+    }
+
+    fn record(&self, now: i64, text: Option<&str>, outcome: &Result<Answer, Rejection>) {
+        let Some(log) = &self.log else { return };
+        if let (Some(text), Ok(mut last)) = (text, self.last_logged.lock()) {
+            let fingerprint = fingerprint(text);
+            if last.as_ref().is_some_and(|(f, at)| *f == fingerprint && at.elapsed() < SAME_PRESENTATION) {
+                return;
+            }
+            *last = Some((fingerprint, Instant::now()));
+        }
+        let issuer = match outcome {
+            Ok(Answer::Huren(v)) => Some(v.issuer().to_string()),
+            Ok(Answer::Dcc(v)) => v.dcc().issuer.clone(),
+            Err(_) => None,
+        };
+        let code = outcome.as_ref().map_or_else(|r| r.code(), |_| Code::Ok);
+        let line = json!({ "time": rfc3339(now), "code": code, "issuer": issuer });
+        if let Ok(mut file) = log.lock() {
+            if let Err(e) = writeln!(file, "{line}") {
+                eprintln!("huren-verifier serve: cannot write the outcome log: {e}");
+            }
+        }
+    }
+
+    /// The banner's data: trust age and freshness.
+    pub fn status(&self) -> serde_json::Value {
+        let checkpoint = self.checkpoint();
+        let now = self.now();
+        let (age, warning) = checkpoint.trust_age(now);
+        let (kind, freshness, lists) = match &checkpoint.trust {
+            crate::checkpoint::TrustSource::Store(store) => {
+                let freshness = match store.staleness(now, &checkpoint.freshness) {
+                    Staleness::Fresh => "fresh",
+                    Staleness::Warn => "warn",
+                    Staleness::Refuse => "stale",
+                    Staleness::ClockBehind => "clock-behind",
+                };
+                let lists: Vec<_> = store
+                    .status_lists()
+                    .iter()
+                    .map(|l| {
+                        json!({ "province": l.province, "list": l.list, "version": l.version,
+                                "age_seconds": now.saturating_sub(l.issued_at), "past_ttl": now > l.expires_at() })
+                    })
+                    .collect();
+                ("store", freshness, lists)
+            }
+            crate::checkpoint::TrustSource::List(_) => ("trust-file", "unmanaged", Vec::new()),
+        };
+        json!({
+            "now": rfc3339(now),
+            "trust": kind,
+            "trust_age_seconds": age,
+            "freshness": freshness,
+            "trust_warning": warning,
+            "status_lists": lists,
+            "dcc_signers": checkpoint.dcc.signers().len(),
+            "log": self.log.is_some(),
+        })
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn system_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or_default()
+}
+
+/// A short digest of a code, to recognise it again without keeping it.
+fn fingerprint(text: &str) -> String {
+    huren_keys::hex(&Sha256::digest(text.as_bytes())[..8])
+}
+
+fn no_code() -> Rejection {
+    Rejection::QrUnreadable { reason: "no readable QR code in the image".into() }
+}
+
+/// Green, amber or red, with the reason to show in both languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Valid, nothing to add: let the person through.
+    Green,
+    /// Valid, but look again: an amber health status, or trust or status data past its age.
+    Amber,
+    /// Refused, or valid and saying the person must not pass (a red health status).
+    Red,
+}
+
+/// The kiosk's answer: the CLI's JSON report plus the verdict, its reason and what staff need to match the
+/// person (name, masked ID, type, valid until), and any warning.
+pub fn kiosk_answer(
+    checkpoint: &Checkpoint,
+    label: &str,
+    text: Option<&str>,
+    outcome: &Result<Answer, Rejection>,
+    now: i64,
+) -> serde_json::Value {
+    let mut report = json_report(label, format_of(text), outcome, now);
+    let (_, trust_warning) = checkpoint.trust_age(now);
+    let status_warning = checkpoint.status_note(outcome, now);
+    let warnings: Vec<String> = trust_warning.into_iter().chain(status_warning).collect();
+    let (mut verdict, reason_zh, reason_en, person) = match outcome {
+        Err(r) => (Verdict::Red, r.code().message_zh().to_string(), r.code().message_en().to_string(), json!(null)),
+        Ok(Answer::Huren(v)) => {
+            let c = v.credential();
+            let (verdict, zh, en) = match &c.body {
+                Body::HealthStatus(h) => {
+                    let verdict = match h.colour {
+                        Colour::Green => Verdict::Green,
+                        Colour::Amber => Verdict::Amber,
+                        Colour::Red => Verdict::Red,
+                    };
+                    (
+                        verdict,
+                        format!("{}：{}", h.colour.label_zh(), h.reason.message_zh()),
+                        format!("{}: {}", h.colour.label_en(), h.reason.message_en()),
+                    )
+                }
+                _ => (Verdict::Green, Code::Ok.message_zh().to_string(), Code::Ok.message_en().to_string()),
+            };
+            let person = json!({
+                "name": c.subject.name,
+                "masked_id": c.subject.masked_id,
+                "type": c.credential_type().name(),
+                "issuer": c.issuer,
+                "valid_until": rfc3339(c.expires_at),
+            });
+            (verdict, zh, en, person)
+        }
+        Ok(Answer::Dcc(v)) => {
+            let d = v.dcc();
+            let native = [d.name.family.as_deref(), d.name.given.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+            let standard: Vec<&str> =
+                [Some(d.name.family_std.as_str()), d.name.given_std.as_deref()].into_iter().flatten().collect();
+            let person = json!({
+                "name": native.join(" "),
+                "name_standard": standard.join(" "),
+                "date_of_birth": d.date_of_birth,
+                "type": d.kind.name(),
+                "issuer": d.issuer,
+                "valid_until": rfc3339(d.expires_at),
+            });
+            (Verdict::Green, Code::Ok.message_zh().to_string(), Code::Ok.message_en().to_string(), person)
+        }
+    };
+    if verdict == Verdict::Green && !warnings.is_empty() {
+        verdict = Verdict::Amber;
+    }
+    if let Some(fields) = report.as_object_mut() {
+        fields.insert("verdict".into(), json!(verdict));
+        fields.insert("reason".into(), json!({ "zh": reason_zh, "en": reason_en }));
+        fields.insert("person".into(), person);
+        fields.insert("warnings".into(), json!(warnings));
+        // Only what staff need: the full credential stays out of the kiosk's answer.
+        fields.remove("credential");
+        fields.remove("dcc");
+        // Lets the page tell "the same code again" from a new one without keeping the code itself.
+        if let Some(text) = text {
+            fields.insert("fingerprint".into(), json!(fingerprint(text)));
+        }
+        // The CLI's report echoes the input; a kiosk answer never carries the code back.
+        fields.insert("input".into(), json!(label));
+    }
+    report
+}
+
+/// The kiosk's routes: the page and its assets, and the JSON API.
+pub fn app(kiosk: Arc<Kiosk>) -> Router {
+    Router::new()
+        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
+        .route("/kiosk.js", get(|| async { asset("text/javascript; charset=utf-8", KIOSK_JS) }))
+        .route("/kiosk.css", get(|| async { asset("text/css; charset=utf-8", KIOSK_CSS) }))
+        .route("/api/status", get(status))
+        .route("/api/verify", post(verify_body))
+        .route("/api/frame", post(verify_frame))
+        .with_state(kiosk)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+}
+
+const INDEX_HTML: &str = include_str!("kiosk/index.html");
+const KIOSK_JS: &str = include_str!("kiosk/kiosk.js");
+const KIOSK_CSS: &str = include_str!("kiosk/kiosk.css");
+/// Everything the page loads comes from this service; the camera stream stays in the page.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
+     object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn status(State(kiosk): State<Arc<Kiosk>>) -> Json<serde_json::Value> {
+    Json(kiosk.status())
+}
+
+/// A client error as problem+json.
+fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
+    let body = json!({ "type": "about:blank", "title": status.canonical_reason(), "status": status.as_u16(),
+                       "detail": detail.into() });
+    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+}
+
+/// `POST /api/verify`: QR text (`text/plain`, or JSON `{"text": ...}`), or an image (`image/png`,
+/// `image/jpeg`, or JSON `{"image": base64}`). The answer is 200 whatever the verdict.
+async fn verify_body(State(kiosk): State<Arc<Kiosk>>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let input = match content_type.as_str() {
+        "text/plain" => match std::str::from_utf8(&body) {
+            Ok(text) => Input::Text(text.trim().to_string()),
+            Err(_) => return problem(StatusCode::BAD_REQUEST, "text/plain body is not UTF-8"),
+        },
+        "image/png" | "image/jpeg" => Input::Image(body.to_vec()),
+        "application/json" => match json_input(&body) {
+            Ok(input) => input,
+            Err(detail) => return problem(StatusCode::BAD_REQUEST, detail),
+        },
+        other => {
+            return problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("content type {other:?}: send text/plain, image/png, image/jpeg or application/json"),
+            )
+        }
+    };
+    let answer = match input {
+        Input::Text(text) => {
+            let kiosk = Arc::clone(&kiosk);
+            tokio::task::spawn_blocking(move || kiosk.answer_text("text", &text)).await
+        }
+        Input::Image(bytes) => {
+            let kiosk = Arc::clone(&kiosk);
+            tokio::task::spawn_blocking(move || match scan::scan_image_bytes(&bytes, &kiosk.limits) {
+                Ok(texts) => kiosk.answer_texts("image", &texts),
+                Err(rejection) => kiosk.answer_rejection("image", rejection),
+            })
+            .await
+        }
+    };
+    match answer {
+        Ok(answer) => Json(answer).into_response(),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "verification failed unexpectedly"),
+    }
+}
+
+enum Input {
+    Text(String),
+    Image(Vec<u8>),
+}
+
+fn json_input(body: &[u8]) -> Result<Input, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Request {
+        text: Option<String>,
+        image: Option<String>,
+    }
+    let request: Request = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    match (request.text, request.image) {
+        (Some(text), None) => Ok(Input::Text(text.trim().to_string())),
+        (None, Some(image)) => {
+            use base64ct::{Base64, Encoding};
+            Base64::decode_vec(image.trim()).map(Input::Image).map_err(|_| "image is not base64".to_string())
+        }
+        _ => Err("send exactly one of \"text\" and \"image\"".into()),
+    }
+}
+
+/// Size of a raw greyscale frame on `/api/frame`.
+#[derive(Debug, serde::Deserialize)]
+struct FrameSize {
+    width: u32,
+    height: u32,
+}
+
+/// `POST /api/frame?width=W&height=H`: one camera frame as raw 8-bit greyscale (row-major, W*H bytes). The
+/// answer is `{"found": false}` when no code is in view (the page keeps scanning), else the kiosk answer.
+async fn verify_frame(
+    State(kiosk): State<Arc<Kiosk>>,
+    size: Result<Query<FrameSize>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Response {
+    let Ok(Query(size)) = size else {
+        return problem(StatusCode::BAD_REQUEST, "give the frame's size: /api/frame?width=W&height=H");
+    };
+    let pixels = u64::from(size.width) * u64::from(size.height);
+    if pixels == 0 || pixels > MAX_FRAME_PIXELS {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("frame of {}x{} pixels is out of range", size.width, size.height),
+        );
+    }
+    if u64::try_from(body.len()).ok() != Some(pixels) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("a {}x{} frame is {pixels} bytes, not {}", size.width, size.height, body.len()),
+        );
+    }
+    let Some(frame) = GrayImage::from_raw(size.width, size.height, body.to_vec()) else {
+        return problem(StatusCode::BAD_REQUEST, "frame does not match its size");
+    };
+    let worker = Arc::clone(&kiosk);
+    let answer = tokio::task::spawn_blocking(move || match scan::scan_within_budget(frame, &worker.limits) {
+        Ok(texts) if !texts.is_empty() => Some(worker.answer_texts("camera", &texts)),
+        _ => None,
+    })
+    .await;
+    match answer {
+        Ok(Some(answer)) => Json(answer).into_response(),
+        Ok(None) => Json(json!({ "found": false })).into_response(),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "scanning failed unexpectedly"),
+    }
+}
