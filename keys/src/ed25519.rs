@@ -1,29 +1,4 @@
-//! Huren's Ed25519 verification rule, for one signature and for many at once.
-//!
-//! # The rule
-//!
-//! One rule, whether a signature is checked alone ([`crate::PublicKey::verify`]) or in a [`BatchVerifier`]:
-//!
-//! 1. the signature is 64 bytes, `R || S`;
-//! 2. `S` is canonical (`S < l`, the order of the base point);
-//! 3. `R` is a canonical encoding (its `y` is below `p = 2^255 - 19`) of a curve point, and that point is not of
-//!    small order;
-//! 4. the public key `A` was checked when the key was loaded: canonical encoding, a curve point, not of small order;
-//! 5. `k = SHA-512(R || A || M) mod l`;
-//! 6. the signature is valid iff `[8]([S]B - [k]A - R)` is the identity (the *cofactored* equation).
-//!
-//! Step 6 accepts a signature whose `R` carries a small-order (torsion) component, which ed25519-dalek's
-//! cofactorless `verify_strict` refuses. Huren accepts it on purpose: the cofactored equation is the one a batch
-//! can check exactly, so a credential's answer never depends on how many credentials were checked with it.
-//!
-//! # Batches
-//!
-//! A batch of `n` signatures draws independent 128-bit coefficients `z_i` from the operating system's random
-//! source and checks `[8](-(Σ z_i S_i) B + Σ z_i R_i + Σ_A (Σ_{i signed by A} z_i k_i) A) = 0` with one
-//! variable-time multiscalar multiplication over `n + 1 + (distinct keys)` points. If every signature is valid the
-//! equation holds for any coefficients; if one is invalid it holds with probability at most `2^-128`. When it fails,
-//! the batch is bisected (small groups are checked one by one) until every item has the answer single verification
-//! gives it.
+//! Huren's Ed25519 verification rule, for one signature and for many at once: see [`BatchVerifier`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -121,6 +96,33 @@ impl Parsed {
 const SINGLE_BELOW: usize = 4;
 
 /// Many Ed25519 signatures verified at once, each answer equal to what [`PublicKey::verify`] says of it alone.
+///
+/// # The rule
+///
+/// One rule, whether a signature is checked alone ([`crate::PublicKey::verify`]) or in a [`BatchVerifier`]:
+///
+/// 1. the signature is 64 bytes, `R || S`;
+/// 2. `S` is canonical (`S < l`, the order of the base point);
+/// 3. `R` is a canonical encoding (its `y` is below `p = 2^255 - 19`) of a curve point, and that point is not of
+///    small order;
+/// 4. the public key `A` was checked when the key was loaded: canonical encoding, a curve point, not of small order;
+/// 5. `k = SHA-512(R || A || M) mod l`;
+/// 6. the signature is valid iff `[8]([S]B - [k]A - R)` is the identity (the *cofactored* equation).
+///
+/// Step 6 accepts a signature whose `R` carries a small-order (torsion) component, which ed25519-dalek's
+/// cofactorless `verify_strict` refuses. Huren accepts it on purpose: the cofactored equation is the one a batch
+/// can check exactly, so a credential's answer never depends on how many credentials were checked with it.
+///
+/// # Batches
+///
+/// A batch of `n` signatures draws independent 128-bit coefficients `z_i` from the operating system's random
+/// source and checks `[8](-(Σ z_i S_i) B + Σ z_i R_i + Σ_A (Σ_{i signed by A} z_i k_i) A) = 0` with one
+/// variable-time multiscalar multiplication over `n + 1 + (distinct keys)` points. If every signature is valid the
+/// equation holds for any coefficients; if one is invalid it holds with probability at most `2^-128`. When it fails,
+/// the batch is bisected (small groups are checked one by one) until every item has the answer single verification
+/// gives it.
+///
+/// # Example
 ///
 /// ```
 /// use huren_keys::{dangerous, BatchVerifier, Error, Signer};
@@ -327,6 +329,51 @@ mod tests {
             }
         }
         assert!(large_order > 0, "no non-canonical encoding of a large-order point: the test proves nothing");
+    }
+
+    /// A signature with nonce point `rB + t`, signed with the secret scalar of `seed` (RFC 8032 derivation).
+    fn sign_with_torsion(seed: &[u8; 32], message: &[u8], r: Scalar, t: EdwardsPoint) -> (PublicKey, Vec<u8>) {
+        let h = Sha512::digest(seed);
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&h[..32]);
+        a[0] &= 248;
+        a[31] &= 127;
+        a[31] |= 64;
+        let a = Scalar::from_bytes_mod_order(a);
+        let a_bytes = EdwardsPoint::mul_base(&a).compress().to_bytes();
+        let r_bytes = (EdwardsPoint::mul_base(&r) + t).compress().to_bytes();
+        let mut wide = [0u8; 64];
+        wide.copy_from_slice(
+            &Sha512::new().chain_update(r_bytes).chain_update(a_bytes).chain_update(message).finalize(),
+        );
+        let s = r + Scalar::from_bytes_mod_order_wide(&wide) * a;
+        let mut sig = r_bytes.to_vec();
+        sig.extend_from_slice(&s.to_bytes());
+        (PublicKey::from_ed25519_bytes(&a_bytes).unwrap(), sig)
+    }
+
+    #[test]
+    fn the_batch_equation_itself_accepts_torsion_in_r_and_refuses_a_bad_signature() {
+        // Bisection ends in single checks, so a batch equation that refused too much would only be slow, never
+        // wrong: check the equation directly.
+        let order4 = CompressedEdwardsY([0u8; 32]).decompress().unwrap();
+        assert!(order4.is_small_order() && !order4.is_identity());
+        let mut batch = BatchVerifier::new();
+        for i in 0..12u8 {
+            let t = if i % 3 == 0 { order4 } else { EdwardsPoint::default() };
+            let (key, sig) = sign_with_torsion(&[i % 4; 32], &[i], Scalar::from(u64::from(i) + 1000), t);
+            batch.add(&key, &[i], &sig).unwrap();
+        }
+        let all: Vec<usize> = (0..12).collect();
+        assert!(all.iter().all(|i| batch.check_one(*i)));
+        for _ in 0..8 {
+            assert!(batch.check_batch(&all));
+        }
+        let (key, mut sig) = sign_with_torsion(&[9; 32], b"x", Scalar::from(7u64), order4);
+        sig[40] ^= 1;
+        batch.add(&key, b"x", &sig).unwrap();
+        let all: Vec<usize> = (0..13).collect();
+        assert!(!batch.check_batch(&all));
     }
 
     #[test]

@@ -202,7 +202,7 @@ impl PublicKey {
 
     /// Verify `signature` over `message` with this key's algorithm.
     ///
-    /// Ed25519 uses Huren's rule (see [`crate::BatchVerifier`]'s module): canonical `S` and `R`, no small-order `R`,
+    /// Ed25519 uses Huren's rule (detailed at [`crate::BatchVerifier`]): canonical `S` and `R`, no small-order `R`,
     /// and the cofactored equation `[8]([S]B - [k]A - R) = 0`, the same rule a batch checks, so a signature's answer
     /// does not depend on whether it was checked alone or in a batch.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
