@@ -8,6 +8,7 @@ const MAX_FRAME_WIDTH = 1280;
 
 const $ = (id) => document.getElementById(id);
 let shown = { fingerprint: null, at: 0 };
+let manualUntil = 0;         // a pasted or uploaded code's answer is not replaced by the camera before this
 
 const TITLES = {
   green: '通过 · Valid',
@@ -95,6 +96,7 @@ async function refreshTrust() {
 }
 
 async function verifyText(text) {
+  manualUntil = Date.now() + HOLD_MS;
   try {
     show(await fetchJson('/api/verify', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: text }));
   } catch (e) {
@@ -103,6 +105,7 @@ async function verifyText(text) {
 }
 
 async function verifyFile(file) {
+  manualUntil = Date.now() + HOLD_MS;
   try {
     show(await fetchJson('/api/verify', { method: 'POST', headers: { 'content-type': file.type }, body: file }));
   } catch (e) {
@@ -136,7 +139,9 @@ async function scanLoop(video) {
         const answer = await fetchJson(`/api/frame?width=${width}&height=${height}`, {
           method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: grey,
         });
-        if (answer.found === false) {
+        if (Date.now() < manualUntil) {
+          // a pasted or uploaded code's answer is on screen
+        } else if (answer.found === false) {
           if (shown.at && Date.now() - shown.at > HOLD_MS) idle();
         } else if (answer.fingerprint !== shown.fingerprint || $('verdict').dataset.state !== answer.verdict) {
           show(answer);
