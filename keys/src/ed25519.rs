@@ -31,7 +31,8 @@ pub(crate) struct Ed25519Key {
 }
 
 impl Ed25519Key {
-    /// A key from its 32 bytes: canonical encoding, on the curve, not of small order (ed25519-dalek's `is_weak`).
+    /// A key from its 32 bytes: canonical encoding, on the curve, not of small order (ed25519-dalek's `is_weak`)
+    /// and without a small-order component (torsion-free: one scalar multiplication, once per key).
     pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Result<Self, Error> {
         if !is_canonical_y(bytes) {
             return Err(Error::PublicKeyInvalid("non-canonical Ed25519 point encoding".into()));
@@ -42,6 +43,11 @@ impl Ed25519Key {
             return Err(Error::PublicKeyInvalid("Ed25519 key of small order".into()));
         }
         let point = vk.to_edwards();
+        // A key with a small-order component would verify under the cofactored equation a signature that
+        // `verify_strict` refuses; refusing such keys once, at load, keeps the two rules apart only on `R`.
+        if !point.is_torsion_free() {
+            return Err(Error::PublicKeyInvalid("Ed25519 key with a small-order component".into()));
+        }
         Ok(Ed25519Key { bytes: *bytes, point, neg_point: -point })
     }
 
@@ -329,6 +335,27 @@ mod tests {
             }
         }
         assert!(large_order > 0, "no non-canonical encoding of a large-order point: the test proves nothing");
+    }
+
+    #[test]
+    fn a_key_with_a_small_order_component_is_refused_at_load() {
+        let honest = crate::SigningKey::from_seed(&[9u8; 32]).unwrap();
+        let a = CompressedEdwardsY(honest.public().spki_der()[12..].try_into().unwrap()).decompress().unwrap();
+        assert!(Ed25519Key::from_bytes(&a.compress().to_bytes()).is_ok());
+        // The point of order 2, (0, -1), added to the honest key: large order, so not `is_weak`, but not torsion-free.
+        let order_two = CompressedEdwardsY({
+            let mut b = [0u8; 32];
+            b[0] = 0xec;
+            b[1..31].fill(0xff);
+            b[31] = 0x7f;
+            b
+        })
+        .decompress()
+        .unwrap();
+        assert!(order_two.is_small_order() && !order_two.is_identity());
+        let mixed = (a + order_two).compress().to_bytes();
+        let refused = Ed25519Key::from_bytes(&mixed).err().unwrap();
+        assert!(refused.to_string().contains("small-order component"), "{refused}");
     }
 
     /// A signature with nonce point `rB + t`, signed with the secret scalar of `seed` (RFC 8032 derivation).
