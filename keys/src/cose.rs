@@ -116,14 +116,26 @@ impl Sign1 {
     /// The message's protected algorithm must be present and equal to the key's: a mismatch is
     /// [`Error::AlgKeyMismatch`], an unknown or absent one [`Error::AlgUnsupported`].
     pub fn verify(&self, key: &PublicKey) -> Result<&[u8], Error> {
+        self.verify_known(key, &crate::VerifiedSignatures::default())
+    }
+
+    /// Verify as [`Sign1::verify`] does, except that a signature a [`crate::BatchVerifier`] already found valid
+    /// (in `known`) is not checked again.
+    pub fn verify_known(&self, key: &PublicKey, known: &crate::VerifiedSignatures) -> Result<&[u8], Error> {
         let id = self.algorithm_id();
         let message_alg = id.and_then(Algorithm::from_cose_id).ok_or(Error::AlgUnsupported(id))?;
         if message_alg != key.algorithm() {
             return Err(Error::AlgKeyMismatch { message: message_alg, key: key.algorithm() });
         }
-        self.inner.verify_signature(&[], |sig, tbs| key.verify(tbs, sig))?;
+        self.inner.verify_signature(&[], |sig, tbs| key.verify_known(tbs, sig, known))?;
         // `parse` guarantees the payload is present.
         self.inner.payload.as_deref().ok_or_else(|| Error::CoseMalformed("detached payload".into()))
+    }
+
+    /// What a [`crate::BatchVerifier`] checks for this message: the bytes the signature covers (the
+    /// `Signature1` structure, no external data) and the signature.
+    pub fn signed_parts(&self) -> (Vec<u8>, &[u8]) {
+        (self.inner.tbs_data(&[]), &self.inner.signature)
     }
 }
 

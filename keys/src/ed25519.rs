@@ -1,6 +1,6 @@
 //! Huren's Ed25519 verification rule, for one signature and for many at once: see [`BatchVerifier`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
@@ -49,6 +49,11 @@ impl Ed25519Key {
             return Err(Error::PublicKeyInvalid("Ed25519 key with a small-order component".into()));
         }
         Ok(Ed25519Key { bytes: *bytes, point, neg_point: -point })
+    }
+
+    /// The key's 32-byte encoding.
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.bytes
     }
 
     /// Verify one signature under Huren's rule (see the module documentation).
@@ -111,7 +116,8 @@ const SINGLE_BELOW: usize = 4;
 /// 2. `S` is canonical (`S < l`, the order of the base point);
 /// 3. `R` is a canonical encoding (its `y` is below `p = 2^255 - 19`) of a curve point, and that point is not of
 ///    small order;
-/// 4. the public key `A` was checked when the key was loaded: canonical encoding, a curve point, not of small order;
+/// 4. the public key `A` was checked when the key was loaded: canonical encoding, a curve point, not of small order,
+///    no small-order component;
 /// 5. `k = SHA-512(R || A || M) mod l`;
 /// 6. the signature is valid iff `[8]([S]B - [k]A - R)` is the identity (the *cofactored* equation).
 ///
@@ -156,6 +162,43 @@ pub struct BatchVerifier {
     key_index: HashMap<[u8; 32], usize>,
     /// Per item: its key's index and its parsed signature, or `None` if the per-signature checks refused it.
     items: Vec<(usize, Option<Parsed>)>,
+    /// Per item, for [`BatchVerifier::verify_known`]: the key, message and signature bytes.
+    signed: Vec<SignedBytes>,
+}
+
+/// A key's encoding, a message and a signature: what a [`VerifiedSignatures`] remembers.
+type SignedBytes = ([u8; 32], Vec<u8>, Vec<u8>);
+
+/// Signatures a [`BatchVerifier`] found valid. [`crate::PublicKey::verify_known`] (and
+/// [`crate::cose::Sign1::verify_known`]) accept a signature in the set without checking it again and check any other
+/// one in full, so the set can only save work, never let a signature through: only verification fills it.
+#[derive(Default)]
+pub struct VerifiedSignatures {
+    valid: HashSet<SignedBytes>,
+}
+
+impl fmt::Debug for VerifiedSignatures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerifiedSignatures({} signatures)", self.valid.len())
+    }
+}
+
+impl VerifiedSignatures {
+    /// Whether `signature` over `message` by the Ed25519 key `key` was found valid.
+    pub(crate) fn contains(&self, key: &[u8; 32], message: &[u8], signature: &[u8]) -> bool {
+        // Borrowed lookups of a tuple key need an owned tuple; copying ~400 bytes is far cheaper than a check.
+        !self.valid.is_empty() && self.valid.contains(&(*key, message.to_vec(), signature.to_vec()))
+    }
+
+    /// Number of signatures in the set.
+    pub fn len(&self) -> usize {
+        self.valid.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.valid.is_empty()
+    }
 }
 
 impl fmt::Debug for BatchVerifier {
@@ -172,7 +215,12 @@ impl BatchVerifier {
 
     /// An empty batch with room for `items` signatures.
     pub fn with_capacity(items: usize) -> Self {
-        BatchVerifier { keys: Vec::new(), key_index: HashMap::new(), items: Vec::with_capacity(items) }
+        BatchVerifier {
+            keys: Vec::new(),
+            key_index: HashMap::new(),
+            items: Vec::with_capacity(items),
+            signed: Vec::with_capacity(items),
+        }
     }
 
     /// Add a signature over `message` by `key`, returning its index in the results of [`BatchVerifier::verify`].
@@ -194,6 +242,7 @@ impl BatchVerifier {
         };
         let index = self.items.len();
         self.items.push((key_slot, Parsed::new(&ed.bytes, message, signature).ok()));
+        self.signed.push((ed.bytes, message.to_vec(), signature.to_vec()));
         Ok(index)
     }
 
@@ -214,6 +263,14 @@ impl BatchVerifier {
         let candidates: Vec<usize> = (0..self.items.len()).filter(|i| self.items[*i].1.is_some()).collect();
         self.resolve(&candidates, false, &mut valid);
         valid.into_iter().map(|ok| if ok { Ok(()) } else { Err(Error::SignatureInvalid) }).collect()
+    }
+
+    /// Verify every signature and keep the valid ones, for [`crate::cose::Sign1::verify_known`] to look up.
+    pub fn verify_known(mut self) -> VerifiedSignatures {
+        let signed = std::mem::take(&mut self.signed);
+        let results = self.verify();
+        let valid = signed.into_iter().zip(results).filter(|(_, r)| r.is_ok()).map(|(s, _)| s).collect();
+        VerifiedSignatures { valid }
     }
 
     /// Decide the items `indices` (all parsed), marking the valid ones in `valid`; `known_bad` says the batch

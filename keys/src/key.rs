@@ -217,6 +217,20 @@ impl PublicKey {
                 .map_err(|_| Error::SignatureInvalid),
         }
     }
+
+    /// Verify as [`PublicKey::verify`] does, except that an Ed25519 signature already in `known` (found valid by a
+    /// [`crate::BatchVerifier`]) is not checked again.
+    pub fn verify_known(
+        &self,
+        message: &[u8],
+        signature: &[u8],
+        known: &crate::VerifiedSignatures,
+    ) -> Result<(), Error> {
+        match &self.material {
+            Material::Ed25519(key) if known.contains(key.bytes(), message, signature) => Ok(()),
+            _ => self.verify(message, signature),
+        }
+    }
 }
 
 /// Something that produces COSE signatures: Huren's own keys are Ed25519 [`SigningKey`]s; tests and HSM

@@ -43,7 +43,7 @@ pub use bundle::{
     MAX_TRUST_BUNDLE_BYTES, TRUST_BUNDLE_VERSION,
 };
 pub use cert::{is_province_code, CredentialType, KeyCertificate, KEY_CERTIFICATE_CONTENT_TYPE};
-pub use ed25519::BatchVerifier;
+pub use ed25519::{BatchVerifier, VerifiedSignatures};
 pub use error::Error;
 pub use federation::{FederationRoot, Member};
 pub use key::{hex, KeyId, PublicKey, Signer, SigningKey, KDF_ITERATIONS};

@@ -348,3 +348,26 @@ fn batch_results_equal_single_results_on_a_random_mix() {
     }
     assert!(accepted > 300 && refused > 150, "the mix has both: {accepted} accepted, {refused} refused");
 }
+
+#[test]
+fn a_verified_set_holds_only_what_the_batch_found_valid_and_anything_else_is_checked_in_full() {
+    let key = dangerous::signing_key_from_seed(&[21u8; 32]).unwrap();
+    let good = key.sign(b"good");
+    let mut bad = key.sign(b"bad");
+    bad[40] ^= 1;
+    let mut batch = BatchVerifier::new();
+    batch.add(key.public(), b"good", &good).unwrap();
+    batch.add(key.public(), b"bad", &bad).unwrap();
+    let known = batch.verify_known();
+    assert_eq!(known.len(), 1);
+    assert!(key.public().verify_known(b"good", &good, &known).is_ok());
+    // The bad one is not in the set, so it is checked again, and refused.
+    assert!(matches!(key.public().verify_known(b"bad", &bad, &known), Err(Error::SignatureInvalid)));
+    // A signature the batch never saw is checked in full: valid passes, tampered fails.
+    let other = key.sign(b"other");
+    assert!(key.public().verify_known(b"other", &other, &known).is_ok());
+    assert!(key.public().verify_known(b"other", &good, &known).is_err());
+    // The set is bound to the key: another key with the same message and signature is checked in full.
+    let stranger = dangerous::signing_key_from_seed(&[22u8; 32]).unwrap();
+    assert!(stranger.public().verify_known(b"good", &good, &known).is_err());
+}
