@@ -68,6 +68,39 @@ impl Checkpoint {
         .map(Answer::Huren)
     }
 
+    /// Verify many QR texts, each answered as [`Checkpoint::verify`] answers it, with the Huren codes' Ed25519
+    /// signatures checked in one batch.
+    pub fn verify_many(&self, texts: &[&str], now: i64) -> Vec<Result<Answer, Rejection>> {
+        let huren: Vec<&str> = texts.iter().copied().filter(|t| !t.starts_with(HC1_PREFIX)).collect();
+        let mut huren_answers = match &self.trust {
+            TrustSource::Store(store) => store.verify_many(&huren, now, &self.policy, &self.freshness),
+            TrustSource::List(list) => crate::verify_many(&huren, list, now, &self.policy),
+        }
+        .into_iter();
+        texts
+            .iter()
+            .map(|text| {
+                if text.starts_with(HC1_PREFIX) {
+                    verify_dcc(text, &self.dcc, now).map(Answer::Dcc)
+                } else {
+                    // One answer per Huren text, in order.
+                    huren_answers
+                        .next()
+                        .unwrap_or_else(|| Err(Rejection::QrUnreadable { reason: "not verified".into() }))
+                        .map(Answer::Huren)
+                }
+            })
+            .collect()
+    }
+
+    /// Answer for one image that held `texts`: the first code that is valid, else the first one read (with its
+    /// text); `None` when there is no code.
+    pub fn best_of(&self, texts: Vec<String>, now: i64) -> Option<(String, Result<Answer, Rejection>)> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let outcomes = self.verify_many(&refs, now);
+        first_valid(texts.into_iter().zip(outcomes))
+    }
+
     /// A warning about the revocation check of a valid answer (stores only): list past its time-to-live, or
     /// not held.
     pub fn status_note(&self, outcome: &Result<Answer, Rejection>, now: i64) -> Option<String> {
@@ -110,6 +143,20 @@ impl Checkpoint {
         }
         Ok(policy)
     }
+}
+
+/// The first valid answer among one image's codes, else the first answer; `None` when there is none.
+pub fn first_valid<T>(
+    answers: impl IntoIterator<Item = (T, Result<Answer, Rejection>)>,
+) -> Option<(T, Result<Answer, Rejection>)> {
+    let mut first = None;
+    for (text, outcome) in answers {
+        if outcome.is_ok() {
+            return Some((text, outcome));
+        }
+        first.get_or_insert((text, outcome));
+    }
+    first
 }
 
 /// Unix seconds as RFC 3339 (UTC); the number itself when out of range.

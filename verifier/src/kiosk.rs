@@ -146,15 +146,13 @@ impl Kiosk {
     }
 
     /// Among the codes found in one image, answer with the first valid one, else the first one read.
-    fn answer_texts(&self, label: &str, texts: &[String]) -> serde_json::Value {
+    fn answer_texts(&self, label: &str, texts: Vec<String>) -> serde_json::Value {
         let checkpoint = self.checkpoint();
         let now = self.now();
-        let outcomes: Vec<_> = texts.iter().map(|t| (t, checkpoint.verify(t, now))).collect();
-        let chosen = outcomes.iter().find(|(_, o)| o.is_ok()).or(outcomes.first());
-        match chosen {
+        match checkpoint.best_of(texts, now) {
             Some((text, outcome)) => {
-                self.record(now, Some(text), outcome);
-                kiosk_answer(&checkpoint, label, Some(text), outcome, now)
+                self.record(now, Some(&text), &outcome);
+                kiosk_answer(&checkpoint, label, Some(&text), &outcome, now)
             }
             None => self.answer_rejection(label, no_code()),
         }
@@ -412,7 +410,7 @@ async fn verify_body(State(kiosk): State<Arc<Kiosk>>, headers: HeaderMap, body: 
         Input::Image(bytes) => {
             let kiosk = Arc::clone(&kiosk);
             tokio::task::spawn_blocking(move || match scan::scan_image_bytes(&bytes, &kiosk.limits) {
-                Ok(texts) => kiosk.answer_texts("image", &texts),
+                Ok(texts) => kiosk.answer_texts("image", texts),
                 Err(rejection) => kiosk.answer_rejection("image", rejection),
             })
             .await
@@ -482,7 +480,7 @@ async fn verify_frame(
     };
     let worker = Arc::clone(&kiosk);
     let answer = tokio::task::spawn_blocking(move || match scan::scan_within_budget(frame, &worker.limits) {
-        Ok(texts) if !texts.is_empty() => Some(worker.answer_texts("camera", &texts)),
+        Ok(texts) if !texts.is_empty() => Some(worker.answer_texts("camera", texts)),
         _ => None,
     })
     .await;

@@ -29,4 +29,4 @@ pub mod store;
 pub mod sync;
 
 pub use code::{Code, Stage};
-pub use pipeline::{verify, verify_cose, Policy, Rejection, Verified};
+pub use pipeline::{verify, verify_cose, verify_many, Policy, Rejection, Verified};

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use huren_keys::{cose::Sign1, Algorithm, CredentialType, KeyId, TrustList, TrustedKey};
+use huren_keys::{
+    cose::Sign1, Algorithm, BatchVerifier, CredentialType, KeyId, TrustList, TrustedKey, VerifiedSignatures,
+};
 use huren_wallet_core::{transport, Body, Credential};
 
 use crate::{Code, Stage};
@@ -285,12 +287,45 @@ pub fn verify(text: &str, trust: &TrustList, now: i64, policy: &Policy) -> Resul
 
 /// Verify a COSE_Sign1 credential (already taken out of its QR transport).
 pub fn verify_cose(cose: &[u8], trust: &TrustList, now: i64, policy: &Policy) -> Result<Verified, Rejection> {
+    verify_cose_known(cose, trust, now, policy, &VerifiedSignatures::default())
+}
+
+/// Verify many QR texts at once: every answer is the one [`verify`] gives, and the Ed25519 signatures are
+/// checked together with one [`BatchVerifier`] (several times faster per signature than one by one).
+pub fn verify_many(texts: &[&str], trust: &TrustList, now: i64, policy: &Policy) -> Vec<Result<Verified, Rejection>> {
+    let decoded: Vec<_> =
+        texts.iter().map(|t| transport::decode(t, &policy.limits).map_err(transport_rejection)).collect();
+    // First pass: every EdDSA signature under every trusted key its kid names, into one batch.
+    let mut batch = BatchVerifier::with_capacity(texts.len());
+    for cose in decoded.iter().flatten() {
+        let Ok(sign1) = Sign1::parse(cose) else { continue };
+        if sign1.algorithm_id().and_then(Algorithm::from_cose_id) != Some(Algorithm::EdDsa) {
+            continue;
+        }
+        let (signed, signature) = sign1.signed_parts();
+        for key in trust.candidates(sign1.kid()) {
+            // Keys of other algorithms are refused by `add`; the single path reports them.
+            let _ = batch.add(&key.certificate.public_key, &signed, signature);
+        }
+    }
+    let known = batch.verify_known();
+    // Second pass: the ordinary checks, which take the batch's valid signatures as checked.
+    decoded.into_iter().map(|cose| verify_cose_known(&cose?, trust, now, policy, &known)).collect()
+}
+
+fn verify_cose_known(
+    cose: &[u8],
+    trust: &TrustList,
+    now: i64,
+    policy: &Policy,
+    known: &VerifiedSignatures,
+) -> Result<Verified, Rejection> {
     let sign1 = Sign1::parse(cose).map_err(|e| Rejection::CoseMalformed { reason: e.to_string() })?;
     let alg = sign1.algorithm_id();
     if alg.and_then(Algorithm::from_cose_id).is_none() {
         return Err(Rejection::AlgUnsupported { alg });
     }
-    let (credential, signer) = find_authorised_signer(&sign1, trust, now)?;
+    let (credential, signer) = find_authorised_signer(&sign1, trust, now, known)?;
     check_validity(&credential, now, policy.clock_skew)?;
     check_policy(&credential, now, policy)?;
     let key = &signer.certificate.public_key;
@@ -304,12 +339,13 @@ fn find_authorised_signer<'t>(
     sign1: &Sign1,
     trust: &'t TrustList,
     now: i64,
+    known: &VerifiedSignatures,
 ) -> Result<(Credential, &'t TrustedKey), Rejection> {
     let mut credential: Option<Credential> = None;
     let mut signature_failure = None;
     let mut authorisation_failure = None;
     for key in trust.candidates(sign1.kid()) {
-        let payload = match sign1.verify(&key.certificate.public_key) {
+        let payload = match sign1.verify_known(&key.certificate.public_key, known) {
             Ok(payload) => payload,
             Err(huren_keys::Error::AlgKeyMismatch { message, key }) => {
                 signature_failure.get_or_insert(Rejection::AlgKeyMismatch { message, key });

@@ -10,7 +10,7 @@ use huren_keys::status::Status;
 use huren_keys::{TrustBundle, TrustList, TrustState, UpdateReport};
 
 use crate::status::{StatusLists, StatusUpdate};
-use crate::{verify, Policy, Rejection, Verified};
+use crate::{verify, verify_many, Policy, Rejection, Verified};
 
 /// How old trust data may get before the verifier warns, then refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +276,32 @@ impl TrustStore {
     /// Verify QR text with this store's trust, after checking the device clock and the store's age, then its
     /// status list.
     pub fn verify(&self, text: &str, now: i64, policy: &Policy, freshness: &Freshness) -> Result<Verified, Rejection> {
+        self.usable(now, freshness)?;
+        let verified = verify(text, &self.trust, now, policy)?;
+        self.check_status(&verified, now, freshness)?;
+        Ok(verified)
+    }
+
+    /// Verify many QR texts as [`TrustStore::verify`] does each, with their signatures checked in one batch.
+    pub fn verify_many(
+        &self,
+        texts: &[&str],
+        now: i64,
+        policy: &Policy,
+        freshness: &Freshness,
+    ) -> Vec<Result<Verified, Rejection>> {
+        if let Err(refusal) = self.usable(now, freshness) {
+            return texts.iter().map(|_| Err(refusal.clone())).collect();
+        }
+        verify_many(texts, &self.trust, now, policy)
+            .into_iter()
+            .map(|outcome| outcome.and_then(|v| self.check_status(&v, now, freshness).map(|()| v)))
+            .collect()
+    }
+
+    /// Whether the store can answer at all: the device clock is not behind it, and it is neither too old nor past
+    /// its federation root's expiry.
+    fn usable(&self, now: i64, freshness: &Freshness) -> Result<(), Rejection> {
         match self.staleness(now, freshness) {
             Staleness::ClockBehind => {
                 return Err(Rejection::ClockBehindTrust { now, floor: self.state.time_floor() });
@@ -300,9 +326,7 @@ impl TrustStore {
                 ),
             });
         }
-        let verified = verify(text, &self.trust, now, policy)?;
-        self.check_status(&verified, now, freshness)?;
-        Ok(verified)
+        Ok(())
     }
 
     /// The trusted issuer keys.

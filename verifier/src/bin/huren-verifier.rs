@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use huren_keys::TrustList;
-use huren_verifier::checkpoint::{format_of, human_report, json_report, rfc3339, Answer, Checkpoint, TrustSource};
+use huren_verifier::checkpoint::{
+    first_valid, format_of, human_report, json_report, rfc3339, Answer, Checkpoint, TrustSource,
+};
 use huren_verifier::dcc::DccTrust;
 use huren_verifier::scan::{self, ImageLimits};
 use huren_verifier::status::StatusUpdate;
@@ -293,47 +295,43 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
     };
     let mut all_valid = true;
     let mut tally: std::collections::BTreeMap<&'static str, u64> = std::collections::BTreeMap::new();
-    for (label, content) in items {
-        progress.inc(1);
-        let content = match content {
-            Content::Image(path) => {
-                match std::fs::File::open(&path).and_then(|f| read_capped(f, limits.max_file_bytes)) {
-                    Ok(bytes) => Content::Scanned(scan::scan_image_bytes(&bytes, &limits)),
-                    Err(e) => {
-                        Content::Scanned(Err(Rejection::QrUnreadable { reason: format!("cannot read the file: {e}") }))
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        // A chunk at a time: images scanned, then every code in the chunk verified together (one signature batch).
+        let chunk: Vec<(String, Result<Vec<String>, Rejection>)> =
+            items.by_ref().take(BATCH_SIZE).map(|(label, content)| (label, codes_in(content, &limits))).collect();
+        let texts: Vec<&str> = chunk.iter().flat_map(|(_, codes)| codes.iter().flatten()).map(String::as_str).collect();
+        let mut outcomes = checkpoint.verify_many(&texts, now).into_iter();
+        for (label, codes) in &chunk {
+            progress.inc(1);
+            let (text, outcome) = match codes {
+                Ok(codes) => {
+                    let answers =
+                        codes.iter().map(|c| (Some(c.as_str()), outcomes.next().unwrap_or_else(not_verified)));
+                    first_valid(answers).unwrap_or((None, Err(no_code())))
+                }
+                Err(rejection) => (None, Err(rejection.clone())),
+            };
+            all_valid &= outcome.is_ok();
+            *tally.entry(outcome.as_ref().map_or_else(|r| r.code().as_str(), |_| Code::Ok.as_str())).or_default() += 1;
+            let format = format_of(text);
+            let status_note = checkpoint.status_note(&outcome, now);
+            if json {
+                let mut report = json_report(label, format, &outcome, now);
+                if let Some(age) = trust_age {
+                    report["trust_age_seconds"] = json!(age);
+                    report["trust_warning"] = json!(warning);
+                    report["status_warning"] = json!(status_note);
+                }
+                println!("{report}");
+            } else {
+                progress.suspend(|| {
+                    print!("{}", human_report(label, &outcome));
+                    if let Some(note) = status_note {
+                        println!("    warning: {note}");
                     }
-                }
+                });
             }
-            other => other,
-        };
-        let (text, outcome) = match content {
-            Content::Text(text) => {
-                let outcome = checkpoint.verify(&text, now);
-                (Some(text), outcome)
-            }
-            Content::Scanned(Ok(texts)) => best_of(texts, |t| checkpoint.verify(t, now)),
-            Content::Scanned(Err(rejection)) => (None, Err(rejection)),
-            Content::Image(_) => (None, Err(Rejection::QrUnreadable { reason: "not read".into() })),
-        };
-        all_valid &= outcome.is_ok();
-        *tally.entry(outcome.as_ref().map_or_else(|r| r.code().as_str(), |_| Code::Ok.as_str())).or_default() += 1;
-        let format = format_of(text.as_deref());
-        let status_note = checkpoint.status_note(&outcome, now);
-        if json {
-            let mut report = json_report(&label, format, &outcome, now);
-            if let Some(age) = trust_age {
-                report["trust_age_seconds"] = json!(age);
-                report["trust_warning"] = json!(warning);
-                report["status_warning"] = json!(status_note);
-            }
-            println!("{report}");
-        } else {
-            progress.suspend(|| {
-                print!("{}", human_report(&label, &outcome));
-                if let Some(note) = status_note {
-                    println!("    warning: {note}");
-                }
-            });
         }
     }
     progress.finish_and_clear();
@@ -392,20 +390,28 @@ fn images_in(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Among the codes found in one image: the first valid one, else the first rejection (with its text).
-fn best_of(
-    texts: Vec<String>,
-    check: impl Fn(&str) -> Result<Answer, Rejection>,
-) -> (Option<String>, Result<Answer, Rejection>) {
-    let mut first = None;
-    for text in texts {
-        let outcome = check(&text);
-        if outcome.is_ok() {
-            return (Some(text), outcome);
-        }
-        first.get_or_insert((Some(text), outcome));
+/// How many inputs are verified together (their signatures in one batch).
+const BATCH_SIZE: usize = 256;
+
+/// The codes an input holds: its text, or what its image scans to.
+fn codes_in(content: Content, limits: &ImageLimits) -> Result<Vec<String>, Rejection> {
+    match content {
+        Content::Text(text) => Ok(vec![text]),
+        Content::Scanned(scanned) => scanned,
+        Content::Image(path) => match std::fs::File::open(&path).and_then(|f| read_capped(f, limits.max_file_bytes)) {
+            Ok(bytes) => scan::scan_image_bytes(&bytes, limits),
+            Err(e) => Err(Rejection::QrUnreadable { reason: format!("cannot read the file: {e}") }),
+        },
     }
-    first.unwrap_or((None, Err(Rejection::QrUnreadable { reason: "no readable QR code in the image".into() })))
+}
+
+fn no_code() -> Rejection {
+    Rejection::QrUnreadable { reason: "no readable QR code in the image".into() }
+}
+
+/// Never used: `verify_many` answers every text it is given.
+fn not_verified() -> Result<Answer, Rejection> {
+    Err(Rejection::QrUnreadable { reason: "not verified".into() })
 }
 
 enum Content {
