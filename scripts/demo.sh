@@ -65,6 +65,7 @@ for i in "${!provinces[@]}"; do
     --certificate "$out/$p/issuer.cert" --root-pub "$out/$p/root.pub.der" 2>/dev/null
   "$issuer" tokens create --dir "$out/$p/issuer" --role issuer > "$out/$p/token" 2>/dev/null
   "$issuer" tokens create --dir "$out/$p/issuer" --role revoker > "$out/$p/revoker-token" 2>/dev/null
+  : > "$out/$p/serve.log" # exists before the service writes to it, so the wait below never reads a missing file
   "$issuer" serve --dir "$out/$p/issuer" --listen "127.0.0.1:${ports[$i]}" --trust-bundle "$out/trust-bundle.cbor" \
     --province-bundle "$out/$p.bundle" --status-interval-seconds 1 2> "$out/$p/serve.log" &
   servers+=($!)
@@ -158,7 +159,32 @@ printf '%-60s %s\n' "CN-HB code at the CN-GD checkpoint (not synced since):" "$u
 [ "$revoked_code" = "REVOKED" ] || failures=$((failures + 1))
 
 echo
-echo "== 10. The issuer services shut down cleanly (SIGTERM: in-flight requests finish, exit status 0)"
+echo "== 10. The CN-SH checkpoint's kiosk (huren-verifier serve: the camera page, and a JSON API for gates)"
+kiosk_port=$(free_port)
+"$verifier" serve --store "$out/checkpoint-CN-SH/store.cbor" --listen "127.0.0.1:$kiosk_port" \
+  --log "$out/checkpoint-CN-SH/outcomes.jsonl" > "$out/kiosk.out" &
+kiosk_pid=$!
+trap 'stop_servers; kill -TERM "$kiosk_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do grep -q "kiosk on" "$out/kiosk.out" 2>/dev/null && break; sleep 0.1; done
+cat "$out/kiosk.out"
+verdict_of() { # POST an image to the kiosk's API, print "verdict code"
+  curl -fsS -H 'Content-Type: image/png' --data-binary "@$1" "http://127.0.0.1:$kiosk_port/api/verify" |
+    sed -n 's/.*"code":"\([A-Z_]*\)".*"verdict":"\([a-z]*\)".*/\2 \1/p'
+}
+gd_verdict=$(verdict_of "$out/CN-GD.png")
+hb_verdict=$(verdict_of "$out/CN-HB.png")
+printf '%-60s %s\n' "gate asks the kiosk about the CN-GD code:" "$gd_verdict"
+printf '%-60s %s\n' "gate asks the kiosk about the revoked CN-HB code:" "$hb_verdict"
+[ "$gd_verdict" = "green OK" ] || failures=$((failures + 1))
+[ "$hb_verdict" = "red REVOKED" ] || failures=$((failures + 1))
+echo "the kiosk's outcome log (time, code, issuer; nothing else):"
+cat "$out/checkpoint-CN-SH/outcomes.jsonl"
+kill -TERM "$kiosk_pid"
+wait "$kiosk_pid" || { echo "the kiosk exited badly" >&2; failures=$((failures + 1)); }
+trap stop_servers EXIT
+
+echo
+echo "== 11. The issuer services shut down cleanly (SIGTERM: in-flight requests finish, exit status 0)"
 trap - EXIT
 for i in "${!provinces[@]}"; do
   kill -TERM "${servers[$i]}"
@@ -171,4 +197,4 @@ if [ "$failures" -ne 0 ] || [ "$forged_code" = "OK" ] || [ "$stale_code" != "TRU
   exit 1
 fi
 echo
-echo "demo finished: 9 of 9 cross-province checks OK; forged, stale and revoked codes refused; services stopped; files in $out/"
+echo "demo finished: 9 of 9 cross-province checks OK; forged, stale and revoked codes refused; the kiosk answered a gate; services stopped; files in $out/"

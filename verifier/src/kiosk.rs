@@ -170,6 +170,8 @@ impl Kiosk {
         let issuer = match outcome {
             Ok(Answer::Huren(v)) => Some(v.issuer().to_string()),
             Ok(Answer::Dcc(v)) => v.dcc().issuer.clone(),
+            // Revoked and suspended codes were verified before their status was looked up: their issuer is known.
+            Err(Rejection::Revoked { province, .. } | Rejection::Suspended { province, .. }) => Some(province.clone()),
             Err(_) => None,
         };
         let code = outcome.as_ref().map_or_else(|r| r.code(), |_| Code::Ok);
