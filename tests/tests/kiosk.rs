@@ -269,3 +269,23 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     assert!(Path::new(&dir).is_dir());
     dir
 }
+
+#[tokio::test]
+async fn when_every_scanner_is_busy_images_are_turned_away_and_text_still_answers() {
+    let gd = TestProvince::guangdong();
+    let text = gd.qr_text(&health_status("CN-GD"));
+    let loader = Box::new(move || Ok(checkpoint(TestProvince::guangdong().trust())));
+    let kiosk = Arc::new(Kiosk::new(loader, Vec::new()).unwrap().starting_at(T0 + 60).max_scans(0));
+    let request = Request::post("/api/frame?width=640&height=480")
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(HttpBody::from(frame_with(&text).into_raw()))
+        .unwrap();
+    let (status, headers, _) = send(&kiosk, request).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    let png = QrSymbol::new(&text, Ecc::Q).unwrap().to_png(4).unwrap();
+    let (status, _) = post(&kiosk, "/api/verify", "image/png", png).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, answer) = post(&kiosk, "/api/verify", "text/plain", text.into_bytes()).await;
+    assert_eq!((status, answer["verdict"].as_str()), (StatusCode::OK, Some("green")));
+}

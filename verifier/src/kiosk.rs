@@ -54,6 +54,8 @@ pub struct Kiosk {
     /// The last code logged and when: a code held in front of the camera is logged once, not once per frame.
     last_logged: Mutex<Option<(String, Instant)>>,
     limits: ImageLimits,
+    /// Images scanned at once: more requests than this are turned away (503) rather than queued without end.
+    scans: Arc<tokio::sync::Semaphore>,
 }
 
 /// A code seen again within this time is the same presentation (logged once).
@@ -80,12 +82,21 @@ impl Kiosk {
             log: None,
             last_logged: Mutex::new(None),
             limits: ImageLimits::default(),
+            scans: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).saturating_mul(2),
+            )),
         })
     }
 
     /// Run the kiosk's clock as if it were `at` now (tests and drills); it keeps ticking from there.
     pub fn starting_at(mut self, at: i64) -> Self {
         self.clock_offset = at.saturating_sub(system_now());
+        self
+    }
+
+    /// Scan at most `scans` images at once (default: twice the cores); requests beyond that get 503.
+    pub fn max_scans(mut self, scans: usize) -> Self {
+        self.scans = Arc::new(tokio::sync::Semaphore::new(scans));
         self
     }
 
@@ -378,6 +389,13 @@ fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
 }
 
+/// Every scanner is busy: try again in a moment (the page simply sends its next frame).
+fn busy() -> Response {
+    let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, "all scanners are busy; retry");
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 /// `POST /api/verify`: QR text (`text/plain`, or JSON `{"text": ...}`), or an image (`image/png`,
 /// `image/jpeg`, or JSON `{"image": base64}`). The answer is 200 whatever the verdict.
 async fn verify_body(State(kiosk): State<Arc<Kiosk>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -410,10 +428,14 @@ async fn verify_body(State(kiosk): State<Arc<Kiosk>>, headers: HeaderMap, body: 
             tokio::task::spawn_blocking(move || kiosk.answer_text("text", &text)).await
         }
         Input::Image(bytes) => {
+            let Ok(permit) = Arc::clone(&kiosk.scans).try_acquire_owned() else { return busy() };
             let kiosk = Arc::clone(&kiosk);
-            tokio::task::spawn_blocking(move || match scan::scan_image_bytes(&bytes, &kiosk.limits) {
-                Ok(texts) => kiosk.answer_texts("image", texts),
-                Err(rejection) => kiosk.answer_rejection("image", rejection),
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                match scan::scan_image_bytes(&bytes, &kiosk.limits) {
+                    Ok(texts) => kiosk.answer_texts("image", texts),
+                    Err(rejection) => kiosk.answer_rejection("image", rejection),
+                }
             })
             .await
         }
@@ -480,10 +502,14 @@ async fn verify_frame(
     let Some(frame) = GrayImage::from_raw(size.width, size.height, body.to_vec()) else {
         return problem(StatusCode::BAD_REQUEST, "frame does not match its size");
     };
+    let Ok(permit) = Arc::clone(&kiosk.scans).try_acquire_owned() else { return busy() };
     let worker = Arc::clone(&kiosk);
-    let answer = tokio::task::spawn_blocking(move || match scan::scan_within_budget(frame, &worker.limits) {
-        Ok(texts) if !texts.is_empty() => Some(worker.answer_texts("camera", texts)),
-        _ => None,
+    let answer = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        match scan::scan_within_budget(frame, &worker.limits) {
+            Ok(texts) if !texts.is_empty() => Some(worker.answer_texts("camera", texts)),
+            _ => None,
+        }
     })
     .await;
     match answer {
