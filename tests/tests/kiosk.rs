@@ -289,3 +289,43 @@ async fn when_every_scanner_is_busy_images_are_turned_away_and_text_still_answer
     let (status, answer) = post(&kiosk, "/api/verify", "text/plain", text.into_bytes()).await;
     assert_eq!((status, answer["verdict"].as_str()), (StatusCode::OK, Some("green")));
 }
+
+#[tokio::test]
+async fn with_a_trust_store_old_data_turns_a_valid_code_amber_then_red_and_the_banner_says_so() {
+    use huren_tests::fixtures::TestFederation;
+    let fed = TestFederation::three();
+    let dir = tempdir("store");
+    let path = dir.join("store.cbor");
+    let root = fed.signed_root(&fed.root_doc(1), &[0, 2]);
+    let mut store = huren_verifier::store::TrustStore::provision(&path, &root, T0).unwrap();
+    store.import(&fed.trust_bundle().encode(), T0).unwrap();
+    let mut credential = health_status("CN-HB");
+    credential.expires_at = T0 + 30 * DAY;
+    let text = fed.province("CN-HB").qr_text(&credential);
+    let at = |now: i64| {
+        let path = path.clone();
+        let loader = Box::new(move || {
+            let trust = TrustSource::open(&path).map_err(|e| e.to_string())?;
+            Ok(Checkpoint { trust, dcc: Default::default(), policy: Default::default(), freshness: Default::default() })
+        });
+        Arc::new(Kiosk::new(loader, vec![dir.join("store.cbor")]).unwrap().starting_at(now))
+    };
+    // A day after the newest trust data: fresh, green.
+    let fresh = at(T0 + 60);
+    assert_eq!(fresh.status()["freshness"], "fresh");
+    assert_eq!(fresh.status()["trust"], "store");
+    let (_, answer) = post(&fresh, "/api/verify", "text/plain", text.clone().into_bytes()).await;
+    assert_eq!((answer["verdict"].as_str(), answer["code"].as_str()), (Some("green"), Some("OK")), "{answer}");
+    // Four days on: past the 48 h warning age, the same valid code is amber, with the warning.
+    let old = at(T0 + 3 * DAY);
+    assert_eq!(old.status()["freshness"], "warn");
+    assert!(old.status()["trust_warning"].as_str().unwrap().contains("h old"));
+    let (_, answer) = post(&old, "/api/verify", "text/plain", text.clone().into_bytes()).await;
+    assert_eq!((answer["verdict"].as_str(), answer["valid"].as_bool()), (Some("amber"), Some(true)), "{answer}");
+    assert!(answer["warnings"][0].as_str().unwrap().contains("sync soon"), "{answer}");
+    // Past 14 days: nothing verifies, red TRUST_STORE_STALE, and the banner says stale.
+    let stale = at(T0 + 16 * DAY);
+    assert_eq!(stale.status()["freshness"], "stale");
+    let (_, answer) = post(&stale, "/api/verify", "text/plain", text.into_bytes()).await;
+    assert_eq!((answer["verdict"].as_str(), answer["code"].as_str()), (Some("red"), Some("TRUST_STORE_STALE")));
+}
