@@ -1,4 +1,4 @@
-//! Reading QR codes from images (PNG, JPEG) with `rqrr`, with bounded work.
+//! Reading QR codes from images (PNG, JPEG) and camera frames with `quircs` and `rqrr`, with bounded work.
 //!
 //! Untrusted images are held to limits before and during decoding: the file size and the pixel count are checked
 //! from the header before any pixel is allocated; detection runs on at most [`ImageLimits::max_work_pixels`]
@@ -6,8 +6,8 @@
 //! [`ImageLimits::time_budget`] (rqrr's grouping step is quadratic in the number of finder-pattern look-alikes, so a
 //! crafted image can otherwise keep it busy for minutes).
 //!
-//! A code that does not read at first is tried again binarised, smoothed, inverted (dark-mode screens) and at a
-//! second scale, before giving up with [`Rejection::QrUnreadable`].
+//! [`scan_gray`] tries a fast decoder on a locally binarised image first and stronger attempts after (inverted for
+//! dark-mode screens, rescaled, a second decoder), before giving up with [`Rejection::QrUnreadable`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
@@ -130,49 +130,124 @@ fn scaled(side: u32, scale: f64) -> u32 {
     ((f64::from(side) * scale).floor() as u32).clamp(1, side)
 }
 
-/// Read QR codes from a greyscale image (scaled to at most 2.1 megapixels first). Cheap attempts first: as is,
-/// then binarised at Otsu's threshold (glare, low contrast), then smoothed (sensor noise), then inverted (dark-mode
-/// screens), then at a second scale (small images doubled, large ones halved).
+/// Read QR codes from a greyscale image (scaled to at most 2.1 megapixels first).
+///
+/// Fast attempts first, stronger ones after (docs/PERFORMANCE.md, issue 7, has the measurements behind the order):
+/// 1. quircs on the image binarised against its local mean ([`adaptive_binarise`]: contrast normalisation,
+///    shading and glare), then on that binary image inverted (dark-mode screens);
+/// 2. quircs on the plain image (its own global threshold);
+/// 3. small images scaled up (codes under ~5 pixels per module), binarised, straight and inverted;
+/// 4. rqrr (slower, but it fits the grid differently) on the binary and the plain image.
 pub fn scan_gray(img: &GrayImage) -> Vec<String> {
     scan_gray_bounded(img, ImageLimits::default().max_work_pixels)
 }
 
 fn scan_gray_bounded(img: &GrayImage, max_work_pixels: u64) -> Vec<String> {
-    let img = &fit_to_work_size(img, max_work_pixels);
-    let attempts: [&dyn Fn() -> Option<GrayImage>; 4] = [
-        &|| Some(otsu_binarise(img)),
-        &|| Some(box_blur_3x3(img)),
-        &|| {
-            let mut inverted = img.clone();
-            image::imageops::invert(&mut inverted);
-            Some(inverted)
-        },
+    let (w, h) = img.dimensions();
+    let fitted;
+    let img = if u64::from(w) * u64::from(h) > max_work_pixels {
+        fitted = fit_to_work_size(img, max_work_pixels);
+        &fitted
+    } else {
+        img
+    };
+    let binary = adaptive_binarise(img);
+    let mut inverted = binary.clone();
+    image::imageops::invert(&mut inverted);
+    // Dark-mode screens first when the finder-like patterns say so: a failed quircs pass costs as much as one
+    // that reads.
+    let (dark, light) = finder_like_runs(&binary);
+    let (first, second) = if light > dark { (&inverted, &binary) } else { (&binary, &inverted) };
+    let attempts: [&dyn Fn() -> Vec<String>; 7] = [
+        &|| quircs_pass(first),
+        &|| quircs_pass(second),
+        &|| quircs_pass(img),
         &|| {
             let (w, h) = img.dimensions();
-            let pixels = u64::from(w) * u64::from(h);
-            let (nw, nh) = if pixels.saturating_mul(4) <= max_work_pixels {
-                (w * 2, h * 2)
-            } else if w.min(h) >= 800 {
-                (w / 2, h / 2)
-            } else {
-                return None;
-            };
-            Some(image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle))
-        },
-    ];
-    let found = detect(img);
-    if !found.is_empty() {
-        return found;
-    }
-    for attempt in attempts {
-        if let Some(variant) = attempt() {
-            let found = detect(&variant);
+            if u64::from(w) * u64::from(h) * 4 > max_work_pixels || w.min(h) > 600 {
+                return Vec::new();
+            }
+            let larger = image::imageops::resize(img, w * 2, h * 2, image::imageops::FilterType::Triangle);
+            let mut binary = adaptive_binarise(&larger);
+            let found = quircs_pass(&binary);
             if !found.is_empty() {
                 return found;
             }
+            image::imageops::invert(&mut binary);
+            quircs_pass(&binary)
+        },
+        &|| detect(&binary),
+        &|| detect(img),
+        &|| detect(&inverted),
+    ];
+    for attempt in attempts {
+        let found = attempt();
+        if !found.is_empty() {
+            return found;
         }
     }
     Vec::new()
+}
+
+/// Count the runs of black, white, black-black-black, white, black (a finder pattern's 1:1:3:1:1 cross-section,
+/// within half a module) on every third row of a binary image: `(dark-centred, light-centred)`. Dark-mode
+/// screens show the second kind.
+pub fn finder_like_runs(binary: &GrayImage) -> (usize, usize) {
+    let Ok(w) = usize::try_from(binary.width()) else { return (0, 0) };
+    if w == 0 {
+        return (0, 0);
+    }
+    let (mut dark, mut light) = (0usize, 0usize);
+    let mut runs: Vec<(u8, usize)> = Vec::with_capacity(w);
+    for row in binary.as_raw().chunks_exact(w).step_by(3) {
+        runs.clear();
+        let mut current = (row[0], 0usize);
+        for &p in row {
+            if p == current.0 {
+                current.1 += 1;
+            } else {
+                runs.push(current);
+                current = (p, 1);
+            }
+        }
+        runs.push(current);
+        for window in runs.windows(5) {
+            let total: usize = window.iter().map(|r| r.1).sum();
+            if total < 7 {
+                continue;
+            }
+            // Each run within half a module of 1 (or 3) modules: |7 * run - k * total| <= total / 2 * 7 / 7.
+            let near = |run: usize, k: usize| (7 * run).abs_diff(k * total) * 2 <= total;
+            let pattern = near(window[0].1, 1)
+                && near(window[1].1, 1)
+                && (7 * window[2].1).abs_diff(3 * total) <= total
+                && near(window[3].1, 1)
+                && near(window[4].1, 1);
+            if pattern {
+                if window[2].0 == 0 {
+                    dark += 1;
+                } else {
+                    light += 1;
+                }
+            }
+        }
+    }
+    (dark, light)
+}
+
+/// One quircs pass over a greyscale image (quircs thresholds it globally, at Otsu's level). A panic inside the
+/// decoder counts as "no code".
+pub fn quircs_pass(img: &GrayImage) -> Vec<String> {
+    let (Ok(w), Ok(h)) = (usize::try_from(img.width()), usize::try_from(img.height())) else { return Vec::new() };
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut decoder = quircs::Quirc::default();
+        decoder
+            .identify(w, h, img.as_raw())
+            .filter_map(|code| code.ok()?.decode().ok())
+            .filter_map(|data| String::from_utf8(data.payload).ok())
+            .collect()
+    }))
+    .unwrap_or_default()
 }
 
 /// One rqrr pass over a greyscale image. A panic inside the decoder (rqrr asserts on some degenerate
@@ -186,6 +261,89 @@ pub fn detect(img: &GrayImage) -> Vec<String> {
         prepared.detect_grids().into_iter().filter_map(|grid| grid.decode().ok().map(|(_, text)| text)).collect()
     }))
     .unwrap_or_default()
+}
+
+/// Black (0) and white (255) against a local threshold: the image is cut into square blocks (1/48 of the shorter
+/// side, at least 8 pixels); each block's level is its mean, or for a flat block (range under 24 grey levels) a
+/// guess from its already-seen neighbours (inside a large dark module) or half its minimum (background); each
+/// pixel is compared with the mean level of the 5x5 blocks around its own (the scheme of ZXing's hybrid
+/// binariser). Unlike one global threshold it follows shading, glare and low contrast.
+pub fn adaptive_binarise(img: &GrayImage) -> GrayImage {
+    const MIN_RANGE: u8 = 24;
+    let (Ok(w), Ok(h)) = (usize::try_from(img.width()), usize::try_from(img.height())) else { return img.clone() };
+    if w == 0 || h == 0 {
+        return img.clone();
+    }
+    let block = (w.min(h) / 48).max(8);
+    let (bw, bh) = (w.div_ceil(block), h.div_ceil(block));
+    let src = img.as_raw();
+    let mut sums = vec![0u32; bw * bh];
+    let mut mins = vec![u8::MAX; bw * bh];
+    let mut maxs = vec![0u8; bw * bh];
+    for (y, row) in src.chunks_exact(w).enumerate() {
+        let base = (y / block) * bw;
+        for (bx, chunk) in row.chunks(block).enumerate() {
+            let i = base + bx;
+            let (mut sum, mut lo, mut hi) = (0u32, mins[i], maxs[i]);
+            for &p in chunk {
+                sum += u32::from(p);
+                lo = lo.min(p);
+                hi = hi.max(p);
+            }
+            sums[i] += sum;
+            mins[i] = lo;
+            maxs[i] = hi;
+        }
+    }
+    let mut levels = vec![0u32; bw * bh];
+    for by in 0..bh {
+        let rows = (h - by * block).min(block);
+        for bx in 0..bw {
+            let cols = (w - bx * block).min(block);
+            let i = by * bw + bx;
+            let lo = u32::from(mins[i]);
+            let count = u32::try_from(rows * cols).unwrap_or(u32::MAX).max(1);
+            levels[i] = if maxs[i] - mins[i] > MIN_RANGE {
+                sums[i] / count
+            } else if by > 0 && bx > 0 {
+                let neighbours = (levels[i - bw] + 2 * levels[i - 1] + levels[i - bw - 1]) / 4;
+                if lo < neighbours {
+                    neighbours
+                } else {
+                    lo / 2
+                }
+            } else {
+                lo / 2
+            };
+        }
+    }
+    // Mean of the 5x5 neighbourhood of levels, the window kept inside the grid.
+    let mut thresholds = vec![0u8; bw * bh];
+    for by in 0..bh {
+        let cy = if bh < 5 { by } else { by.clamp(2, bh - 3) };
+        for bx in 0..bw {
+            let cx = if bw < 5 { bx } else { bx.clamp(2, bw - 3) };
+            let (mut sum, mut n) = (0u32, 0u32);
+            for ny in cy.saturating_sub(2)..(cy + 3).min(bh) {
+                for nx in cx.saturating_sub(2)..(cx + 3).min(bw) {
+                    sum += levels[ny * bw + nx];
+                    n += 1;
+                }
+            }
+            thresholds[by * bw + bx] = u8::try_from(sum / n.max(1)).unwrap_or(u8::MAX);
+        }
+    }
+    let mut out = vec![0u8; w * h];
+    for (y, (row, out_row)) in src.chunks_exact(w).zip(out.chunks_exact_mut(w)).enumerate() {
+        let base = (y / block) * bw;
+        for (bx, (chunk, out_chunk)) in row.chunks(block).zip(out_row.chunks_mut(block)).enumerate() {
+            let t = thresholds[base + bx];
+            for (p, o) in chunk.iter().zip(out_chunk) {
+                *o = if *p <= t { 0 } else { 255 };
+            }
+        }
+    }
+    GrayImage::from_raw(img.width(), img.height(), out).unwrap_or_else(|| img.clone())
 }
 
 /// Mean of each pixel's 3x3 neighbourhood (edges clamped): cheap smoothing against sensor noise.
