@@ -152,15 +152,21 @@ fn scan_gray_bounded(img: &GrayImage, max_work_pixels: u64) -> Vec<String> {
         img
     };
     let binary = adaptive_binarise(img);
-    let mut inverted = binary.clone();
-    image::imageops::invert(&mut inverted);
+    let inverted = std::cell::OnceCell::new();
+    let inverted = || {
+        inverted.get_or_init(|| {
+            let mut inverted = binary.clone();
+            image::imageops::invert(&mut inverted);
+            inverted
+        })
+    };
     // Dark-mode screens first when the finder-like patterns say so: a failed quircs pass costs as much as one
     // that reads.
     let (dark, light) = finder_like_runs(&binary);
-    let (first, second) = if light > dark { (&inverted, &binary) } else { (&binary, &inverted) };
+    let dark_mode = light > dark;
     let attempts: [&dyn Fn() -> Vec<String>; 7] = [
-        &|| quircs_pass(first),
-        &|| quircs_pass(second),
+        &|| quircs_pass(if dark_mode { inverted() } else { &binary }),
+        &|| quircs_pass(if dark_mode { &binary } else { inverted() }),
         &|| quircs_pass(img),
         &|| {
             let (w, h) = img.dimensions();
@@ -178,7 +184,7 @@ fn scan_gray_bounded(img: &GrayImage, max_work_pixels: u64) -> Vec<String> {
         },
         &|| detect(&binary),
         &|| detect(img),
-        &|| detect(&inverted),
+        &|| detect(inverted()),
     ];
     for attempt in attempts {
         let found = attempt();
@@ -189,41 +195,39 @@ fn scan_gray_bounded(img: &GrayImage, max_work_pixels: u64) -> Vec<String> {
     Vec::new()
 }
 
-/// Count the runs of black, white, black-black-black, white, black (a finder pattern's 1:1:3:1:1 cross-section,
-/// within half a module) on every third row of a binary image: `(dark-centred, light-centred)`. Dark-mode
-/// screens show the second kind.
+/// Count finder-pattern look-alikes in a binary image: on every third row, five runs in the proportions 1:1:3:1:1
+/// (within half a module) whose centre column shows the same proportions vertically, as ZXing's finder does.
+/// Returns `(dark-centred, light-centred)`: dark-mode screens show the second kind.
 pub fn finder_like_runs(binary: &GrayImage) -> (usize, usize) {
-    let Ok(w) = usize::try_from(binary.width()) else { return (0, 0) };
-    if w == 0 {
+    let (Ok(w), Ok(h)) = (usize::try_from(binary.width()), usize::try_from(binary.height())) else { return (0, 0) };
+    if w == 0 || h == 0 {
         return (0, 0);
     }
+    let pixels = binary.as_raw();
     let (mut dark, mut light) = (0usize, 0usize);
-    let mut runs: Vec<(u8, usize)> = Vec::with_capacity(w);
-    for row in binary.as_raw().chunks_exact(w).step_by(3) {
+    let mut runs: Vec<(u8, usize, usize)> = Vec::with_capacity(w);
+    for (y, row) in pixels.chunks_exact(w).enumerate().step_by(3) {
         runs.clear();
-        let mut current = (row[0], 0usize);
-        for &p in row {
+        let mut current = (row[0], 0usize, 0usize);
+        for (x, &p) in row.iter().enumerate() {
             if p == current.0 {
                 current.1 += 1;
             } else {
                 runs.push(current);
-                current = (p, 1);
+                current = (p, 1, x);
             }
         }
         runs.push(current);
         for window in runs.windows(5) {
-            let total: usize = window.iter().map(|r| r.1).sum();
-            if total < 7 {
+            let lengths = [window[0].1, window[1].1, window[2].1, window[3].1, window[4].1];
+            if !finder_proportions(lengths) {
                 continue;
             }
-            // Each run within half a module of 1 (or 3) modules: |7 * run - k * total| <= total / 2 * 7 / 7.
-            let near = |run: usize, k: usize| (7 * run).abs_diff(k * total) * 2 <= total;
-            let pattern = near(window[0].1, 1)
-                && near(window[1].1, 1)
-                && (7 * window[2].1).abs_diff(3 * total) <= total
-                && near(window[3].1, 1)
-                && near(window[4].1, 1);
-            if pattern {
+            let centre_x = window[2].2 + window[2].1 / 2;
+            let total: usize = lengths.iter().sum();
+            let Some(vertical) = vertical_runs(pixels, w, h, centre_x, y) else { continue };
+            let vertical_total: usize = vertical.iter().sum();
+            if finder_proportions(vertical) && vertical_total * 2 >= total && vertical_total <= total * 2 {
                 if window[2].0 == 0 {
                     dark += 1;
                 } else {
@@ -233,6 +237,60 @@ pub fn finder_like_runs(binary: &GrayImage) -> (usize, usize) {
         }
     }
     (dark, light)
+}
+
+/// Whether five run lengths are in the proportions 1:1:3:1:1, each within half a module.
+fn finder_proportions(runs: [usize; 5]) -> bool {
+    let total: usize = runs.iter().sum();
+    if total < 7 {
+        return false;
+    }
+    // |7 * run - k * total| <= total / 2 (half a module of total / 7); the centre run gets a whole module.
+    let near = |run: usize, k: usize| (7 * run).abs_diff(k * total) * 2 <= total;
+    near(runs[0], 1)
+        && near(runs[1], 1)
+        && (7 * runs[2]).abs_diff(3 * total) <= total
+        && near(runs[3], 1)
+        && near(runs[4], 1)
+}
+
+/// The five vertical runs around (x, y): the run holding (x, y) and two more above and below it.
+fn vertical_runs(pixels: &[u8], w: usize, h: usize, x: usize, y: usize) -> Option<[usize; 5]> {
+    let at = |y: usize| pixels.get(y * w + x).copied();
+    let centre = at(y)?;
+    let mut runs = [0usize; 5];
+    // Upwards: the centre run's upper part, then two runs.
+    let (mut yy, mut colour, mut slot) = (y, centre, 2usize);
+    loop {
+        let p = at(yy)?;
+        if p != colour {
+            if slot == 0 {
+                break;
+            }
+            slot -= 1;
+            colour = p;
+        }
+        runs[slot] += 1;
+        if yy == 0 {
+            break;
+        }
+        yy -= 1;
+    }
+    // Downwards from the row below the centre.
+    let (mut yy, mut colour, mut slot) = (y + 1, centre, 2usize);
+    while yy < h {
+        let p = at(yy)?;
+        if p != colour {
+            if slot == 4 {
+                break;
+            }
+            slot += 1;
+            colour = p;
+        }
+        runs[slot] += 1;
+        yy += 1;
+    }
+    runs.iter().all(|&r| r > 0).then_some(runs)
 }
 
 /// One quircs pass over a greyscale image (quircs thresholds it globally, at Otsu's level). A panic inside the
@@ -480,6 +538,42 @@ mod tests {
         let fitted = fit_to_work_size(&thin, 500_000);
         assert!(u64::from(fitted.width()) * u64::from(fitted.height()) <= 500_000);
         assert!(fitted.height() >= 1);
+    }
+
+    #[test]
+    fn adaptive_binarisation_follows_shading() {
+        // Dark stripes on a background that brightens from left (60) to right (250): one global threshold loses
+        // either the stripes on the right or the background on the left; a local one keeps both.
+        let img = GrayImage::from_fn(400, 100, |x, _| {
+            let background = 60 + x * 190 / 400;
+            image::Luma([u8::try_from(if (x / 10) % 2 == 0 { background * 2 / 5 } else { background }).unwrap()])
+        });
+        let bw = adaptive_binarise(&img);
+        for x in [5, 15, 205, 215, 385, 395] {
+            let expected = if (x / 10) % 2 == 0 { 0 } else { 255 };
+            assert_eq!(bw.get_pixel(x, 50).0, [expected], "x = {x}");
+        }
+        // Degenerate sizes do not panic.
+        assert_eq!(adaptive_binarise(&GrayImage::new(0, 0)).dimensions(), (0, 0));
+        assert_eq!(adaptive_binarise(&GrayImage::new(3, 1)).dimensions(), (3, 1));
+    }
+
+    #[test]
+    fn finder_like_runs_tell_dark_mode() {
+        // One finder pattern (7x7 modules: dark ring, light ring, dark 3x3 core) at 4 pixels per module, in a
+        // light margin of 2 modules.
+        let img = GrayImage::from_fn(44, 44, |x, y| {
+            let (mx, my) = ((x / 4).abs_diff(5), (y / 4).abs_diff(5));
+            let ring = mx.max(my);
+            image::Luma([if ring == 3 || ring <= 1 { 0 } else { 255 }])
+        });
+        let (dark, light) = finder_like_runs(&img);
+        assert!(dark >= 3 && light == 0, "{dark} {light}");
+        let mut inverted = img.clone();
+        image::imageops::invert(&mut inverted);
+        let (dark, light) = finder_like_runs(&inverted);
+        assert!(light >= 3 && dark == 0, "{dark} {light}");
+        assert_eq!(finder_like_runs(&GrayImage::new(0, 0)), (0, 0));
     }
 
     #[test]
