@@ -503,7 +503,8 @@ fn store_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 fn load_trust(trust: Option<PathBuf>, store: Option<PathBuf>) -> anyhow::Result<TrustSource> {
     if let Some(path) = trust {
-        return TrustSource::open(&path).with_context(|| format!("trust data {}", path.display()));
+        return TrustSource::open(&path)
+            .with_context(|| format!("{} is neither a trust file nor a trust store", path.display()));
     }
     let explicit_store = store.is_some();
     let path = store_path(store)?;
