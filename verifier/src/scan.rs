@@ -6,8 +6,9 @@
 //! [`ImageLimits::time_budget`] (rqrr's grouping step is quadratic in the number of finder-pattern look-alikes, so a
 //! crafted image can otherwise keep it busy for minutes).
 //!
-//! [`scan_gray`] tries a fast decoder on a locally binarised image first and stronger attempts after (inverted for
-//! dark-mode screens, rescaled, a second decoder), before giving up with [`Rejection::QrUnreadable`].
+//! [`scan_gray`] tries a fast decoder on the image as it is first, then on a locally binarised image, and stronger
+//! attempts after (inverted for dark-mode screens, rescaled, a second decoder), before giving up with
+//! [`Rejection::QrUnreadable`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
@@ -133,11 +134,11 @@ fn scaled(side: u32, scale: f64) -> u32 {
 /// Read QR codes from a greyscale image (scaled to at most 2.1 megapixels first).
 ///
 /// Fast attempts first, stronger ones after (docs/PERFORMANCE.md, issue 7, has the measurements behind the order):
-/// 1. quircs on the image binarised against its local mean ([`adaptive_binarise`]: contrast normalisation,
-///    shading and glare), then on that binary image inverted (dark-mode screens);
-/// 2. quircs on the plain image (its own global threshold);
+/// 1. quircs on the image as it is (its own global threshold: the cheapest pass, and it reads most frames);
+/// 2. quircs on the image binarised against its local mean ([`adaptive_binarise`]: contrast normalisation,
+///    shading and glare), in the polarity the finder-like patterns suggest first (dark-mode screens), then the other;
 /// 3. small images scaled up (codes under ~5 pixels per module), binarised, straight and inverted;
-/// 4. rqrr (slower, but it fits the grid differently) on the binary and the plain image.
+/// 4. rqrr (slower, but it fits the grid differently) on the binary, the plain and the inverted image.
 pub fn scan_gray(img: &GrayImage) -> Vec<String> {
     scan_gray_bounded(img, ImageLimits::default().max_work_pixels)
 }
@@ -151,23 +152,30 @@ fn scan_gray_bounded(img: &GrayImage, max_work_pixels: u64) -> Vec<String> {
     } else {
         img
     };
-    let binary = adaptive_binarise(img);
+    // Each derived image is made the first time an attempt needs it.
+    let binary = std::cell::OnceCell::new();
+    let binary = || binary.get_or_init(|| adaptive_binarise(img));
     let inverted = std::cell::OnceCell::new();
     let inverted = || {
         inverted.get_or_init(|| {
-            let mut inverted = binary.clone();
+            let mut inverted = binary().clone();
             image::imageops::invert(&mut inverted);
             inverted
         })
     };
     // Dark-mode screens first when the finder-like patterns say so: a failed quircs pass costs as much as one
     // that reads.
-    let (dark, light) = finder_like_runs(&binary);
-    let dark_mode = light > dark;
+    let dark_mode = std::cell::OnceCell::new();
+    let dark_mode = || {
+        *dark_mode.get_or_init(|| {
+            let (dark, light) = finder_like_runs(binary());
+            light > dark
+        })
+    };
     let attempts: [&dyn Fn() -> Vec<String>; 7] = [
-        &|| quircs_pass(if dark_mode { inverted() } else { &binary }),
-        &|| quircs_pass(if dark_mode { &binary } else { inverted() }),
         &|| quircs_pass(img),
+        &|| quircs_pass(if dark_mode() { inverted() } else { binary() }),
+        &|| quircs_pass(if dark_mode() { binary() } else { inverted() }),
         &|| {
             let (w, h) = img.dimensions();
             if u64::from(w) * u64::from(h) * 4 > max_work_pixels || w.min(h) > 600 {
@@ -182,7 +190,7 @@ fn scan_gray_bounded(img: &GrayImage, max_work_pixels: u64) -> Vec<String> {
             image::imageops::invert(&mut binary);
             quircs_pass(&binary)
         },
-        &|| detect(&binary),
+        &|| detect(binary()),
         &|| detect(img),
         &|| detect(inverted()),
     ];
