@@ -15,17 +15,16 @@ use huren_verifier::{verify, verify_many, Policy};
 /// Codes verified per measurement.
 const CODES: usize = 4096;
 
-/// Best of `runs` timings of `f` over all codes, as codes per second.
-fn rate(runs: usize, mut f: impl FnMut()) -> f64 {
+/// Rounds of measurement: every mode runs once per round.
+const ROUNDS: usize = 7;
+/// Batch sizes measured.
+const CHUNKS: [usize; 4] = [16, 64, 256, 1024];
+
+/// Seconds one call of `f` takes.
+fn seconds(f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
     f();
-    let best = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min);
-    CODES as f64 / best
+    start.elapsed().as_secs_f64()
 }
 
 /// `CODES` valid codes signed by the given provinces in turn, and the trust list holding all their keys.
@@ -53,17 +52,15 @@ fn main() {
     let signing = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
     let signature = ed25519_dalek::Signer::sign(&signing, &message);
     let vk = signing.verifying_key();
-    let bare = rate(5, || {
-        for _ in 0..CODES {
-            black_box(vk.verify_strict(black_box(&message), black_box(&signature))).unwrap();
-        }
-    });
-
-    println!("huren-batch-bench: {CODES} valid health-status codes per run, best of 5, one thread");
-    println!("bare ed25519 verify_strict (yardstick): {bare:.0}/s ({:.1} µs)", 1e6 / bare);
-    println!();
-    println!("| keys | mode | codes/s | µs/code | vs one by one | vs bare verify_strict |");
-    println!("|---|---|---|---|---|---|");
+    let mut bare_best = f64::INFINITY;
+    let mut bare_round = || {
+        bare_best = bare_best.min(seconds(|| {
+            for _ in 0..CODES {
+                black_box(vk.verify_strict(black_box(&message), black_box(&signature))).unwrap();
+            }
+        }));
+    };
+    let mut rows = Vec::new();
     let one_key = vec![gd];
     let three_keys = vec![
         TestProvince::guangdong(),
@@ -75,24 +72,46 @@ fn main() {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         assert!(refs.iter().all(|t| verify(t, &trust, now, &policy).is_ok()), "every benchmark code must verify");
         assert!(verify_many(&refs, &trust, now, &policy).iter().all(Result::is_ok));
-        let single = rate(5, || {
-            for t in &refs {
-                black_box(verify(black_box(t), &trust, now, &policy)).unwrap();
+        // The modes take turns, round after round, and each keeps its best round: a slow spell of the machine
+        // then costs every mode alike instead of whichever ran during it.
+        let mut best = vec![f64::INFINITY; 1 + CHUNKS.len()];
+        for _ in 0..ROUNDS {
+            bare_round();
+            best[0] = best[0].min(seconds(|| {
+                for t in &refs {
+                    black_box(verify(black_box(t), &trust, now, &policy)).unwrap();
+                }
+            }));
+            for (slot, chunk) in best[1..].iter_mut().zip(CHUNKS) {
+                *slot = slot.min(seconds(|| {
+                    for part in refs.chunks(chunk) {
+                        for outcome in black_box(verify_many(black_box(part), &trust, now, &policy)) {
+                            outcome.unwrap();
+                        }
+                    }
+                }));
             }
-        });
+        }
+        rows.push((label, best));
+    }
+    // The yardstick took its turn in every round too.
+    let bare = CODES as f64 / bare_best;
+    println!(
+        "huren-batch-bench: {CODES} valid health-status codes per run, best of {ROUNDS} interleaved rounds, one thread"
+    );
+    println!("bare ed25519 verify_strict (yardstick): {bare:.0}/s ({:.1} µs)", 1e6 / bare);
+    println!();
+    println!("| keys | mode | codes/s | µs/code | vs one by one | vs bare verify_strict |");
+    println!("|---|---|---|---|---|---|");
+    for (label, best) in rows {
+        let single = CODES as f64 / best[0];
         println!(
             "| {label} | one by one (`verify`) | {single:.0} | {:.1} | 1.00x | {:.2}x |",
             1e6 / single,
             single / bare
         );
-        for chunk in [16usize, 64, 256, 1024] {
-            let batched = rate(5, || {
-                for part in refs.chunks(chunk) {
-                    for outcome in black_box(verify_many(black_box(part), &trust, now, &policy)) {
-                        outcome.unwrap();
-                    }
-                }
-            });
+        for (chunk, seconds) in CHUNKS.iter().zip(&best[1..]) {
+            let batched = CODES as f64 / seconds;
             println!(
                 "| {label} | batches of {chunk} (`verify_many`) | {batched:.0} | {:.1} | {:.2}x | {:.2}x |",
                 1e6 / batched,
