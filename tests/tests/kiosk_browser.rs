@@ -1,7 +1,8 @@
 //! The kiosk in a real headless Chromium with a fake camera: the test renders a credential's QR code into a Y4M
 //! video, Chromium plays it as the camera, the page sends its frames to `huren-verifier serve`, and the test
 //! waits (over WebDriver, with Debian's chromedriver) for the page to turn green for a valid code and red, with
-//! the right reason, for an expired one; the paste box gets a broken code and turns red with its own reason.
+//! the right reason, for an expired one; the paste box gets a broken code and turns red with its own reason, and
+//! the upload button a valid code's image, which turns the page green while the camera still shows the expired one.
 //! Screenshots are saved in `target/kiosk-screenshots/` for a person to look at.
 //!
 //! Needs `chromium` and `chromium-driver` (Debian packages; `.ci/run` installs them when missing).
@@ -133,6 +134,21 @@ impl WebDriver {
         std::fs::write(path, Base64::decode_vec(png.as_str().unwrap()).unwrap()).unwrap();
     }
 
+    /// Choose `file` in the page's file input `#id`, as a person picking it would.
+    fn upload(&self, session: &str, id: &str, file: &Path) {
+        let element = self.call(
+            reqwest::Method::POST,
+            &format!("/session/{session}/element"),
+            Some(json!({ "using": "css selector", "value": format!("#{id}") })),
+        );
+        let element_id = element.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_string();
+        self.call(
+            reqwest::Method::POST,
+            &format!("/session/{session}/element/{element_id}/value"),
+            Some(json!({ "text": file.display().to_string() })),
+        );
+    }
+
     fn close(&self, session: &str) {
         self.call(reqwest::Method::DELETE, &format!("/session/{session}"), None);
     }
@@ -255,6 +271,17 @@ fn the_kiosk_turns_green_for_a_valid_code_and_red_for_an_expired_one_in_chromium
                 std::thread::sleep(Duration::from_millis(50));
             }
             driver.screenshot(&session, &shots.join("kiosk-pasted-damaged.png"));
+        }
+        if name == "expired" {
+            // The upload button: the valid code's image turns the page green although the camera shows the
+            // expired code (a chosen file's answer holds the screen for a few seconds).
+            let png = dir.join("valid.png");
+            std::fs::write(&png, QrSymbol::new(&valid, Ecc::Q).unwrap().to_png(6).unwrap()).unwrap();
+            driver.upload(&session, "upload", &png);
+            let (state, seen_code, page_text) = driver.wait_for_verdict(&session, "red");
+            assert_eq!((state.as_str(), seen_code.as_str()), ("green", "OK"), "upload: {page_text}");
+            assert!(page_text.contains("李四"), "upload: {page_text}");
+            driver.screenshot(&session, &shots.join("kiosk-uploaded-valid.png"));
         }
         driver.close(&session);
     }
