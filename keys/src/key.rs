@@ -335,8 +335,6 @@ impl SigningKey {
 
 /// PBKDF2 iterations for encrypted key files (OWASP's 2023 figure for PBKDF2-HMAC-SHA256).
 pub const KDF_ITERATIONS: u32 = 600_000;
-/// Most PBKDF2 iterations a key file may ask for (bounds the work of opening a hostile file).
-const MAX_KDF_ITERATIONS: u32 = 10_000_000;
 const ENCRYPTED_BEGIN: &str = "-----BEGIN HUREN ENCRYPTED PRIVATE KEY-----";
 const ENCRYPTED_END: &str = "-----END HUREN ENCRYPTED PRIVATE KEY-----";
 /// Associated data binding the ciphertext to this format.
@@ -364,60 +362,26 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
-fn derive_key(passphrase: &[u8], salt: &[u8], iterations: u32) -> Result<Zeroizing<[u8; 32]>, Error> {
-    let rounds = std::num::NonZeroU32::new(iterations)
-        .filter(|n| n.get() <= MAX_KDF_ITERATIONS)
-        .ok_or_else(|| Error::KeyEncoding(format!("encrypted key: {iterations} KDF iterations")))?;
-    let mut key = Zeroizing::new([0u8; 32]);
-    ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, rounds, salt, passphrase, key.as_mut());
-    Ok(key)
-}
-
-/// `iterations (4, BE) || salt (16) || nonce (12) || AES-256-GCM(ciphertext || tag)`.
+/// `iterations (4, BE) || salt (16) || nonce (12) || AES-256-GCM(ciphertext || tag)` (see [`crate::sealed`]).
 fn encrypt_key(plain: &[u8], passphrase: &[u8], iterations: u32) -> Result<Vec<u8>, Error> {
-    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-    use ring::rand::SecureRandom;
-    let rng = ring::rand::SystemRandom::new();
-    let (mut salt, mut nonce) = ([0u8; 16], [0u8; 12]);
-    rng.fill(&mut salt)
-        .and_then(|()| rng.fill(&mut nonce))
-        .map_err(|_| Error::KeyEncoding("random source failed".into()))?;
-    let key = derive_key(passphrase, &salt, iterations)?;
-    let sealing = LessSafeKey::new(
-        UnboundKey::new(&AES_256_GCM, key.as_ref()).map_err(|_| Error::KeyEncoding("AES key".into()))?,
-    );
-    let mut data = Zeroizing::new(plain.to_vec());
-    sealing
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(KEY_AAD), &mut *data)
-        .map_err(|_| Error::KeyEncoding("encryption failed".into()))?;
+    let salt = crate::sealed::random_salt()?;
+    let key = crate::sealed::SealingKey::derive(passphrase, &salt, iterations)?;
     let mut out = iterations.to_be_bytes().to_vec();
     out.extend_from_slice(&salt);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&data);
+    out.extend_from_slice(&key.seal(plain, KEY_AAD)?);
     Ok(out)
 }
 
 fn decrypt_key(sealed: &[u8], passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
-    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-    if sealed.len() < 4 + 16 + 12 + 16 {
+    use crate::sealed::{SealingKey, NONCE_LEN, SALT_LEN, TAG_LEN};
+    if sealed.len() < 4 + SALT_LEN + NONCE_LEN + TAG_LEN {
         return Err(Error::KeyEncoding("encrypted key: too short".into()));
     }
     let (head, rest) = sealed.split_at(4);
     let iterations = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-    let (salt, rest) = rest.split_at(16);
-    let (nonce, ciphertext) = rest.split_at(12);
-    let key = derive_key(passphrase, salt, iterations)?;
-    let opening = LessSafeKey::new(
-        UnboundKey::new(&AES_256_GCM, key.as_ref()).map_err(|_| Error::KeyEncoding("AES key".into()))?,
-    );
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::KeyEncoding("nonce".into()))?;
-    let mut data = Zeroizing::new(ciphertext.to_vec());
-    let plain_len = opening
-        .open_in_place(nonce, Aad::from(KEY_AAD), &mut data)
-        .map_err(|_| Error::KeyEncoding("wrong passphrase or damaged key file".into()))?
-        .len();
-    data.truncate(plain_len);
-    Ok(data)
+    let (salt, rest) = rest.split_at(SALT_LEN);
+    let key = SealingKey::derive(passphrase, salt, iterations)?;
+    key.open(rest, KEY_AAD).ok_or_else(|| Error::KeyEncoding("wrong passphrase or damaged key file".into()))
 }
 
 impl Signer for SigningKey {

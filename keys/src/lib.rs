@@ -32,6 +32,7 @@ mod ed25519;
 mod error;
 pub mod federation;
 mod key;
+pub mod sealed;
 mod state;
 pub mod status;
 mod trust;
