@@ -35,7 +35,9 @@ pub mod cwt;
 mod date;
 mod model;
 mod render;
+pub mod store;
 pub mod transport;
+pub mod wallet;
 
 pub use date::Date;
 pub use model::*;
@@ -83,4 +85,66 @@ pub enum Error {
     /// Signing failed.
     #[error(transparent)]
     Keys(#[from] huren_keys::Error),
+    /// The wallet did not open: the passphrase is wrong, or the file was altered (authenticated encryption cannot
+    /// tell these apart).
+    #[error("wrong passphrase, or the wallet file was altered")]
+    WrongPassphrase,
+    /// The file is not a Huren wallet: other magic bytes, or a format version or key derivation this build does
+    /// not know.
+    #[error("not a Huren wallet file: {reason}")]
+    NotAWallet {
+        /// What did not match.
+        reason: String,
+    },
+    /// The wallet file ends early (restore it from a backup).
+    #[error("wallet file truncated: {found} bytes of at least {expected}")]
+    WalletTruncated {
+        /// Bytes the header calls for.
+        expected: usize,
+        /// Bytes present.
+        found: usize,
+    },
+    /// The wallet file's header or contents are inconsistent.
+    #[error("wallet file damaged: {reason}")]
+    WalletDamaged {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing wallet storage failed.
+    #[error("wallet storage {path}: {source}")]
+    Storage {
+        /// The file concerned.
+        path: String,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// A credential whose kid a trusted key has, but whose signature no such key verifies: altered or forged.
+    #[error("the signature does not verify under any trusted key with kid {kid}: the code was altered or forged, not imported")]
+    SignatureRejected {
+        /// The kid in the credential, hex.
+        kid: String,
+    },
+    /// No trusted key vouches for the credential, and the import required one.
+    #[error("not imported: the issuer is not trusted ({reason}); allow untrusted credentials to keep it anyway")]
+    Untrusted {
+        /// Why.
+        reason: String,
+    },
+    /// A claim-link response that is not what the issuer sends, or that refuses the credential.
+    #[error("claim link: {0}")]
+    ClaimResponse(String),
+    /// No credential with this id in the wallet.
+    #[error("no credential with id {id} in the wallet")]
+    NotInWallet {
+        /// The id asked for.
+        id: String,
+    },
+    /// An import from a file of several codes failed at one line (nothing from the file was imported).
+    #[error("line {line}: {source}")]
+    ImportLine {
+        /// 1-based line number.
+        line: usize,
+        /// What went wrong there.
+        source: Box<Error>,
+    },
 }

@@ -1,0 +1,606 @@
+//! The resident wallet: credentials kept encrypted at rest, checked offline on import, and the best one chosen
+//! for a checkpoint.
+//!
+//! A [`Wallet`] does no I/O of its own beyond its [`WalletStorage`] and never reads the clock: `now` is a
+//! parameter. Imports check each credential against a [`TrustList`] with the rules of the checkpoint's verifier
+//! (signature by a trusted key with the credential's kid, the key's province equal to `iss`, the key certified for
+//! the credential type with `iat` in its usage window, the certificate unexpired, the key not revoked for it).
+//! These checks only tell the resident what to expect: **the checkpoint's verifier is the authority**, with its own
+//! trust data, status lists and policy.
+//!
+//! # File format (version 1)
+//!
+//! | offset | size | content |
+//! |---|---|---|
+//! | 0 | 8 | magic `HRWALLET` |
+//! | 8 | 2 | format version, big-endian (1) |
+//! | 10 | 1 | KDF: 1 = PBKDF2-HMAC-SHA256 |
+//! | 11 | 4 | KDF iterations, big-endian (1 to [`huren_keys::sealed::MAX_ITERATIONS`] accepted on read) |
+//! | 15 | 16 | salt, random per file |
+//! | 31 | 4 | length `n` of what follows, big-endian |
+//! | 35 | n | 12-byte nonce, AES-256-GCM ciphertext, 16-byte tag |
+//!
+//! The 35 header bytes are the AEAD's associated data, so a change anywhere in the file fails authentication. The
+//! plaintext is CBOR: `{version: 1, entries: [{qr, imported_at, trust}]}`; the QR text is the signed credential
+//! itself, so nothing is lost or re-derived.
+//!
+//! ```
+//! use huren_wallet_core::store::MemoryStorage;
+//! use huren_wallet_core::wallet::Wallet;
+//! use huren_wallet_core::Error;
+//!
+//! let mut wallet = Wallet::open_with_iterations(MemoryStorage::default(), b"correct horse", 1_000)?;
+//! assert!(wallet.list().is_empty());
+//! wallet.save()?;
+//! let stored = wallet.into_storage();
+//! // The wrong passphrase is refused, and says so.
+//! let err = Wallet::open(stored, b"wrong").unwrap_err();
+//! assert!(matches!(err, Error::WrongPassphrase));
+//! # Ok::<(), Error>(())
+//! ```
+
+use std::cmp::Reverse;
+
+use huren_keys::cose::Sign1;
+use huren_keys::sealed::{self, SealingKey, SALT_LEN};
+use huren_keys::{CredentialType, TrustList, TrustedKey, KDF_ITERATIONS};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::store::WalletStorage;
+use crate::{transport, Body, Colour, Credential, Ecc, Error, QrSymbol};
+
+/// Magic bytes at the start of a wallet file.
+pub const MAGIC: &[u8; 8] = b"HRWALLET";
+/// The wallet file format version this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Largest QR version [`qr_symbol`] aims for by default (77×77 modules).
+pub const MAX_QR_VERSION: i16 = 15;
+
+const KDF_PBKDF2_SHA256: u8 = 1;
+const HEADER_LEN: usize = 35;
+/// Contents format inside the encryption.
+const CONTENTS_VERSION: u32 = 1;
+/// Largest claim-link response or credential file accepted.
+const MAX_IMPORT_BYTES: usize = 1024 * 1024;
+
+/// Whether a credential no trusted key vouches for may be kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportPolicy {
+    /// Refuse it with [`Error::Untrusted`].
+    RequireTrusted,
+    /// Keep it, marked [`Trust::Untrusted`] (a checkpoint with other trust data may still accept it).
+    AllowUntrusted,
+}
+
+/// What the wallet's own check found about the credential's signer, at import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Trust {
+    /// Signed by a trusted key authorised for it.
+    Trusted {
+        /// The signing key's id, hex.
+        kid: String,
+        /// The province whose certificate covers the key.
+        province: String,
+    },
+    /// No trusted key vouches for it (unknown issuer, or a key not authorised for this credential).
+    Untrusted {
+        /// Why, for the resident.
+        reason: String,
+    },
+}
+
+/// Where a credential stands at a given time, as the wallet sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Standing {
+    /// Trusted and valid now.
+    Valid {
+        /// Until when (Unix seconds, exclusive).
+        until: i64,
+    },
+    /// Trusted, but its validity starts later.
+    NotYetValid {
+        /// From when (Unix seconds).
+        from: i64,
+    },
+    /// Trusted, but expired.
+    Expired {
+        /// When it expired (Unix seconds).
+        at: i64,
+    },
+    /// Not vouched for by the trust data the wallet had at import.
+    Untrusted {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One stored credential.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    qr_text: String,
+    credential: Credential,
+    trust: Trust,
+    imported_at: i64,
+}
+
+impl Entry {
+    /// The credential id (`cti`), lower-case hex: what [`Wallet::delete`] takes.
+    pub fn id(&self) -> String {
+        huren_keys::hex(&self.credential.id)
+    }
+
+    /// The decoded credential (authenticated by its signature at import, when [`Entry::trust`] says trusted).
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// The QR text (`HR1:...`), exactly as issued.
+    pub fn qr_text(&self) -> &str {
+        &self.qr_text
+    }
+
+    /// What the check at import found about the signer.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    /// When it was imported (Unix seconds, as given to the import).
+    pub fn imported_at(&self) -> i64 {
+        self.imported_at
+    }
+
+    /// The validity period `(from, until)`: `nbf`/`iat` to `exp`, narrowed by the body (a health status's
+    /// valid-until, a recovery's window, a test's sampling time, a vaccination's date), as the verifier does.
+    pub fn validity(&self) -> (i64, i64) {
+        let c = &self.credential;
+        let mut from = c.not_before.unwrap_or(c.issued_at).max(c.issued_at);
+        let mut until = c.expires_at;
+        match &c.body {
+            Body::HealthStatus(h) => until = until.min(h.valid_until.unwrap_or(until)),
+            Body::Recovery(r) => {
+                from = from.max(r.valid_from.start_unix());
+                until = until.min(r.valid_until.end_unix());
+            }
+            Body::TestResult(t) => from = from.max(t.sampled_at),
+            Body::Vaccination(v) => from = from.max(v.date.start_unix()),
+        }
+        (from, until)
+    }
+
+    /// Where it stands at `now`.
+    pub fn standing(&self, now: i64) -> Standing {
+        if let Trust::Untrusted { reason } = &self.trust {
+            return Standing::Untrusted { reason: reason.clone() };
+        }
+        let (from, until) = self.validity();
+        if now < from {
+            Standing::NotYetValid { from }
+        } else if now >= until {
+            Standing::Expired { at: until }
+        } else {
+            Standing::Valid { until }
+        }
+    }
+
+    /// Sort key for [`Wallet::best_for`]: smaller is better.
+    fn rank(&self, now: i64) -> impl Ord {
+        let tier = match self.standing(now) {
+            Standing::Valid { .. } => 0u8,
+            Standing::NotYetValid { .. } => 1,
+            Standing::Expired { .. } => 2,
+            _ => 3,
+        };
+        let colour = match &self.credential.body {
+            Body::HealthStatus(h) => match h.colour {
+                Colour::Green => 0u8,
+                Colour::Amber => 2,
+                Colour::Red => 3,
+            },
+            _ => 1,
+        };
+        let c = &self.credential;
+        (tier, colour, Reverse(c.issued_at), Reverse(c.expires_at), c.id.clone())
+    }
+}
+
+/// The result of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// The credential id, hex.
+    pub id: String,
+    /// `false` when the wallet already held this credential id (it is not stored twice; an untrusted copy is
+    /// replaced by a trusted one).
+    pub added: bool,
+    /// Where the credential stands at the import time.
+    pub standing: Standing,
+}
+
+/// A resident's wallet. Changes stay in memory until [`Wallet::save`].
+pub struct Wallet<S: WalletStorage> {
+    storage: S,
+    key: SealingKey,
+    iterations: u32,
+    salt: [u8; SALT_LEN],
+    entries: Vec<Entry>,
+}
+
+impl<S: WalletStorage> std::fmt::Debug for Wallet<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Wallet({} credentials, key hidden)", self.entries.len())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Contents {
+    version: u32,
+    entries: Vec<StoredEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredEntry {
+    qr: String,
+    imported_at: i64,
+    trust: Trust,
+}
+
+#[derive(Deserialize)]
+struct ClaimResponse {
+    id: String,
+    qr_text: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+impl<S: WalletStorage> Wallet<S> {
+    /// Open the wallet in `storage` with `passphrase`; an empty storage gives an empty wallet (written at the first
+    /// [`Wallet::save`], with [`KDF_ITERATIONS`]). Opening only reads: whatever fails, the storage is untouched.
+    ///
+    /// Errors: [`Error::WrongPassphrase`] (which is also what an altered file gives), [`Error::NotAWallet`],
+    /// [`Error::WalletTruncated`], [`Error::WalletDamaged`], [`Error::Storage`].
+    pub fn open(storage: S, passphrase: &[u8]) -> Result<Self, Error> {
+        Self::open_with_iterations(storage, passphrase, KDF_ITERATIONS)
+    }
+
+    /// As [`Wallet::open`], with `iterations` PBKDF2 rounds for a new wallet (an existing file keeps its own). Only
+    /// tests should go below [`KDF_ITERATIONS`].
+    pub fn open_with_iterations(storage: S, passphrase: &[u8], iterations: u32) -> Result<Self, Error> {
+        let Some(bytes) = storage.load()? else {
+            let salt = sealed::random_salt()?;
+            let key = SealingKey::derive(passphrase, &salt, iterations)?;
+            return Ok(Wallet { storage, key, iterations, salt, entries: Vec::new() });
+        };
+        let (header, sealed_part) = parse_header(&bytes)?;
+        let key = SealingKey::derive(passphrase, &header.salt, header.iterations)?;
+        let plain = key.open(sealed_part, &bytes[..HEADER_LEN]).ok_or(Error::WrongPassphrase)?;
+        let entries = decode_contents(&plain)?;
+        Ok(Wallet { storage, key, iterations: header.iterations, salt: header.salt, entries })
+    }
+
+    /// Encrypt the wallet and write it through the storage (atomically, as the storage guarantees).
+    pub fn save(&mut self) -> Result<(), Error> {
+        let contents = Contents {
+            version: CONTENTS_VERSION,
+            entries: self
+                .entries
+                .iter()
+                .map(|e| StoredEntry { qr: e.qr_text.clone(), imported_at: e.imported_at, trust: e.trust.clone() })
+                .collect(),
+        };
+        let mut plain = Zeroizing::new(Vec::new());
+        ciborium::into_writer(&contents, &mut *plain).map_err(|e| Error::WalletDamaged { reason: e.to_string() })?;
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+        header.push(KDF_PBKDF2_SHA256);
+        header.extend_from_slice(&self.iterations.to_be_bytes());
+        header.extend_from_slice(&self.salt);
+        let sealed_len = plain.len().saturating_add(sealed::NONCE_LEN + sealed::TAG_LEN);
+        let len = u32::try_from(sealed_len).map_err(|_| Error::PayloadTooLarge { limit: 0, what: "wallet bytes" })?;
+        header.extend_from_slice(&len.to_be_bytes());
+        let sealed_part = self.key.seal(&plain, &header)?;
+        let mut out = header;
+        out.extend_from_slice(&sealed_part);
+        self.storage.save(&out)
+    }
+
+    /// The credentials, sorted by issuer, then expiry, then id.
+    pub fn list(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The credential to show at a checkpoint accepting `accepted` types (`None`: any): a trusted, currently valid
+    /// one first (then not-yet-valid, then expired, then untrusted); among those a green health status, then other
+    /// credential types, then amber, then red; then the most recently issued. `None` when no entry has an accepted
+    /// type. Check [`Entry::standing`] before presenting it as valid.
+    pub fn best_for(&self, now: i64, accepted: Option<&[CredentialType]>) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .filter(|e| accepted.is_none_or(|types| types.contains(&e.credential.credential_type())))
+            .min_by_key(|e| e.rank(now))
+    }
+
+    /// Remove the credential with this id (hex, any case) and return it. Call [`Wallet::save`] to persist.
+    pub fn delete(&mut self, id: &str) -> Result<Entry, Error> {
+        let wanted = id.trim().to_ascii_lowercase();
+        let position = self
+            .entries
+            .iter()
+            .position(|e| e.id() == wanted)
+            .ok_or_else(|| Error::NotInWallet { id: id.trim().to_string() })?;
+        Ok(self.entries.remove(position))
+    }
+
+    /// Import a credential from its QR text (`HR1:...`), checked against `trust` at `now`.
+    ///
+    /// A signature that no trusted key with the credential's kid verifies is refused ([`Error::SignatureRejected`]);
+    /// a credential no trusted key vouches for is refused under [`ImportPolicy::RequireTrusted`]
+    /// ([`Error::Untrusted`]) and kept, marked untrusted, under [`ImportPolicy::AllowUntrusted`]. A credential id
+    /// already in the wallet is not stored twice.
+    pub fn import_qr(
+        &mut self,
+        text: &str,
+        trust: &TrustList,
+        now: i64,
+        policy: ImportPolicy,
+    ) -> Result<Imported, Error> {
+        let entry = examine(text, trust, now, policy)?;
+        Ok(self.insert(entry, now))
+    }
+
+    /// Import from a file's bytes: UTF-8 text with one `HR1:` code per line (blank lines ignored), or a claim-link
+    /// response (JSON). All codes are checked before any is added: one failure imports nothing (in a file of
+    /// several codes the error is [`Error::ImportLine`]). Images are the caller's job: decode them to text first.
+    pub fn import_file(
+        &mut self,
+        bytes: &[u8],
+        trust: &TrustList,
+        now: i64,
+        policy: ImportPolicy,
+    ) -> Result<Vec<Imported>, Error> {
+        if bytes.len() > MAX_IMPORT_BYTES {
+            return Err(Error::PayloadTooLarge { limit: MAX_IMPORT_BYTES, what: "bytes in a credential file" });
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| Error::Invalid("the file is not UTF-8 text (decode images to QR text first)".into()))?;
+        let text = text.trim_start_matches('\u{feff}').trim();
+        if text.starts_with('{') {
+            return Ok(vec![self.import_claim_response(text.as_bytes(), trust, now, policy)?]);
+        }
+        let lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i.saturating_add(1), l.trim()))
+            .filter(|(_, l)| !l.is_empty())
+            .collect();
+        if lines.is_empty() {
+            return Err(Error::Invalid("the file holds no QR text".into()));
+        }
+        let several = lines.len() > 1;
+        let mut entries = Vec::with_capacity(lines.len());
+        for (line, code) in lines {
+            match examine(code, trust, now, policy) {
+                Ok(entry) => entries.push(entry),
+                Err(source) if several => return Err(Error::ImportLine { line, source: Box::new(source) }),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(entries.into_iter().map(|entry| self.insert(entry, now)).collect())
+    }
+
+    /// Import the body of a claim-link redemption (the issuer's `GET /v1/claim/{secret}` answer:
+    /// `{"id", "qr_text", "status"}`). Fetching it is the caller's job. The response's id must be the
+    /// credential's, and a credential the issuer reports as revoked is refused.
+    pub fn import_claim_response(
+        &mut self,
+        body: &[u8],
+        trust: &TrustList,
+        now: i64,
+        policy: ImportPolicy,
+    ) -> Result<Imported, Error> {
+        if body.len() > MAX_IMPORT_BYTES {
+            return Err(Error::PayloadTooLarge { limit: MAX_IMPORT_BYTES, what: "bytes in a claim-link response" });
+        }
+        let response: ClaimResponse = serde_json::from_slice(body)
+            .map_err(|e| Error::ClaimResponse(format!("not a claim-link redemption response: {e}")))?;
+        if response.status.as_deref() == Some("revoked") {
+            return Err(Error::ClaimResponse("the issuer reports this credential as revoked".into()));
+        }
+        let entry = examine(&response.qr_text, trust, now, policy)?;
+        if !response.id.eq_ignore_ascii_case(&entry.id()) {
+            return Err(Error::ClaimResponse(format!(
+                "the response names credential {} but its code holds {}",
+                response.id,
+                entry.id()
+            )));
+        }
+        Ok(self.insert(entry, now))
+    }
+
+    /// The storage, given back (the wallet is closed; unsaved changes are dropped).
+    pub fn into_storage(self) -> S {
+        self.storage
+    }
+
+    fn insert(&mut self, entry: Entry, now: i64) -> Imported {
+        let id = entry.id();
+        let standing = entry.standing(now);
+        if let Some(existing) = self.entries.iter_mut().find(|e| e.credential.id == entry.credential.id) {
+            let upgrade =
+                matches!(existing.trust, Trust::Untrusted { .. }) && matches!(entry.trust, Trust::Trusted { .. });
+            if upgrade {
+                *existing = entry;
+            }
+            return Imported { id, added: false, standing: existing.standing(now) };
+        }
+        self.entries.push(entry);
+        self.entries.sort_by(|a, b| {
+            let key = |e: &Entry| (e.credential.issuer.clone(), e.credential.expires_at, e.credential.id.clone());
+            key(a).cmp(&key(b))
+        });
+        Imported { id, added: true, standing }
+    }
+}
+
+/// Decode and check one QR text into an entry, applying the policy.
+fn examine(text: &str, trust: &TrustList, now: i64, policy: ImportPolicy) -> Result<Entry, Error> {
+    let text = text.trim();
+    let cose = transport::decode(text, &transport::Limits::default())?;
+    let sign1 = Sign1::parse(&cose)?;
+    let (credential, verdict) = check_signer(&sign1, trust, now)?;
+    if let (Trust::Untrusted { reason }, ImportPolicy::RequireTrusted) = (&verdict, policy) {
+        return Err(Error::Untrusted { reason: reason.clone() });
+    }
+    Ok(Entry { qr_text: text.to_string(), credential, trust: verdict, imported_at: now })
+}
+
+/// The subset of the verifier's signer rules the wallet applies (try every key sharing the kid).
+fn check_signer(sign1: &Sign1, trust: &TrustList, now: i64) -> Result<(Credential, Trust), Error> {
+    let mut verified: Option<Credential> = None;
+    let mut refusal: Option<String> = None;
+    let mut any_candidate = false;
+    for key in trust.candidates(sign1.kid()) {
+        any_candidate = true;
+        let Ok(payload) = sign1.verify(&key.certificate.public_key) else { continue };
+        let credential = match verified.take() {
+            Some(c) => c,
+            None => Credential::from_claims(payload)?,
+        };
+        match authorisation(&credential, key, now) {
+            Ok(()) => {
+                let verdict = Trust::Trusted {
+                    kid: key.certificate.public_key.kid().to_hex(),
+                    province: key.certificate.province.clone(),
+                };
+                return Ok((credential, verdict));
+            }
+            Err(reason) => refusal = Some(reason),
+        }
+        verified = Some(credential);
+    }
+    let kid = huren_keys::hex(sign1.kid());
+    match (verified, refusal) {
+        (Some(credential), Some(reason)) => Ok((credential, Trust::Untrusted { reason })),
+        _ if any_candidate => Err(Error::SignatureRejected { kid }),
+        _ => {
+            // Nobody to check the signature against: decode for display, marked untrusted.
+            let credential = Credential::from_claims(sign1.unverified_payload())?;
+            let reason = format!("no trusted key has kid {kid} (unknown issuer {})", credential.issuer);
+            Ok((credential, Trust::Untrusted { reason }))
+        }
+    }
+}
+
+/// The key's province, certified types, usage window, certificate expiry, revocation cut-off and bundle expiry.
+fn authorisation(credential: &Credential, key: &TrustedKey, now: i64) -> Result<(), String> {
+    let cert = &key.certificate;
+    if credential.issuer != cert.province {
+        return Err(format!("signed by a key of {}, but issued in the name of {}", cert.province, credential.issuer));
+    }
+    let kind = credential.credential_type();
+    if !cert.credential_types.contains(&kind) {
+        return Err(format!("the signing key is not certified for {} credentials", kind.name()));
+    }
+    if credential.issued_at < cert.usage_from || credential.issued_at > cert.usage_until {
+        return Err(format!(
+            "issued at {} outside the signing key's usage window {}..{}",
+            credential.issued_at, cert.usage_from, cert.usage_until
+        ));
+    }
+    if now > cert.expires {
+        return Err(format!("the signing key's certificate expired at {}", cert.expires));
+    }
+    if let Some(cutoff) = key.revoked_after.filter(|cutoff| credential.issued_at > *cutoff) {
+        return Err(format!("the signing key was revoked for credentials issued after {cutoff}"));
+    }
+    if let Some(expired) = key.bundle_expires.filter(|expires| now >= *expires) {
+        return Err(format!("the trust data for {} expired at {expired}; update it", cert.province));
+    }
+    Ok(())
+}
+
+struct Header {
+    iterations: u32,
+    salt: [u8; SALT_LEN],
+}
+
+/// Check the header and split off the sealed part. Never derives a key for a file that is not a wallet.
+fn parse_header(bytes: &[u8]) -> Result<(Header, &[u8]), Error> {
+    let truncated = |expected: usize| Error::WalletTruncated { expected, found: bytes.len() };
+    let magic_len = MAGIC.len().min(bytes.len());
+    if bytes[..magic_len] != MAGIC[..magic_len] {
+        return Err(Error::NotAWallet { reason: "the file does not start with the wallet magic bytes".into() });
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(truncated(HEADER_LEN));
+    }
+    let be16 = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+    let be32 = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let version = be16(8);
+    if version != FORMAT_VERSION {
+        return Err(Error::NotAWallet {
+            reason: format!("format version {version} (this build reads version {FORMAT_VERSION})"),
+        });
+    }
+    if bytes[10] != KDF_PBKDF2_SHA256 {
+        return Err(Error::NotAWallet { reason: format!("unknown key derivation {}", bytes[10]) });
+    }
+    let iterations = be32(11);
+    if iterations == 0 || iterations > sealed::MAX_ITERATIONS {
+        return Err(Error::WalletDamaged {
+            reason: format!("{iterations} KDF iterations (accepted: 1 to {})", sealed::MAX_ITERATIONS),
+        });
+    }
+    let mut salt = [0u8; SALT_LEN];
+    salt.copy_from_slice(&bytes[15..15 + SALT_LEN]);
+    let sealed_len = usize::try_from(be32(31)).unwrap_or(usize::MAX);
+    let rest = &bytes[HEADER_LEN..];
+    if sealed_len < sealed::NONCE_LEN + sealed::TAG_LEN {
+        return Err(Error::WalletDamaged { reason: format!("encrypted part of {sealed_len} bytes is too short") });
+    }
+    if rest.len() < sealed_len {
+        return Err(truncated(HEADER_LEN.saturating_add(sealed_len)));
+    }
+    if rest.len() > sealed_len {
+        return Err(Error::WalletDamaged {
+            reason: format!("{} bytes after the end of the encrypted part", rest.len() - sealed_len),
+        });
+    }
+    Ok((Header { iterations, salt }, rest))
+}
+
+fn decode_contents(plain: &[u8]) -> Result<Vec<Entry>, Error> {
+    let damaged = |reason: String| Error::WalletDamaged { reason };
+    let contents: Contents =
+        ciborium::from_reader(plain).map_err(|e| damaged(format!("contents do not decode: {e}")))?;
+    if contents.version != CONTENTS_VERSION {
+        return Err(damaged(format!("contents version {} not supported", contents.version)));
+    }
+    contents
+        .entries
+        .into_iter()
+        .map(|stored| {
+            // The wallet checked this code when importing it and the encryption authenticates it since.
+            let cose = transport::decode(&stored.qr, &transport::Limits::default())?;
+            let credential = Credential::from_claims(Sign1::parse(&cose)?.unverified_payload())?;
+            Ok(Entry { qr_text: stored.qr, credential, trust: stored.trust, imported_at: stored.imported_at })
+        })
+        .collect::<Result<Vec<_>, Error>>()
+        .map_err(|e| damaged(format!("a stored credential does not decode: {e}")))
+}
+
+/// The QR symbol for `text` at the highest error-correction level (H, Q, M, then L) that keeps it at or below
+/// `max_version` ([`MAX_QR_VERSION`] is a good default), with the level chosen; when even L needs a larger
+/// version, the L symbol. An error only when the text fits no QR symbol at all.
+pub fn qr_symbol(text: &str, max_version: i16) -> Result<(Ecc, QrSymbol), Error> {
+    for ecc in [Ecc::H, Ecc::Q, Ecc::M] {
+        if let Ok(symbol) = QrSymbol::new(text, ecc) {
+            if symbol.version() <= max_version {
+                return Ok((ecc, symbol));
+            }
+        }
+    }
+    Ok((Ecc::L, QrSymbol::new(text, Ecc::L)?))
+}
