@@ -2,7 +2,8 @@
 //!
 //! The data model ([`Credential`]), its CWT claims in integer-keyed CBOR ([`cwt`]), and the QR transport: the
 //! `HR1:` prefix, base45, zlib only when it helps ([`transport`]), plus rendering to PNG, SVG and terminal
-//! ([`QrSymbol`]). Pure: no clock, no files.
+//! ([`QrSymbol`]). Pure: no clock, no files, except the resident [`wallet`]'s storage ([`store`]), which keeps
+//! credentials encrypted at rest behind a trait.
 //!
 //! ```
 //! use huren_keys::SigningKey;

@@ -47,7 +47,7 @@ use huren_keys::{CredentialType, TrustList, TrustedKey, KDF_ITERATIONS};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::store::WalletStorage;
+use crate::store::{WalletStorage, MAX_WALLET_BYTES};
 use crate::{transport, Body, Colour, Credential, Ecc, Error, QrSymbol};
 
 /// Magic bytes at the start of a wallet file.
@@ -279,7 +279,8 @@ impl<S: WalletStorage> Wallet<S> {
         Ok(Wallet { storage, key, iterations: header.iterations, salt: header.salt, entries })
     }
 
-    /// Encrypt the wallet and write it through the storage (atomically, as the storage guarantees).
+    /// Encrypt the wallet and write it through the storage (atomically, as the storage guarantees). A wallet
+    /// larger than [`MAX_WALLET_BYTES`] is not written ([`Error::PayloadTooLarge`]).
     pub fn save(&mut self) -> Result<(), Error> {
         let contents = Contents {
             version: CONTENTS_VERSION,
@@ -298,11 +299,19 @@ impl<S: WalletStorage> Wallet<S> {
         header.extend_from_slice(&self.iterations.to_be_bytes());
         header.extend_from_slice(&self.salt);
         let sealed_len = plain.len().saturating_add(sealed::NONCE_LEN + sealed::TAG_LEN);
-        let len = u32::try_from(sealed_len).map_err(|_| Error::PayloadTooLarge { limit: 0, what: "wallet bytes" })?;
+        let len = u32::try_from(sealed_len).map_err(|_| Error::PayloadTooLarge {
+            limit: usize::try_from(u32::MAX).unwrap_or(usize::MAX),
+            what: "bytes of wallet contents",
+        })?;
         header.extend_from_slice(&len.to_be_bytes());
         let sealed_part = self.key.seal(&plain, &header)?;
         let mut out = header;
         out.extend_from_slice(&sealed_part);
+        // Never write what a later open would refuse to read.
+        if u64::try_from(out.len()).map_or(true, |n| n > MAX_WALLET_BYTES) {
+            let limit = usize::try_from(MAX_WALLET_BYTES).unwrap_or(usize::MAX);
+            return Err(Error::PayloadTooLarge { limit, what: "bytes in a wallet file" });
+        }
         self.storage.save(&out)
     }
 
