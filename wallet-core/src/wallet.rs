@@ -21,8 +21,8 @@
 //! | 35 | n | 12-byte nonce, AES-256-GCM ciphertext, 16-byte tag |
 //!
 //! The 35 header bytes are the AEAD's associated data, so a change anywhere in the file fails authentication. The
-//! plaintext is CBOR: `{version: 1, entries: [{qr, imported_at, trust}]}`; the QR text is the signed credential
-//! itself, so nothing is lost or re-derived.
+//! plaintext is CBOR: `{version: 1, entries: [{qr, imported_at, trust}], device_key?: PKCS#8 PEM}`; the QR text
+//! is the signed credential itself, so nothing is lost or re-derived.
 //!
 //! ```
 //! use huren_wallet_core::store::MemoryStorage;
@@ -43,7 +43,7 @@ use std::cmp::Reverse;
 
 use huren_keys::cose::Sign1;
 use huren_keys::sealed::{self, SealingKey, SALT_LEN};
-use huren_keys::{CredentialType, TrustList, TrustedKey, KDF_ITERATIONS};
+use huren_keys::{CredentialType, SigningKey, TrustList, TrustedKey, KDF_ITERATIONS};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -121,6 +121,7 @@ pub enum Standing {
 #[derive(Debug, Clone)]
 pub struct Entry {
     qr_text: String,
+    cose: Vec<u8>,
     credential: Credential,
     trust: Trust,
     imported_at: i64,
@@ -140,6 +141,11 @@ impl Entry {
     /// The QR text (`HR1:...`), exactly as issued.
     pub fn qr_text(&self) -> &str {
         &self.qr_text
+    }
+
+    /// The signed credential (COSE_Sign1 bytes), e.g. for a dynamic presentation (see [`crate::presentation`]).
+    pub fn cose(&self) -> &[u8] {
+        &self.cose
     }
 
     /// What the check at import found about the signer.
@@ -225,6 +231,7 @@ pub struct Wallet<S: WalletStorage> {
     iterations: u32,
     salt: [u8; SALT_LEN],
     entries: Vec<Entry>,
+    device_key: Option<SigningKey>,
 }
 
 impl<S: WalletStorage> std::fmt::Debug for Wallet<S> {
@@ -237,6 +244,9 @@ impl<S: WalletStorage> std::fmt::Debug for Wallet<S> {
 struct Contents {
     version: u32,
     entries: Vec<StoredEntry>,
+    /// The holder device key, PKCS#8 PEM (absent until first asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device_key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -270,20 +280,25 @@ impl<S: WalletStorage> Wallet<S> {
         let Some(bytes) = storage.load()? else {
             let salt = sealed::random_salt()?;
             let key = SealingKey::derive(passphrase, &salt, iterations)?;
-            return Ok(Wallet { storage, key, iterations, salt, entries: Vec::new() });
+            return Ok(Wallet { storage, key, iterations, salt, entries: Vec::new(), device_key: None });
         };
         let (header, sealed_part) = parse_header(&bytes)?;
         let key = SealingKey::derive(passphrase, &header.salt, header.iterations)?;
         let plain = key.open(sealed_part, &bytes[..HEADER_LEN]).ok_or(Error::WrongPassphrase)?;
-        let entries = decode_contents(&plain)?;
-        Ok(Wallet { storage, key, iterations: header.iterations, salt: header.salt, entries })
+        let (entries, device_key) = decode_contents(&plain)?;
+        Ok(Wallet { storage, key, iterations: header.iterations, salt: header.salt, entries, device_key })
     }
 
     /// Encrypt the wallet and write it through the storage (atomically, as the storage guarantees). A wallet
     /// larger than [`MAX_WALLET_BYTES`] is not written ([`Error::PayloadTooLarge`]).
     pub fn save(&mut self) -> Result<(), Error> {
+        let device_key = match &self.device_key {
+            Some(k) => Some(Zeroizing::new(k.to_pkcs8_pem()?.to_string())),
+            None => None,
+        };
         let contents = Contents {
             version: CONTENTS_VERSION,
+            device_key: device_key.as_ref().map(|pem| pem.to_string()),
             entries: self
                 .entries
                 .iter()
@@ -291,7 +306,11 @@ impl<S: WalletStorage> Wallet<S> {
                 .collect(),
         };
         let mut plain = Zeroizing::new(Vec::new());
-        ciborium::into_writer(&contents, &mut *plain).map_err(|e| Error::WalletDamaged { reason: e.to_string() })?;
+        let written = ciborium::into_writer(&contents, &mut *plain);
+        if let Some(mut pem) = contents.device_key {
+            zeroize::Zeroize::zeroize(&mut pem);
+        }
+        written.map_err(|e| Error::WalletDamaged { reason: e.to_string() })?;
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
@@ -428,6 +447,16 @@ impl<S: WalletStorage> Wallet<S> {
         Ok(self.insert(entry, now))
     }
 
+    /// The holder device key that dynamic codes are signed with (see [`crate::presentation`]): generated on
+    /// first use and kept, encrypted, in the wallet (call [`Wallet::save`] to persist a new one). Its public half
+    /// is what an issuer binds a credential to.
+    pub fn device_key(&mut self) -> Result<&SigningKey, Error> {
+        if self.device_key.is_none() {
+            self.device_key = Some(SigningKey::generate()?);
+        }
+        self.device_key.as_ref().ok_or_else(|| Error::Invalid("no device key".into()))
+    }
+
     /// The storage, given back (the wallet is closed; unsaved changes are dropped).
     pub fn into_storage(self) -> S {
         self.storage
@@ -462,7 +491,7 @@ fn examine(text: &str, trust: &TrustList, now: i64, policy: ImportPolicy) -> Res
     if let (Trust::Untrusted { reason }, ImportPolicy::RequireTrusted) = (&verdict, policy) {
         return Err(Error::Untrusted { reason: reason.clone() });
     }
-    Ok(Entry { qr_text: text.to_string(), credential, trust: verdict, imported_at: now })
+    Ok(Entry { qr_text: text.to_string(), cose, credential, trust: verdict, imported_at: now })
 }
 
 /// The subset of the verifier's signer rules the wallet applies (try every key sharing the kid).
@@ -580,24 +609,29 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, &[u8]), Error> {
     Ok((Header { iterations, salt }, rest))
 }
 
-fn decode_contents(plain: &[u8]) -> Result<Vec<Entry>, Error> {
+fn decode_contents(plain: &[u8]) -> Result<(Vec<Entry>, Option<SigningKey>), Error> {
     let damaged = |reason: String| Error::WalletDamaged { reason };
-    let contents: Contents =
+    let mut contents: Contents =
         ciborium::from_reader(plain).map_err(|e| damaged(format!("contents do not decode: {e}")))?;
+    let device_key = match contents.device_key.take().map(Zeroizing::new) {
+        Some(pem) => Some(SigningKey::from_pkcs8_pem(&pem).map_err(|e| damaged(format!("device key: {e}")))?),
+        None => None,
+    };
     if contents.version != CONTENTS_VERSION {
         return Err(damaged(format!("contents version {} not supported", contents.version)));
     }
-    contents
+    let entries = contents
         .entries
         .into_iter()
         .map(|stored| {
             // The wallet checked this code when importing it and the encryption authenticates it since.
             let cose = transport::decode(&stored.qr, &transport::Limits::default())?;
             let credential = Credential::from_claims(Sign1::parse(&cose)?.unverified_payload())?;
-            Ok(Entry { qr_text: stored.qr, credential, trust: stored.trust, imported_at: stored.imported_at })
+            Ok(Entry { qr_text: stored.qr, cose, credential, trust: stored.trust, imported_at: stored.imported_at })
         })
         .collect::<Result<Vec<_>, Error>>()
-        .map_err(|e| damaged(format!("a stored credential does not decode: {e}")))
+        .map_err(|e| damaged(format!("a stored credential does not decode: {e}")))?;
+    Ok((entries, device_key))
 }
 
 /// The QR symbol for `text` at the highest error-correction level (H, Q, M, then L) that keeps it at or below

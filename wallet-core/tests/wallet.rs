@@ -123,11 +123,18 @@ fn round_trip_through_an_encrypted_private_file() {
     assert!(matches!(entry.trust(), Trust::Trusted { province, .. } if province == "CN-GD"));
     assert_eq!(entry.standing(NOW), Standing::Valid { until: NOW + 6 * DAY });
 
-    // Saving again re-encrypts (fresh nonce) and still opens.
+    assert_eq!(entry.cose(), transport::decode(entry.qr_text(), &Default::default()).unwrap());
+
+    // Saving again re-encrypts (fresh nonce) and still opens; the device key is created once and kept.
     let mut wallet = wallet;
+    let device = wallet.device_key().unwrap().public().clone();
+    assert_eq!(wallet.device_key().unwrap().public(), &device);
     wallet.save().unwrap();
     assert_ne!(std::fs::read(dir.file()).unwrap(), bytes);
-    assert_eq!(open(&dir.file(), PASS).unwrap().list().len(), 2);
+    assert!(!std::fs::read(dir.file()).unwrap().windows(5).any(|w| w == b"-----"), "no PEM in clear");
+    let mut reopened = open(&dir.file(), PASS).unwrap();
+    assert_eq!(reopened.list().len(), 2);
+    assert_eq!(reopened.device_key().unwrap().public(), &device);
 }
 
 #[test]
