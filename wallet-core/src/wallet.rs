@@ -293,7 +293,7 @@ impl<S: WalletStorage> Wallet<S> {
     /// larger than [`MAX_WALLET_BYTES`] is not written ([`Error::PayloadTooLarge`]).
     pub fn save(&mut self) -> Result<(), Error> {
         let device_key = match &self.device_key {
-            Some(k) => Some(Zeroizing::new(k.to_pkcs8_pem()?.to_string())),
+            Some(k) => Some(k.to_pkcs8_pem()?),
             None => None,
         };
         let contents = Contents {
