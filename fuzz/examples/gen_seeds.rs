@@ -33,6 +33,7 @@ fn base() -> Credential {
             date_of_birth: None,
         },
         body: Body::HealthStatus(HealthStatus { colour: Colour::Green, reason: Reason::NoRisk, valid_until: None }),
+        holder: None,
     }
 }
 

@@ -86,6 +86,10 @@ pub struct IssueRequest {
     /// Optional start of validity (Unix seconds), later than the issue time.
     #[serde(default)]
     pub not_before: Option<i64>,
+    /// Optional holder device key (JSON `holder_key`: the 32-byte Ed25519 public key as 64 hex digits): the
+    /// credential binds it (`cnf` claim) and is then accepted only as the wallet's dynamic code (`HP1:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder_key: Option<huren_wallet_core::HolderKey>,
 }
 
 /// A freshly issued credential.
@@ -359,6 +363,7 @@ impl Province {
             status,
             subject: request.subject.clone(),
             body: request.body.clone(),
+            holder: request.holder_key.clone(),
         };
         let cose = credential.sign(&self.issuer_key)?;
         Ok(Issued { credential, cose })

@@ -237,7 +237,7 @@ pub fn openapi() -> serde_json::Value {
             "/openapi.json": { "get": op("This document", None, None, "200", None) },
             "/v1/trust-bundle": { "get": op("The federation trust bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
             "/v1/province-bundle": { "get": op("This province's signed bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
-            "/v1/credentials": { "post": op("Issue one credential (an Idempotency-Key header makes retries return the first credential, 200)", Some("issuer, admin"), None, "201", Some("application/json")) },
+            "/v1/credentials": { "post": op("Issue one credential (an Idempotency-Key header makes retries return the first credential, 200). An optional `holder_key` (the holder device's 32-byte Ed25519 public key as 64 hex digits) binds the credential to that device: verifiers then accept it only as the wallet's dynamic code (HP1:), not as the static QR code returned here", Some("issuer, admin"), None, "201", Some("application/json")) },
             "/v1/credentials/bulk": { "post": op("Bulk issuance: NDJSON or text/csv in, NDJSON out (one line per input line, then a summary)", Some("issuer, admin"), None, "200", Some("application/x-ndjson")) },
             "/v1/credentials/{id}": { "get": op("A credential's status and QR text", Some("any"), Some(&id), "200", None) },
             "/v1/credentials/{id}/qr.png": { "get": op("QR code as PNG", Some("any"), Some(&id), "200", None) },

@@ -80,6 +80,7 @@ pub fn health_status(issuer: &str) -> Credential {
             date_of_birth: None,
         },
         body: Body::HealthStatus(HealthStatus { colour: Colour::Green, reason: Reason::NoRisk, valid_until: None }),
+        holder: None,
     }
 }
 

@@ -178,7 +178,7 @@ pub fn detail(r: &Rejection) -> String {
     }
 }
 
-/// `dcc` for EU DCC text (`HC1:`), `huren` for everything else.
+/// `dcc` for EU DCC text (`HC1:`), `huren` for everything else (static `HR1:` and dynamic `HP1:` codes alike).
 pub fn format_of(text: Option<&str>) -> &'static str {
     if text.is_some_and(|t| t.starts_with(HC1_PREFIX)) {
         "dcc"
@@ -218,13 +218,18 @@ pub fn json_report(label: &str, format: &str, outcome: &Result<Answer, Rejection
         }
         Ok(Answer::Huren(v)) => {
             let c = v.credential();
-            valid(json!({
+            let mut fields = json!({
                 "issuer": v.issuer(),
                 "kid": v.kid().to_hex(),
                 "alg": v.algorithm().name(),
                 "type": c.credential_type().name(),
                 "credential": c,
-            }))
+            });
+            // A dynamic code (HP1:) says which 30-second step its holder signed.
+            if let (Some(step), Some(fields)) = (v.presentation_step(), fields.as_object_mut()) {
+                fields.insert("presentation_step".into(), json!(step));
+            }
+            valid(fields)
         }
         Err(r) => json!({
             "input": label,

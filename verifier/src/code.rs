@@ -109,6 +109,9 @@ codes! {
     ClockBehindTrust => "CLOCK_BEHIND_TRUST", Policy, "This device's clock is wrong (earlier than its trust data)", "本设备时钟有误（早于信任数据时间）";
     PolicyRejected => "POLICY_REJECTED", Policy, "Not accepted at this checkpoint", "本检查点不接受此凭证";
     SchemaInvalid => "SCHEMA_INVALID", Claims, "The credential contents do not follow the schema", "凭证内容不符合格式规范";
+    PresentationExpired => "PRESENTATION_EXPIRED", Validity, "Dynamic code out of date (a screenshot?); ask for the live code", "动态码已过期（可能是截图），请出示实时动态码";
+    HolderSignatureInvalid => "HOLDER_SIGNATURE_INVALID", Signature, "Dynamic code not signed by the holder's device: copied or altered", "动态码非持证人设备签名：被复制或篡改";
+    PresentationRequired => "PRESENTATION_REQUIRED", Policy, "This credential is accepted only as a live dynamic code, not a static copy", "此凭证须出示实时动态码，不接受静态码或截图";
 }
 
 impl Serialize for Code {

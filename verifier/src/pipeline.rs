@@ -7,7 +7,7 @@ use std::fmt;
 use huren_keys::{
     cose::Sign1, Algorithm, BatchVerifier, CredentialType, KeyId, TrustList, TrustedKey, VerifiedSignatures,
 };
-use huren_wallet_core::{transport, Body, Credential};
+use huren_wallet_core::{presentation, transport, Body, Credential};
 
 use crate::{Code, Stage};
 
@@ -22,6 +22,10 @@ pub struct Policy {
     pub accepted_types: Option<Vec<CredentialType>>,
     /// Oldest test result accepted, in seconds since the sample was taken; `None` leaves it to `exp`.
     pub max_test_age: Option<i64>,
+    /// How many 30-second time steps a dynamic code's step may differ from the verifier's: accepted iff
+    /// `|step - floor(now / 30)| <= presentation_skew_steps`. With 1 (the default) a code is refused 30 to 60 s
+    /// after it was made, and always by 60 s; it also absorbs up to about 30 s of clock difference.
+    pub presentation_skew_steps: u64,
 }
 
 impl Default for Policy {
@@ -31,6 +35,7 @@ impl Default for Policy {
             clock_skew: 300,
             accepted_types: None,
             max_test_age: Some(72 * 3600),
+            presentation_skew_steps: 1,
         }
     }
 }
@@ -156,6 +161,23 @@ pub enum Rejection {
         /// Its index there.
         index: u32,
     },
+    /// A dynamic code's time step is outside the accepted skew: an old code (a screenshot) or a wrong clock.
+    PresentationExpired {
+        /// The step the holder signed.
+        step: u64,
+        /// The verifier's step, `floor(now / 30)`.
+        current: i64,
+        /// The accepted difference, in steps.
+        skew: u64,
+    },
+    /// A dynamic code's holder signature does not verify under the key its credential binds (another device
+    /// signed it, or it was altered), or the credential binds no key.
+    HolderSignatureInvalid {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A holder-bound credential was shown as a static code (`HR1:`), which is what a screenshot or copy gives.
+    PresentationRequired,
     /// The verifier's trust data is too old (past its maximum offline age, or the province bundle has expired).
     TrustStoreStale {
         /// What is stale.
@@ -196,6 +218,9 @@ impl Rejection {
             Rejection::Suspended { .. } => Code::Suspended,
             Rejection::TrustStoreStale { .. } => Code::TrustStoreStale,
             Rejection::ClockBehindTrust { .. } => Code::ClockBehindTrust,
+            Rejection::PresentationExpired { .. } => Code::PresentationExpired,
+            Rejection::HolderSignatureInvalid { .. } => Code::HolderSignatureInvalid,
+            Rejection::PresentationRequired => Code::PresentationRequired,
         }
     }
 
@@ -241,6 +266,13 @@ impl fmt::Display for Rejection {
             Rejection::ClockBehindTrust { now, floor } => {
                 write!(f, "device time {now} is before the newest trust data ({floor})")
             }
+            Rejection::PresentationExpired { step, current, skew } => {
+                write!(f, "dynamic code made in time step {step}, now step {current} (30 s each; at most {skew} apart)")
+            }
+            Rejection::HolderSignatureInvalid { reason } => write!(f, "holder signature: {reason}"),
+            Rejection::PresentationRequired => {
+                write!(f, "the credential is bound to the holder's device: only its dynamic code (HP1:) is accepted")
+            }
         }
     }
 }
@@ -255,6 +287,7 @@ pub struct Verified {
     credential: Credential,
     kid: KeyId,
     algorithm: Algorithm,
+    step: Option<u64>,
 }
 
 impl Verified {
@@ -277,28 +310,44 @@ impl Verified {
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
+
+    /// For a dynamic code (`HP1:`), the time step its holder signed; `None` for a static code.
+    pub fn presentation_step(&self) -> Option<u64> {
+        self.step
+    }
 }
 
-/// Verify QR text (`HR1:...`) at time `now` (Unix seconds) against `trust` and `policy`.
+/// Verify QR text at time `now` (Unix seconds) against `trust` and `policy`: a static code (`HR1:...`) or a
+/// dynamic one (`HP1:...`, a holder-bound credential with its holder's signature over the current time step).
+///
+/// A dynamic code's credential goes through the same checks as a static one; then its holder signature must verify
+/// under the key the credential binds, and its step lie within `policy.presentation_skew_steps` of `now`'s. A
+/// holder-bound credential in a static code is refused ([`Rejection::PresentationRequired`]).
 pub fn verify(text: &str, trust: &TrustList, now: i64, policy: &Policy) -> Result<Verified, Rejection> {
-    let cose = transport::decode(text, &policy.limits).map_err(transport_rejection)?;
-    verify_cose(&cose, trust, now, policy)
+    match decode_text(text, policy)? {
+        Shown::Static(cose) => verify_cose(&cose, trust, now, policy),
+        Shown::Dynamic(p) => {
+            let verified = verify_credential(&p.credential, trust, now, policy, &VerifiedSignatures::default())?;
+            check_presentation(verified, &p, now, policy)
+        }
+    }
 }
 
-/// Verify a COSE_Sign1 credential (already taken out of its QR transport).
+/// Verify a COSE_Sign1 credential shown statically (already taken out of its QR transport). A holder-bound
+/// credential is refused with [`Rejection::PresentationRequired`].
 pub fn verify_cose(cose: &[u8], trust: &TrustList, now: i64, policy: &Policy) -> Result<Verified, Rejection> {
-    verify_cose_known(cose, trust, now, policy, &VerifiedSignatures::default())
+    verify_credential(cose, trust, now, policy, &VerifiedSignatures::default()).and_then(require_static)
 }
 
-/// Verify many QR texts at once: every answer is the one [`verify`] gives, and the Ed25519 signatures are
-/// checked together with one [`BatchVerifier`] (several times faster per signature than one by one).
+/// Verify many QR texts at once: every answer is the one [`verify`] gives, and the issuers' Ed25519 signatures
+/// are checked together with one [`BatchVerifier`] (several times faster per signature than one by one). Holder
+/// signatures of dynamic codes are checked one by one, after their credential.
 pub fn verify_many(texts: &[&str], trust: &TrustList, now: i64, policy: &Policy) -> Vec<Result<Verified, Rejection>> {
-    let decoded: Vec<_> =
-        texts.iter().map(|t| transport::decode(t, &policy.limits).map_err(transport_rejection)).collect();
+    let decoded: Vec<_> = texts.iter().map(|t| decode_text(t, policy)).collect();
     // First pass: every EdDSA signature under every trusted key its kid names, into one batch.
     let mut batch = BatchVerifier::with_capacity(texts.len());
-    for cose in decoded.iter().flatten() {
-        let Ok(sign1) = Sign1::parse(cose) else { continue };
+    for shown in decoded.iter().flatten() {
+        let Ok(sign1) = Sign1::parse(shown.credential()) else { continue };
         if sign1.algorithm_id().and_then(Algorithm::from_cose_id) != Some(Algorithm::EdDsa) {
             continue;
         }
@@ -310,10 +359,81 @@ pub fn verify_many(texts: &[&str], trust: &TrustList, now: i64, policy: &Policy)
     }
     let known = batch.verify_known();
     // Second pass: the ordinary checks, which take the batch's valid signatures as checked.
-    decoded.into_iter().map(|cose| verify_cose_known(&cose?, trust, now, policy, &known)).collect()
+    decoded
+        .into_iter()
+        .map(|shown| match shown? {
+            Shown::Static(cose) => verify_credential(&cose, trust, now, policy, &known).and_then(require_static),
+            Shown::Dynamic(p) => {
+                let verified = verify_credential(&p.credential, trust, now, policy, &known)?;
+                check_presentation(verified, &p, now, policy)
+            }
+        })
+        .collect()
 }
 
-fn verify_cose_known(
+/// A code as shown: a static credential or a dynamic presentation of one.
+enum Shown {
+    /// `HR1:`: the credential's COSE bytes.
+    Static(Vec<u8>),
+    /// `HP1:`: credential, time step and holder signature.
+    Dynamic(presentation::Presentation),
+}
+
+impl Shown {
+    fn credential(&self) -> &[u8] {
+        match self {
+            Shown::Static(cose) => cose,
+            Shown::Dynamic(p) => &p.credential,
+        }
+    }
+}
+
+/// Take a code out of its QR transport, by prefix.
+fn decode_text(text: &str, policy: &Policy) -> Result<Shown, Rejection> {
+    if text.starts_with(presentation::PREFIX) {
+        presentation::decode(text, &policy.limits).map(Shown::Dynamic).map_err(transport_rejection)
+    } else {
+        transport::decode(text, &policy.limits).map(Shown::Static).map_err(transport_rejection)
+    }
+}
+
+/// A static code must not carry a holder-bound credential: that is exactly what a screenshot gives.
+fn require_static(verified: Verified) -> Result<Verified, Rejection> {
+    match verified.credential.holder {
+        Some(_) => Err(Rejection::PresentationRequired),
+        None => Ok(verified),
+    }
+}
+
+/// The holder's part of a dynamic code, after its credential verified: the credential binds a key, the holder
+/// signature verifies under it (so the step is authentic), and the step is within the policy's skew of `now`'s.
+fn check_presentation(
+    mut verified: Verified,
+    shown: &presentation::Presentation,
+    now: i64,
+    policy: &Policy,
+) -> Result<Verified, Rejection> {
+    let Some(holder) = &verified.credential.holder else {
+        return Err(Rejection::HolderSignatureInvalid {
+            reason: "the credential binds no holder key; show its static code".into(),
+        });
+    };
+    if holder.public_key().verify(&shown.message(), &shown.signature).is_err() {
+        return Err(Rejection::HolderSignatureInvalid {
+            reason: "does not verify under the credential's holder key (another device, or altered)".into(),
+        });
+    }
+    let current = now.div_euclid(presentation::STEP_SECONDS);
+    let distance = (i128::from(shown.step) - i128::from(current)).unsigned_abs();
+    if distance > u128::from(policy.presentation_skew_steps) {
+        return Err(Rejection::PresentationExpired { step: shown.step, current, skew: policy.presentation_skew_steps });
+    }
+    verified.step = Some(shown.step);
+    Ok(verified)
+}
+
+/// The credential itself, however it was shown: COSE structure, signer, authorisation, validity and policy.
+fn verify_credential(
     cose: &[u8],
     trust: &TrustList,
     now: i64,
@@ -329,7 +449,7 @@ fn verify_cose_known(
     check_validity(&credential, now, policy.clock_skew)?;
     check_policy(&credential, now, policy)?;
     let key = &signer.certificate.public_key;
-    Ok(Verified { credential, kid: key.kid(), algorithm: key.algorithm() })
+    Ok(Verified { credential, kid: key.kid(), algorithm: key.algorithm(), step: None })
 }
 
 /// Try every trusted key with the message's key id (ids can collide): the first whose signature verifies and
@@ -458,6 +578,7 @@ fn transport_rejection(e: huren_wallet_core::Error) -> Rejection {
         E::Base45Invalid { position } => Rejection::Base45Invalid { position },
         E::DecompressionFailed(reason) => Rejection::DecompressionFailed { reason },
         E::PayloadTooLarge { limit, what } => Rejection::PayloadTooLarge { limit, what },
+        E::PresentationMalformed(reason) => Rejection::CoseMalformed { reason: format!("dynamic code: {reason}") },
         other => Rejection::CoseMalformed { reason: other.to_string() },
     }
 }

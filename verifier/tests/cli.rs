@@ -53,6 +53,7 @@ fn setup(name: &str) -> Setup {
             date_of_birth: None,
         },
         body: Body::HealthStatus(HealthStatus { colour: Colour::Red, reason: Reason::CloseContact, valid_until: None }),
+        holder: None,
     };
     let text = transport::encode(&credential.sign(&issuer).unwrap());
     let qr = QrSymbol::new(&text, Ecc::Q).unwrap();

@@ -1,7 +1,8 @@
 //! The credential's CWT claims (RFC 8392) and their integer-keyed CBOR mapping (documented in docs/format.md).
 //!
 //! ```text
-//! { 1: iss, 4: exp, 5: nbf?, 6: iat, 7: cti, -65537: huren }
+//! { 1: iss, 4: exp, 5: nbf?, 6: iat, 7: cti, 8: cnf?, -65537: huren }
+//! cnf     = { 1: { 1: 1 (OKP), -1: 6 (Ed25519), -2: x (32 bytes) } }   ; the holder's device key (RFC 8747)
 //! huren   = { 0: schema version (1), 1: [status list, index]?, 2: subject, 3..=6: body (key = 3 + type) }
 //! subject = { 0: name, 1: pinyin?, 2: masked id (packed bytes or text), 3: date of birth (days)? }
 //! ```
@@ -27,8 +28,26 @@ pub mod claim {
     pub const IAT: i64 = 6;
     /// Credential id (`cti`).
     pub const CTI: i64 = 7;
+    /// Confirmation (`cnf`, RFC 8747): the holder's device key.
+    pub const CNF: i64 = 8;
     /// The Huren payload, under a private-use key (below -65536 in the CWT registry).
     pub const HUREN: i64 = -65537;
+}
+
+/// The parts of the `cnf` claim Huren reads and writes: a COSE_Key (RFC 9052 §7) for an Ed25519 public key.
+pub mod cose_key {
+    /// `cnf` member holding a COSE_Key (RFC 8747 §3.2).
+    pub const CNF_COSE_KEY: i64 = 1;
+    /// COSE_Key parameter: key type.
+    pub const KTY: i64 = 1;
+    /// COSE_Key parameter: curve (for OKP keys).
+    pub const CRV: i64 = -1;
+    /// COSE_Key parameter: the public key bytes (for OKP keys).
+    pub const X: i64 = -2;
+    /// Key type OKP (octet key pair, RFC 9053 §7.2).
+    pub const KTY_OKP: u64 = 1;
+    /// Curve Ed25519 (RFC 9053 §7.1).
+    pub const CRV_ED25519: u64 = 6;
 }
 
 /// Version of the Huren payload schema written by this code.
@@ -128,6 +147,7 @@ impl Credential {
             (claim::NBF, self.not_before.map(Value::from)),
             (claim::IAT, Some(Value::from(self.issued_at))),
             (claim::CTI, Some(Value::Bytes(self.id.clone()))),
+            (claim::CNF, self.holder.as_ref().map(cnf_value)),
             (claim::HUREN, Some(huren)),
         ])
     }
@@ -147,13 +167,47 @@ impl Credential {
         if !(8..=16).contains(&id.len()) {
             return Err(Error::CwtMalformed(format!("cti must be 8 to 16 bytes, not {}", id.len())));
         }
+        let holder = m.take(claim::CNF).map(decode_cnf).transpose()?;
         let Some(huren) = m.take(claim::HUREN) else {
             return Err(Error::SchemaInvalid("no Huren payload claim".into()));
         };
         m.finish().map_err(cwt)?;
         let (status, subject, body) = decode_huren(huren).map_err(|e| Error::SchemaInvalid(message(e)))?;
-        Ok(Credential { issuer, issued_at, expires_at, not_before, id, status, subject, body })
+        Ok(Credential { issuer, issued_at, expires_at, not_before, id, status, subject, body, holder })
     }
+}
+
+/// `{1: {1: 1, -1: 6, -2: x}}`: the holder key as a COSE_Key inside the `cnf` claim.
+fn cnf_value(holder: &HolderKey) -> Value {
+    use cose_key::*;
+    let key = cbor::map([
+        (KTY, Some(Value::from(KTY_OKP))),
+        (CRV, Some(Value::from(CRV_ED25519))),
+        (X, Some(Value::Bytes(holder.as_bytes().to_vec()))),
+    ]);
+    cbor::map([(CNF_COSE_KEY, Some(key))])
+}
+
+/// Read the `cnf` claim strictly: exactly a COSE_Key of type OKP on Ed25519 with its 32 key bytes, no other
+/// member or parameter, and a key that passes Huren's Ed25519 rule. Every failure is [`Error::CwtMalformed`].
+fn decode_cnf(value: Value) -> Result<HolderKey, Error> {
+    use cose_key::*;
+    let cwt = |e: CborError| Error::CwtMalformed(format!("cnf: {}", message(e)));
+    let mut cnf = IntMap::new(value, "cnf").map_err(cwt)?;
+    let key = cnf.need(CNF_COSE_KEY, "COSE_Key").map_err(cwt)?;
+    cnf.finish().map_err(cwt)?;
+    let mut key = IntMap::new(key, "COSE_Key").map_err(cwt)?;
+    let kty = cbor::uint(&key.need(KTY, "kty").map_err(cwt)?, "kty", u64::MAX).map_err(cwt)?;
+    if kty != KTY_OKP {
+        return Err(Error::CwtMalformed(format!("cnf: key type {kty} is not OKP (1)")));
+    }
+    let crv = cbor::uint(&key.need(CRV, "crv").map_err(cwt)?, "crv", u64::MAX).map_err(cwt)?;
+    if crv != CRV_ED25519 {
+        return Err(Error::CwtMalformed(format!("cnf: curve {crv} is not Ed25519 (6)")));
+    }
+    let x = cbor::bytes(key.need(X, "x").map_err(cwt)?, "x").map_err(cwt)?;
+    key.finish().map_err(cwt)?;
+    HolderKey::from_bytes(&x).map_err(|e| Error::CwtMalformed(format!("cnf: {e}")))
 }
 
 fn check_text(field: &str, text: &str) -> Result<(), Error> {
@@ -365,6 +419,7 @@ mod tests {
                 date_of_birth: None,
             },
             body: Body::HealthStatus(HealthStatus { colour: Colour::Green, reason: Reason::NoRisk, valid_until: None }),
+            holder: None,
         }
     }
 
@@ -430,6 +485,80 @@ mod tests {
         assert!(
             matches!(Credential::from_claims(&cbor::encode(&v)), Err(Error::SchemaInvalid(m)) if m.contains("version"))
         );
+    }
+
+    fn holder() -> HolderKey {
+        let key = huren_keys::dangerous::signing_key_from_seed(&[3; 32]).unwrap();
+        HolderKey::from_public_key(key.public()).unwrap()
+    }
+
+    #[test]
+    fn holder_key_is_the_cnf_claim_and_absent_changes_nothing() {
+        let plain = sample();
+        let mut bound = sample();
+        bound.holder = Some(holder());
+        let (a, b) = (plain.to_claims(), bound.to_claims());
+        // {8: {1: {1: 1, -1: 6, -2: h'..32'}}} after cti, before the Huren payload: 43 bytes more.
+        assert_eq!(b.len(), a.len() + 43);
+        let cnf =
+            [&[0x08, 0xa1, 0x01, 0xa3, 0x01, 0x01, 0x20, 0x06, 0x21, 0x58, 0x20][..], holder().as_bytes()].concat();
+        assert!(b.windows(cnf.len()).any(|w| w == cnf.as_slice()), "cnf claim bytes");
+        assert_eq!(Credential::from_claims(&b).unwrap(), bound);
+        assert_eq!(Credential::from_claims(&a).unwrap().holder, None);
+    }
+
+    /// The claims of `sample()` with `cnf` set to `cnf`.
+    fn claims_with_cnf(cnf: Value) -> Vec<u8> {
+        let mut v = sample().claims_value();
+        if let Value::Map(entries) = &mut v {
+            let at = entries.len() - 1;
+            entries.insert(at, (Value::from(claim::CNF), cnf));
+        }
+        cbor::encode(&v)
+    }
+
+    #[test]
+    fn bad_cnf_claims_are_refused() {
+        let key = |kty: u64, crv: u64, x: Vec<u8>| {
+            cbor::map([(
+                1,
+                Some(cbor::map([
+                    (1, Some(Value::from(kty))),
+                    (-1, Some(Value::from(crv))),
+                    (-2, Some(Value::Bytes(x))),
+                ])),
+            )])
+        };
+        let good = holder().as_bytes().to_vec();
+        assert!(Credential::from_claims(&claims_with_cnf(key(1, 6, good.clone()))).unwrap().holder.is_some());
+        let mut small_order = vec![0u8; 32];
+        small_order[0] = 1; // the identity point
+        let cases = [
+            (key(2, 1, good.clone()), "key type"),  // EC2
+            (key(1, 4, good.clone()), "curve"),     // X25519
+            (key(1, 6, good[..31].to_vec()), "32"), // short
+            (key(1, 6, small_order), "small"),      // weak key
+            (cbor::map([(1, Some(Value::from(1)))]), "expected a map"),
+            (cbor::map([(3, Some(Value::Bytes(vec![1])))]), "missing"), // a kid only
+            (
+                cbor::map([(
+                    1,
+                    Some(cbor::map([
+                        (1, Some(Value::from(1))),
+                        (2, Some(Value::Bytes(vec![1]))),
+                        (-1, Some(Value::from(6))),
+                        (-2, Some(Value::Bytes(good.clone()))),
+                    ])),
+                )]),
+                "unknown key 2",
+            ),
+        ];
+        for (cnf, why) in cases {
+            match Credential::from_claims(&claims_with_cnf(cnf)) {
+                Err(Error::CwtMalformed(m)) => assert!(m.contains("cnf") && m.contains(why), "{why}: {m}"),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
     }
 
     #[test]

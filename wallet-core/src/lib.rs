@@ -19,6 +19,7 @@
 //!     status: None,
 //!     subject: Subject { name: "张三".into(), pinyin: None, masked_id: "4403**********1234".into(), date_of_birth: None },
 //!     body: Body::HealthStatus(HealthStatus { colour: Colour::Green, reason: Reason::NoRisk, valid_until: None }),
+//!     holder: None,
 //! };
 //! let text = transport::encode(&credential.sign(&key)?);
 //! assert!(text.starts_with("HR1:"));
@@ -35,6 +36,7 @@ pub mod base45;
 pub mod cwt;
 mod date;
 mod model;
+pub mod presentation;
 mod render;
 pub mod store;
 pub mod transport;
@@ -83,6 +85,9 @@ pub enum Error {
     /// A QR code could not be rendered.
     #[error("QR rendering failed: {0}")]
     Render(String),
+    /// A dynamic presentation (`HP1:`) is not `[credential, step, signature]` in canonical CBOR.
+    #[error("presentation malformed: {0}")]
+    PresentationMalformed(String),
     /// Signing failed.
     #[error(transparent)]
     Keys(#[from] huren_keys::Error),

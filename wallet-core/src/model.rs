@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use huren_keys::CredentialType;
+use huren_keys::{CredentialType, PublicKey};
 
 use crate::Date;
 
@@ -28,6 +28,72 @@ pub struct Credential {
     pub subject: Subject,
     /// What the credential states.
     pub body: Body,
+    /// The holder's device key, when the credential is bound to one: the CWT `cnf` claim. A holder-bound
+    /// credential is shown only as a dynamic presentation (`HP1:`, see [`crate::presentation`]); `None` keeps the
+    /// static `HR1:` code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<HolderKey>,
+}
+
+/// A holder device's Ed25519 public key, bound to a credential by its `cnf` claim (RFC 8747).
+///
+/// Only valid keys exist: the 32 bytes are checked on construction (canonical, not of small order, torsion-free),
+/// so a decoded credential's holder key is ready to verify presentations. In JSON it is 64 lower-case hex digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HolderKey {
+    bytes: [u8; 32],
+    key: PublicKey,
+}
+
+impl HolderKey {
+    /// A holder key from the 32 bytes of an Ed25519 public key.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::Error> {
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
+            crate::Error::Invalid(format!("a holder key is 32 bytes of Ed25519 public key, not {}", bytes.len()))
+        })?;
+        let key = PublicKey::from_ed25519_bytes(&bytes)?;
+        Ok(HolderKey { bytes, key })
+    }
+
+    /// A holder key from a public key, which must be Ed25519.
+    pub fn from_public_key(key: &PublicKey) -> Result<Self, crate::Error> {
+        match (key.algorithm(), key.spki_der().get(ED25519_SPKI_PREFIX_LEN..)) {
+            (huren_keys::Algorithm::EdDsa, Some(bytes)) => Self::from_bytes(bytes),
+            (alg, _) => Err(crate::Error::Invalid(format!("a holder key must be Ed25519, not {alg}"))),
+        }
+    }
+
+    /// The 32 bytes of the Ed25519 public key (the COSE_Key `x` parameter).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
+    /// The key, to verify the holder's signatures with.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.key
+    }
+}
+
+/// Length of the DER prefix of an Ed25519 SubjectPublicKeyInfo, before the 32 key bytes.
+const ED25519_SPKI_PREFIX_LEN: usize = 12;
+
+impl std::fmt::Debug for HolderKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HolderKey({})", huren_keys::hex(&self.bytes))
+    }
+}
+
+impl Serialize for HolderKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        hex_bytes::serialize(&self.bytes, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for HolderKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = hex_bytes::deserialize(d)?;
+        HolderKey::from_bytes(&bytes).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Credential {

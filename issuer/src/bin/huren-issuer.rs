@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use huren_issuer::{InitOptions, IssueRequest, Province};
 use huren_keys::CredentialType;
-use huren_wallet_core::{Ecc, QrSymbol};
+use huren_wallet_core::{Ecc, HolderKey, QrSymbol};
 use serde_json::{json, Map, Value};
 
 #[derive(Parser)]
@@ -280,6 +280,11 @@ struct IssueArgs {
     /// Health status: it stops holding at this time (RFC 3339), earlier than the credential's expiry.
     #[arg(long)]
     status_valid_until: Option<String>,
+    /// Bind the credential to a holder device key: a file with the 32 raw bytes of an Ed25519 public key or its
+    /// DER SubjectPublicKeyInfo (the `.pub.der` that `huren-keys keygen` writes). Verifiers then accept the
+    /// credential only as the wallet's dynamic code (HP1:).
+    #[arg(long, value_name = "FILE")]
+    holder_key: Option<PathBuf>,
     /// Write the QR code as PNG to this file.
     #[arg(long)]
     png: Option<PathBuf>,
@@ -511,7 +516,14 @@ fn issue(args: IssueArgs) -> anyhow::Result<()> {
         }
         None => serde_json::from_value(request_from_flags(&args, now)?).context("request flags")?,
     };
+    let mut request = request;
+    if let Some(path) = &args.holder_key {
+        request.holder_key = Some(read_holder_key(path)?);
+    }
     let issued = province.issue(&request, now)?;
+    if issued.credential.holder.is_some() {
+        eprintln!("bound to a holder device key: verifiers accept it only as the wallet's dynamic code (HP1:)");
+    }
     let qr = QrSymbol::new(&issued.qr_text(), args.ecc)?;
     if let Some(path) = &args.png {
         std::fs::write(path, qr.to_png(args.module_px)?).with_context(|| format!("writing {}", path.display()))?;
@@ -572,6 +584,19 @@ fn request_from_flags(a: &IssueArgs, now: i64) -> anyhow::Result<Value> {
     };
     let not_before = a.not_before.as_deref().map(parse_time).transpose()?;
     Ok(json!({ "subject": subject, "body": body, "valid_for_hours": a.valid_hours, "not_before": not_before }))
+}
+
+/// A holder device key from a file: the 32 raw bytes of an Ed25519 public key, or its DER SubjectPublicKeyInfo.
+fn read_holder_key(path: &std::path::Path) -> anyhow::Result<HolderKey> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let key = if bytes.len() == 32 {
+        HolderKey::from_bytes(&bytes)
+    } else {
+        huren_keys::PublicKey::from_spki_der(&bytes)
+            .map_err(huren_wallet_core::Error::from)
+            .and_then(|k| HolderKey::from_public_key(&k))
+    };
+    key.with_context(|| format!("{}: not an Ed25519 holder public key (32 raw bytes or SPKI DER)", path.display()))
 }
 
 fn parse_hex(hex: &str) -> Option<Vec<u8>> {
