@@ -27,8 +27,19 @@ pub fn workspace_binary(name: &str) -> std::path::PathBuf {
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut args =
-            vec!["build", "--quiet", "-p", "huren-issuer", "-p", "huren-verifier", "-p", "huren-keys", "--bins"];
+        let mut args = vec![
+            "build",
+            "--quiet",
+            "-p",
+            "huren-issuer",
+            "-p",
+            "huren-verifier",
+            "-p",
+            "huren-keys",
+            "-p",
+            "huren-wallet-core",
+            "--bins",
+        ];
         if profile_dir.ends_with("release") {
             args.push("--release");
         }

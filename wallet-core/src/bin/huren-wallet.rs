@@ -1,0 +1,332 @@
+//! `huren-wallet`: a resident's credentials, in an encrypted wallet file, shown as QR codes.
+//!
+//! `huren-wallet import` (from a claim link, QR text or a file), `list`, `show` (the code in the terminal),
+//! `export` (PNG or SVG), `present` (the dynamic code of a holder-bound credential, refreshed every 30 s),
+//! `device-key` (the public key an issuer binds credentials to) and `delete`. The passphrase comes from
+//! `$HUREN_WALLET_PASSPHRASE` or `--passphrase-file`. Exit status: 0 on success, 2 on any error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use huren_keys::{TrustFile, TrustList, TrustState};
+use huren_wallet_core::presentation;
+use huren_wallet_core::store::FileStorage;
+use huren_wallet_core::wallet::{qr_symbol, Entry, ImportPolicy, Standing, Wallet, MAX_QR_VERSION};
+
+#[derive(Parser)]
+#[command(name = "huren-wallet", version, about = "A resident's Huren credentials, offline")]
+struct Cli {
+    /// The wallet file (default: $HUREN_WALLET, else ~/.local/share/huren/wallet.hrw); made on first import.
+    #[arg(long, global = true)]
+    wallet: Option<PathBuf>,
+    /// Read the passphrase from this file (default: $HUREN_WALLET_PASSPHRASE).
+    #[arg(long, global = true)]
+    passphrase_file: Option<PathBuf>,
+    /// Act as of this time (RFC 3339) instead of now.
+    #[arg(long, global = true)]
+    at: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import a credential: from a claim link (redeemed once at the issuer), QR text, or a file of QR text.
+    Import {
+        /// Trust data to check it against: a trust file (`huren-issuer init`) or a trust store (`huren-verifier`).
+        #[arg(long)]
+        trust: PathBuf,
+        /// A claim link (`https://issuer/v1/claim/...`), redeemed now.
+        #[arg(long, conflicts_with_all = ["file", "text"])]
+        claim: Option<String>,
+        /// A file of QR text (one code per line) or a saved claim-link response.
+        #[arg(long, conflicts_with = "text")]
+        file: Option<PathBuf>,
+        /// Keep a credential the trust data does not vouch for (marked untrusted).
+        #[arg(long)]
+        allow_untrusted: bool,
+        /// QR text (`HR1:...`).
+        text: Option<String>,
+    },
+    /// List the credentials and where each stands now.
+    List,
+    /// Show a credential's code in the terminal (`best`: the one to show at a checkpoint now).
+    Show {
+        /// Credential id (hex), or `best`.
+        #[arg(default_value = "best")]
+        id: String,
+    },
+    /// Write a credential's code as PNG or SVG, at the highest error correction that fits.
+    Export {
+        /// Credential id (hex), or `best`.
+        id: String,
+        /// PNG file to write.
+        #[arg(long)]
+        png: Option<PathBuf>,
+        /// SVG file to write.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Pixels per module in the PNG.
+        #[arg(long, default_value_t = 8)]
+        module_px: u32,
+    },
+    /// The dynamic code of a holder-bound credential, for the current 30-second step (static codes as they are).
+    Present {
+        /// Credential id (hex), or `best`.
+        #[arg(default_value = "best")]
+        id: String,
+        /// Also write it as PNG.
+        #[arg(long)]
+        png: Option<PathBuf>,
+        /// Keep showing it in the terminal, refreshed every step, until interrupted.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// This wallet's device key (made on first use), for an issuer to bind credentials to.
+    DeviceKey {
+        /// Also write its 32 raw bytes here (`huren-issuer issue --holder-key FILE`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Delete a credential.
+    Delete {
+        /// Credential id (hex).
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("huren-wallet: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let now = time_or_now(cli.at.as_deref())?;
+    let path = wallet_path(cli.wallet)?;
+    let passphrase = passphrase(cli.passphrase_file.as_deref())?;
+    let mut wallet = Wallet::open(FileStorage::new(&path), passphrase.as_bytes())
+        .with_context(|| format!("opening the wallet {}", path.display()))?;
+    match cli.command {
+        Command::Import { trust, claim, file, allow_untrusted, text } => {
+            let trust = load_trust(&trust)?;
+            let policy = if allow_untrusted { ImportPolicy::AllowUntrusted } else { ImportPolicy::RequireTrusted };
+            let imported = if let Some(url) = claim {
+                let body = redeem(&url)?;
+                vec![wallet.import_claim_response(&body, &trust, now, policy)?]
+            } else if let Some(file) = file {
+                let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                wallet.import_file(&bytes, &trust, now, policy)?
+            } else if let Some(text) = text {
+                vec![wallet.import_qr(text.trim(), &trust, now, policy)?]
+            } else {
+                bail!("give a claim link (--claim), a file (--file) or QR text");
+            };
+            wallet.save().context("saving the wallet")?;
+            for item in imported {
+                let what = if item.added { "imported" } else { "already in the wallet:" };
+                println!("{what} {}: {}", item.id, standing_text(&item.standing));
+            }
+        }
+        Command::List => {
+            if wallet.list().is_empty() {
+                println!("the wallet is empty");
+            }
+            for entry in wallet.list() {
+                println!("{}", describe(entry, now));
+            }
+        }
+        Command::Show { id } => {
+            let entry = find(&wallet, &id, now)?;
+            let (ecc, symbol) = qr_symbol(entry.qr_text(), MAX_QR_VERSION)?;
+            print!("{}", symbol.to_terminal());
+            println!("{}\nQR version {} at level {ecc:?}", describe(entry, now), symbol.version());
+        }
+        Command::Export { id, png, svg, module_px } => {
+            let entry = find(&wallet, &id, now)?;
+            let (ecc, symbol) = qr_symbol(entry.qr_text(), MAX_QR_VERSION)?;
+            if png.is_none() && svg.is_none() {
+                bail!("give --png FILE and/or --svg FILE");
+            }
+            if let Some(png) = png {
+                write_file(&png, &symbol.to_png(module_px)?)?;
+            }
+            if let Some(svg) = svg {
+                write_file(&svg, symbol.to_svg().as_bytes())?;
+            }
+            println!("{} exported: QR version {} at level {ecc:?}", entry.id(), symbol.version());
+        }
+        Command::Present { id, png, watch } => {
+            let entry = find(&wallet, &id, now)?;
+            let (cose, holder, static_text) =
+                (entry.cose().to_vec(), entry.credential().holder.clone(), entry.qr_text().to_string());
+            let line = describe(entry, now);
+            // A device key made just now is kept before anything is shown: an issuer may bind credentials to it.
+            wallet.device_key()?;
+            wallet.save().context("saving the wallet")?;
+            let device = wallet.device_key()?;
+            if let Some(holder) = &holder {
+                if holder.public_key() != device.public() {
+                    bail!("this credential is bound to another device's key: this wallet cannot present it");
+                }
+            }
+            loop {
+                let now = time_or_now(cli.at.as_deref())?;
+                let text = match holder {
+                    Some(_) => presentation::present(&cose, device, now)?,
+                    None => static_text.clone(),
+                };
+                let (ecc, symbol) = qr_symbol(&text, MAX_QR_VERSION)?;
+                if let Some(png) = &png {
+                    write_file(png, &symbol.to_png(8)?)?;
+                }
+                if !watch || holder.is_none() {
+                    println!("{text}");
+                    break;
+                }
+                print!("\x1b[2J\x1b[H{}", symbol.to_terminal());
+                println!(
+                    "{line}\nQR version {} at level {ecc:?}; refreshes every 30 s (Ctrl-C to stop)",
+                    symbol.version()
+                );
+                std::io::stdout().flush()?;
+                let into_step = now.rem_euclid(presentation::STEP_SECONDS);
+                std::thread::sleep(std::time::Duration::from_secs(
+                    u64::try_from(presentation::STEP_SECONDS - into_step).unwrap_or(1),
+                ));
+            }
+        }
+        Command::DeviceKey { out } => {
+            let public = wallet.device_key()?.public().clone();
+            wallet.save().context("saving the wallet")?;
+            let raw = &public.spki_der()[12..];
+            println!("device key {} (Ed25519): {}", public.kid(), huren_keys::hex(raw));
+            if let Some(out) = out {
+                write_file(&out, raw)?;
+            }
+        }
+        Command::Delete { id } => {
+            let entry = wallet.delete(&id)?;
+            wallet.save().context("saving the wallet")?;
+            println!("deleted {} ({})", entry.id(), entry.credential().issuer);
+        }
+    }
+    Ok(())
+}
+
+/// A credential by id, or the best one to show now.
+fn find<'w>(wallet: &'w Wallet<FileStorage>, id: &str, now: i64) -> anyhow::Result<&'w Entry> {
+    if id == "best" {
+        return wallet.best_for(now, None).context("the wallet has no credential to show");
+    }
+    wallet
+        .list()
+        .iter()
+        .find(|e| e.id().eq_ignore_ascii_case(id))
+        .with_context(|| format!("no credential {id} in the wallet"))
+}
+
+/// One line about a credential and where it stands at `now`.
+fn describe(entry: &Entry, now: i64) -> String {
+    let c = entry.credential();
+    let standing = standing_text(&entry.standing(now));
+    let dynamic = if c.holder.is_some() { ", dynamic code" } else { "" };
+    format!("{}  {} {} · {} · {}{dynamic}", entry.id(), c.issuer, c.credential_type().name(), c.subject.name, standing)
+}
+
+/// Where a credential stands, for the resident.
+fn standing_text(standing: &Standing) -> String {
+    match standing {
+        Standing::Valid { until } => format!("valid until {}", rfc3339(*until)),
+        Standing::NotYetValid { from } => format!("not valid before {}", rfc3339(*from)),
+        Standing::Expired { at } => format!("EXPIRED at {}", rfc3339(*at)),
+        Standing::Untrusted { reason } => format!("UNTRUSTED: {reason}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Trust from a trust file, or from a verifier's trust store (its federation state, re-verified).
+fn load_trust(path: &Path) -> anyhow::Result<TrustList> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if let Ok(file) = TrustFile::decode(&bytes) {
+        return TrustList::from_trust_file(&file).with_context(|| format!("trust file {}", path.display()));
+    }
+    let state = TrustState::decode(&bytes)
+        .with_context(|| format!("{} is neither a trust file nor a trust store", path.display()))?;
+    Ok(state.trust_list())
+}
+
+/// Redeem a claim link: one GET, at most 1 MiB of answer, 20 s.
+fn redeem(url: &str) -> anyhow::Result<Vec<u8>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(20)).build()?;
+    let response = client.get(url).send().with_context(|| format!("redeeming {url}"))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::GONE {
+        bail!("the claim link was already used or has expired (HTTP 410)");
+    }
+    if !status.is_success() {
+        bail!("redeeming the claim link failed: HTTP {status}");
+    }
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(response, 1 << 20), &mut body)?;
+    Ok(body)
+}
+
+fn wallet_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = explicit.or_else(|| std::env::var_os("HUREN_WALLET").map(PathBuf::from)) {
+        return Ok(p);
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .context("no $HUREN_WALLET, $XDG_DATA_HOME or $HOME to place the wallet in; pass --wallet")?;
+    let dir = base.join("huren");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir.join("wallet.hrw"))
+}
+
+fn passphrase(file: Option<&Path>) -> anyhow::Result<String> {
+    let phrase = match file {
+        Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
+        None => std::env::var("HUREN_WALLET_PASSPHRASE")
+            .context("no passphrase: set HUREN_WALLET_PASSPHRASE or pass --passphrase-file")?,
+    };
+    let phrase = phrase.trim_end_matches(['\r', '\n']).to_string();
+    if phrase.is_empty() {
+        bail!("the passphrase is empty");
+    }
+    Ok(phrase)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn time_or_now(at: Option<&str>) -> anyhow::Result<i64> {
+    match at {
+        Some(text) => {
+            let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .with_context(|| format!("--at {text:?} is not an RFC 3339 time such as 2026-11-27T08:00:00Z"))?;
+            Ok(t.unix_timestamp())
+        }
+        None => {
+            let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            Ok(i64::try_from(d.as_secs())?)
+        }
+    }
+}
+
+fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
+}
