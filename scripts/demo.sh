@@ -10,11 +10,12 @@ out="${HUREN_DEMO_DIR:-demo-out}"
 rm -rf "$out"
 mkdir -p "$out"
 
-cargo build --quiet --bin huren-keys --bin huren-issuer --bin huren-verifier
+cargo build --quiet --bin huren-keys --bin huren-issuer --bin huren-verifier --bin huren-wallet
 bin="${CARGO_TARGET_DIR:-target}/debug"
 keys="$bin/huren-keys"
 issuer="$bin/huren-issuer"
 verifier="$bin/huren-verifier"
+wallet="$bin/huren-wallet"
 provinces=(CN-GD CN-HB CN-SH)
 names=(张三丰 李小龙 王五六)
 ids=('4403**********1234' '4201**********567X' '3101**********0042')
@@ -159,7 +160,40 @@ printf '%-60s %s\n' "CN-HB code at the CN-GD checkpoint (not synced since):" "$u
 [ "$revoked_code" = "REVOKED" ] || failures=$((failures + 1))
 
 echo
-echo "== 10. The CN-SH checkpoint's kiosk (huren-verifier serve: the camera page, and a JSON API for gates)"
+echo "== 10. A resident's wallet: CN-GD binds a credential to the wallet's device key and sends a claim link; the"
+echo "       wallet redeems it (once), shows a dynamic code that changes every 30 s; the CN-HB checkpoint accepts"
+echo "       it, and refuses the static code (what a screenshot of an old code amounts to)"
+export HUREN_WALLET_PASSPHRASE="demo passphrase"
+w=(--wallet "$out/resident/wallet.hrw")
+mkdir -p "$out/resident"
+"$wallet" "${w[@]}" device-key --out "$out/resident/device.key"
+device_hex=$(od -An -tx1 -v "$out/resident/device.key" | tr -d ' \n')
+gd_url=${urls[0]}
+bound=$(curl -fsS -H "Authorization: Bearer $(cat "$out/CN-GD/token")" -H 'Content-Type: application/json' \
+  -d "{\"subject\": {\"name\": \"${names[0]}\", \"masked_id\": \"${ids[0]}\"}, \"body\": {\"type\": \"health-status\",
+       \"colour\": \"green\", \"reason\": \"no-risk\"}, \"valid_for_hours\": 24, \"holder_key\": \"$device_hex\"}" \
+  "$gd_url/v1/credentials")
+bound_id=$(echo "$bound" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')
+bound_static=$(echo "$bound" | sed -n 's/.*"qr_text":"\([^"]*\)".*/\1/p')
+claim=$(curl -fsS -X POST -H "Authorization: Bearer $(cat "$out/CN-GD/token")" "$gd_url/v1/credentials/$bound_id/claim-link" |
+  sed -n 's/.*"path":"\([^"]*\)".*/\1/p')
+"$wallet" "${w[@]}" import --trust "$out/checkpoint-CN-GD/store.cbor" --claim "$gd_url$claim"
+if "$wallet" "${w[@]}" import --trust "$out/checkpoint-CN-GD/store.cbor" --claim "$gd_url$claim" 2> "$out/resident/again.err"; then
+  echo "a claim link was redeemed twice" >&2; failures=$((failures + 1))
+fi
+echo "second redemption of the claim link: $(cat "$out/resident/again.err")"
+"$wallet" "${w[@]}" list
+"$wallet" "${w[@]}" present --png "$out/resident/dynamic.png" > "$out/resident/dynamic.txt"
+echo "dynamic code: $(wc -c < "$out/resident/dynamic.txt") characters of QR text -> $out/resident/dynamic.png"
+dynamic_code=$(code_of "$out/checkpoint-CN-HB/store.cbor" "$out/resident/dynamic.png")
+static_code=$(code_of "$out/checkpoint-CN-HB/store.cbor" "$bound_static")
+printf '%-60s %s\n' "the wallet's dynamic code (image) at the CN-HB checkpoint:" "$dynamic_code"
+printf '%-60s %s\n' "the same credential's static code at the CN-HB checkpoint:" "$static_code"
+[ "$dynamic_code" = "OK" ] || failures=$((failures + 1))
+[ "$static_code" = "PRESENTATION_REQUIRED" ] || failures=$((failures + 1))
+
+echo
+echo "== 11. The CN-SH checkpoint's kiosk (huren-verifier serve: the camera page, and a JSON API for gates)"
 kiosk_port=$(free_port)
 "$verifier" serve --store "$out/checkpoint-CN-SH/store.cbor" --listen "127.0.0.1:$kiosk_port" \
   --log "$out/checkpoint-CN-SH/outcomes.jsonl" > "$out/kiosk.out" &
@@ -184,7 +218,7 @@ wait "$kiosk_pid" || { echo "the kiosk exited badly" >&2; failures=$((failures +
 trap stop_servers EXIT
 
 echo
-echo "== 11. The issuer services shut down cleanly (SIGTERM: in-flight requests finish, exit status 0)"
+echo "== 12. The issuer services shut down cleanly (SIGTERM: in-flight requests finish, exit status 0)"
 trap - EXIT
 for i in "${!provinces[@]}"; do
   kill -TERM "${servers[$i]}"
@@ -197,4 +231,4 @@ if [ "$failures" -ne 0 ] || [ "$forged_code" = "OK" ] || [ "$stale_code" != "TRU
   exit 1
 fi
 echo
-echo "demo finished: 9 of 9 cross-province checks OK; forged, stale and revoked codes refused; the kiosk answered a gate; services stopped; files in $out/"
+echo "demo finished: 9 of 9 cross-province checks OK; forged, stale and revoked codes refused; a wallet's dynamic code accepted and its static form refused; the kiosk answered a gate; services stopped; files in $out/"
