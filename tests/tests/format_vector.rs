@@ -70,3 +70,29 @@ fn status_list_and_delta_examples_match_the_code() {
     assert_eq!(hex_block("status-list"), list_hex, "status list payload: {list_hex}");
     assert_eq!(hex_block("status-delta"), delta_hex, "status delta payload: {delta_hex}");
 }
+
+/// docs/format.md's dynamic-code vector: the reference credential bound to the holder key with seed `03` x 32,
+/// presented at T0 + 60 s; rebuilt and compared byte for byte (Ed25519 is deterministic).
+#[test]
+fn dynamic_code_vector_matches_the_code() {
+    use huren_wallet_core::{presentation, HolderKey};
+    let gd = TestProvince::guangdong();
+    let device = huren_keys::dangerous::signing_key_from_seed(&[3; 32]).unwrap();
+    let mut credential = health_status("CN-GD");
+    credential.holder = Some(HolderKey::from_public_key(device.public()).unwrap());
+    let cose = credential.sign(&gd.issuer).unwrap();
+    let now = credential.issued_at + 60;
+    let text = presentation::present(&cose, &device, now).unwrap();
+    let envelope = huren_wallet_core::base45::decode(&text[presentation::PREFIX.len()..]).unwrap();
+    let shown = presentation::decode(&text, &Default::default()).unwrap();
+    let (claims_hex, message_hex) = (huren_keys::hex(&credential.to_claims()), huren_keys::hex(&shown.message()));
+    assert_eq!(hex_block("vector-holder-claims"), claims_hex, "claims: {claims_hex}");
+    assert_eq!(hex_block("vector-holder-message"), message_hex, "signed message: {message_hex}");
+    let envelope_hex = huren_keys::hex(&envelope);
+    assert_eq!(hex_block("vector-presentation"), envelope_hex, "presentation: {envelope_hex}");
+    assert_eq!(block("vector-hp1"), text, "HP1 text: {text}");
+    assert_eq!(shown.credential, cose);
+    assert!(verify(&text, &gd.trust(), now, &Policy::default()).is_ok());
+    assert_eq!(QrSymbol::new(&text, Ecc::Q).unwrap().version(), 15);
+    assert_eq!((cose.len(), envelope.len(), text.len()), (196, 270, 409));
+}
