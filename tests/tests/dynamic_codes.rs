@@ -10,7 +10,7 @@ use coset::{iana, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable};
 use huren_keys::{cbor, Signer, SigningKey, TrustList};
 use huren_tests::fixtures::{health_status, TestProvince, DAY, T0};
 use huren_tests::workspace_binary;
-use huren_verifier::checkpoint::{format_of, json_report, Answer, Checkpoint, TrustSource};
+use huren_verifier::checkpoint::{format_of, human_report, json_report, Answer, Checkpoint, TrustSource};
 use huren_verifier::scan::{scan_image_bytes, ImageLimits};
 use huren_verifier::{verify, verify_many, Code, Policy, Rejection, Stage};
 use huren_wallet_core::presentation::{self, present, signing_message, STEP_SECONDS};
@@ -250,6 +250,10 @@ fn the_verifier_reads_a_dynamic_code_from_a_rendered_png() {
     assert_eq!(report["code"], "OK");
     assert_eq!(report["presentation_step"], MADE / STEP_SECONDS);
     assert_eq!(report["credential"]["holder"], huren_keys::hex(bound(&s.holder).holder.unwrap().as_bytes()));
+    assert!(human_report("png", &outcome).contains("dynamic code"));
+    let static_answer = checkpoint.verify(&s.gd.qr_text(&health_status("CN-GD")), MADE);
+    assert!(!human_report("static", &static_answer).contains("dynamic"));
+    assert!(json_report("static", "huren", &static_answer, MADE).get("presentation_step").is_none());
     let late = checkpoint.verify(&texts[0], MADE + 90).unwrap_err();
     assert_eq!(json_report("png", "huren", &Err(late), MADE + 90)["code"], "PRESENTATION_EXPIRED");
 }

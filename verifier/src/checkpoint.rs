@@ -282,8 +282,9 @@ pub fn human_report(label: &str, outcome: &Result<Answer, Rejection>) -> String 
                 ),
                 other => other.credential_type().name().to_string(),
             };
+            let dynamic = if v.presentation_step().is_some() { "  (动态码 / dynamic code)" } else { "" };
             format!(
-                "OK  {} / {}  [{short}]\n    {} · {what}\n    {} · ID {} · valid until {}\n    signed by {} ({})\n",
+                "OK  {} / {}  [{short}]{dynamic}\n    {} · {what}\n    {} · ID {} · valid until {}\n    signed by {} ({})\n",
                 Code::Ok.message_zh(),
                 Code::Ok.message_en(),
                 c.issuer,
