@@ -134,6 +134,21 @@ fn another_device_or_an_altered_step_is_holder_signature_invalid() {
 }
 
 #[test]
+fn steps_far_from_now_are_expired_without_overflow() {
+    let s = setup();
+    let signed = |step: u64| envelope(&s.cose, step, s.holder.sign(&signing_message(&s.cose, step)));
+    for step in [0, 1, u64::try_from(i64::MAX).unwrap(), u64::MAX - 1, u64::MAX] {
+        let r = rejection(&signed(step), &s.trust, MADE, &Policy::default());
+        assert_eq!(r.code(), Code::PresentationExpired, "step {step}: {r}");
+    }
+    let half = Policy { presentation_skew_steps: u64::MAX / 2, ..Policy::default() };
+    assert!(verify(&signed(0), &s.trust, MADE, &half).is_ok());
+    assert_eq!(rejection(&signed(u64::MAX), &s.trust, MADE, &half).code(), Code::PresentationExpired);
+    let everything = Policy { presentation_skew_steps: u64::MAX, ..Policy::default() };
+    assert!(verify(&signed(u64::MAX), &s.trust, MADE, &everything).is_ok(), "a skew of u64::MAX accepts any step");
+}
+
+#[test]
 fn the_credential_inside_gets_the_same_rejections_as_a_static_code() {
     let s = setup();
     // Expired credential, live holder signature.
