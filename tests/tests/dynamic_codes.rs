@@ -349,6 +349,7 @@ fn the_issuer_binds_a_holder_key_from_a_request_and_from_a_key_file() {
     let spki = std::fs::read(dir.join("device.pub.der")).unwrap();
     let device_key = huren_keys::PublicKey::from_spki_der(&spki).unwrap();
     std::fs::write(dir.join("raw.pub"), &spki[12..]).unwrap();
+    let mut last_cose = None;
     for file in ["device.pub.der", "raw.pub"] {
         let out = Command::new(workspace_binary("huren-issuer"))
             .args([
@@ -370,7 +371,27 @@ fn the_issuer_binds_a_holder_key_from_a_request_and_from_a_key_file() {
         let sign1 = huren_keys::cose::Sign1::parse(&cose).unwrap();
         let credential = Credential::from_claims(sign1.unverified_payload()).unwrap();
         assert_eq!(credential.holder.as_ref().map(|h| h.public_key()), Some(&device_key), "{file}");
+        last_cose = Some(cose);
     }
+    // The verifier CLI answers the dynamic code of the credential issued last, made with the keygen'd device key.
+    let device_secret = SigningKey::load(&dir.join("device.key.pem")).unwrap();
+    let made = 1_790_003_700; // 2026-09-21T15:15:00Z
+    let shown = present(&last_cose.unwrap(), &device_secret, made).unwrap();
+    let trust = dir.join("gd/p/trust.cbor");
+    let check = |at: &str, skew: &str| {
+        Command::new(workspace_binary("huren-verifier"))
+            .args(["verify", "--json", "--trust", trust.to_str().unwrap(), "--at", at])
+            .args(["--presentation-skew-steps", skew, &shown])
+            .output()
+            .unwrap()
+    };
+    let ok = check("2026-09-21T15:15:40Z", "1");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("\"presentation_step\""));
+    let late = check("2026-09-21T15:16:30Z", "1");
+    assert_eq!(late.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&late.stdout).contains("PRESENTATION_EXPIRED"));
+    assert!(check("2026-09-21T15:16:30Z", "3").status.success(), "a wider skew set on the command line");
     std::fs::write(dir.join("short.pub"), [7u8; 31]).unwrap();
     let out = Command::new(workspace_binary("huren-issuer"))
         .args(["issue", "--dir", dir.join("gd/p").to_str().unwrap(), "--name", "王五", "--id", "4403**********1234"])

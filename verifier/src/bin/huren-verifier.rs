@@ -116,6 +116,10 @@ struct TrustArgs {
     /// certificates.
     #[arg(long)]
     dcc_trust: Option<PathBuf>,
+    /// Dynamic codes (HP1:): accept a code whose 30-second time step is at most this many steps from this
+    /// device's (1: refused 30 to 60 s after it was made; 0: only the current step).
+    #[arg(long, default_value_t = 1)]
+    presentation_skew_steps: u64,
 }
 
 impl TrustArgs {
@@ -128,7 +132,8 @@ impl TrustArgs {
             ..Freshness::default()
         };
         let trust = load_trust(self.trust.clone(), self.store.clone())?;
-        let policy = Checkpoint::policy_for(&trust, self.checkpoint.as_deref()).map_err(anyhow::Error::msg)?;
+        let mut policy = Checkpoint::policy_for(&trust, self.checkpoint.as_deref()).map_err(anyhow::Error::msg)?;
+        policy.presentation_skew_steps = self.presentation_skew_steps;
         let dcc = load_dcc_trust(self.dcc_trust.as_deref())?;
         Ok(Checkpoint { trust, dcc, policy, freshness })
     }
