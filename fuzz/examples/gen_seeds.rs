@@ -152,6 +152,14 @@ fn main() -> Res<()> {
         signed.push((name.to_string(), credential.sign(&trusted)?));
     }
     signed.push(("unknown-key".into(), base().sign(&stranger)?));
+    // A credential bound to a holder device key: its static code (PRESENTATION_REQUIRED) joins the signed seeds,
+    // and its dynamic code (HP1:) seeds the text targets below.
+    let device = huren_keys::dangerous::signing_key_from_seed(&[9; 32])?;
+    let mut bound = base();
+    bound.holder = Some(huren_wallet_core::HolderKey::from_public_key(device.public())?);
+    let bound_cose = bound.sign(&trusted)?;
+    let dynamic = huren_wallet_core::presentation::present(&bound_cose, &device, NOW)?;
+    signed.push(("health-green-holder-bound".into(), bound_cose));
     for (name, claims) in bad_claims() {
         write(&corpus.join("cose_cwt"), name, &claims)?;
         signed.push((format!("signed-{name}"), cose::sign1(&trusted, &claims, None)?));
@@ -176,6 +184,14 @@ fn main() -> Res<()> {
         }
         write(&corpus.join("verify_cose"), &format!("{name}.cose"), cose_bytes)?;
         write(&corpus.join("cose_cwt"), &format!("{name}.cose"), cose_bytes)?;
+    }
+    let outcome = match huren_verifier::verify(&dynamic, &trust, NOW, &huren_verifier::Policy::default()) {
+        Ok(_) => huren_verifier::Code::Ok,
+        Err(rejection) => rejection.code(),
+    };
+    println!("health-green-dynamic: {} QR chars (HP1:) -> {}", dynamic.len(), outcome.as_str());
+    for target in ["qr_text", "verify"] {
+        write(&corpus.join(target), "health-green-dynamic.txt", dynamic.as_bytes())?;
     }
     // The untagged form is accepted too.
     if let Some((_, cose_bytes)) = signed.first() {
