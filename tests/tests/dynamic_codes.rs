@@ -282,6 +282,23 @@ fn a_typical_dynamic_health_status_fits_qr_version_15_at_level_q() {
     assert_eq!(s.cose.len(), 153 + 12 + 43 - 4, "credential bytes");
     assert_eq!(text.len(), 4 + (s.cose.len() + 74) / 2 * 3 + (s.cose.len() + 74) % 2 * 2, "characters");
     assert_eq!(qr.version(), 15, "{} characters", text.len());
+    // The margin docs/format.md states: a 4-character name still fits, a fifth character or a valid-until does not.
+    let version = |c: &Credential| {
+        let text = present(&c.sign(&s.gd.issuer).unwrap(), &s.holder, MADE).unwrap();
+        QrSymbol::new(&text, Ecc::Q).unwrap().version()
+    };
+    let mut named = bound(&s.holder);
+    named.subject.name = "欧阳小明".into();
+    assert_eq!(version(&named), 15);
+    named.subject.name = "欧阳小明明".into();
+    assert_eq!(version(&named), 16);
+    let mut until = bound(&s.holder);
+    until.body = huren_wallet_core::Body::HealthStatus(huren_wallet_core::HealthStatus {
+        colour: huren_wallet_core::Colour::Green,
+        reason: huren_wallet_core::Reason::NoRisk,
+        valid_until: Some(T0 + DAY),
+    });
+    assert_eq!(version(&until), 16);
     // The static code of the same credential without the binding, for comparison.
     let mut plain = bound(&s.holder);
     plain.holder = None;
