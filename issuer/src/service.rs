@@ -154,8 +154,15 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .merge(bulk)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(request_id, CountingRequestIds::default()))
+}
+
+/// The trace span of a request: its method and the route's template, never the URI itself, since a claim link's
+/// secret is in its path (`/v1/claim/{secret}`) and a credential id in others.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request.extensions().get::<axum::extract::MatchedPath>().map_or("(no route)", |p| p.as_str());
+    tracing::debug_span!("request", method = %request.method(), route)
 }
 
 /// The process's Prometheus recorder, installed on first use (one per process, as the `metrics` facade wants).
