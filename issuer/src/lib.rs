@@ -33,6 +33,7 @@ mod province;
 pub mod service;
 pub mod status;
 pub mod storage;
+pub mod throttle;
 
 pub use province::{InitOptions, IssueRequest, Issued, Province, ProvinceFiles};
 

@@ -36,6 +36,7 @@ struct Inner {
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
     trust_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
     province_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
+    auth_failures: crate::throttle::AuthFailures,
 }
 
 impl AppState {
@@ -58,7 +59,10 @@ impl AppState {
     ) -> Self {
         let (trust_bundle, province_bundle) = (std::sync::RwLock::new(None), std::sync::RwLock::new(None));
         let province = Arc::new(province);
-        AppState { inner: Arc::new(Inner { province, db, clock, status, trust_bundle, province_bundle }) }
+        let auth_failures = crate::throttle::AuthFailures::default();
+        AppState {
+            inner: Arc::new(Inner { province, db, clock, status, trust_bundle, province_bundle, auth_failures }),
+        }
     }
 
     /// Publish the status lists that changed (or are past half their time-to-live) now; `serve` calls this every
@@ -149,13 +153,36 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/credentials/bulk", post(bulk_issue))
         .with_state(state.clone())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(crate::bulk::MAX_BULK_BYTES));
-    routes(state)
+    routes(state.clone())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .merge(bulk)
+        .layer(axum::middleware::from_fn_with_state(state, throttle_auth_failures))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(request_id, CountingRequestIds::default()))
+}
+
+/// Answer 429 to a client that used up its refused authentications in the current window when it tries a token
+/// again (before the token is looked up), and count each 401 or 403 it gets. Clients are told apart by address when the server was started
+/// with connection info (`huren-issuer serve` is).
+async fn throttle_auth_failures(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let client = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    // Only requests that try to authenticate are held back: the public documents stay reachable from a shared
+    // address.
+    let authenticating = request.headers().contains_key(header::AUTHORIZATION);
+    if let Some(wait) = state.inner.auth_failures.blocked(client).filter(|_| authenticating) {
+        return ApiError::TooManyFailures(wait.as_secs().max(1)).into_response();
+    }
+    let response = next.run(request).await;
+    if matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        state.inner.auth_failures.record(client);
+    }
+    response
 }
 
 /// The trace span of a request: its method and the route's template, never the URI itself, since a claim link's
@@ -303,6 +330,8 @@ pub enum ApiError {
     Conflict(String),
     /// A one-time resource already used, or expired.
     Gone,
+    /// Too many refused authentications from this client: wait this many seconds.
+    TooManyFailures(u64),
     /// Something failed inside; details go to the log, not to the client.
     Internal,
 }
@@ -319,6 +348,20 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d),
             ApiError::Gone => {
                 (StatusCode::GONE, "gone", "this claim link was already used, has expired or never existed".into())
+            }
+            ApiError::TooManyFailures(seconds) => {
+                let detail = "too many refused authentications from this address; wait and retry";
+                let body =
+                    json!({ "type": "about:blank", "title": "too many requests", "status": 429, "detail": detail });
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [
+                        (header::CONTENT_TYPE, "application/problem+json".to_string()),
+                        (header::RETRY_AFTER, seconds.to_string()),
+                    ],
+                    body.to_string(),
+                )
+                    .into_response();
             }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", "try again later".into()),
         };

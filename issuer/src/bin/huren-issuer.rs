@@ -413,7 +413,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     state.set_province_bundle(bytes);
                 }
                 let app = huren_issuer::service::app(state);
-                axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+                // Connection info lets the service tell clients apart when it slows down token guessing.
+                axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await?;
                 eprintln!("huren-issuer: stopped");
                 Ok(())
             })
