@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body as HttpBody;
 use axum::http::{header, Request, StatusCode};
@@ -13,6 +14,7 @@ use huren_keys::TrustList;
 use huren_tests::fixtures::{health_status, TestProvince, DAY, T0};
 use huren_verifier::checkpoint::{Checkpoint, TrustSource};
 use huren_verifier::kiosk::{app, Kiosk};
+use huren_verifier::scan::ImageLimits;
 use huren_wallet_core::{Body, Colour, Ecc, QrSymbol};
 use image::GrayImage;
 use tower::ServiceExt;
@@ -288,6 +290,47 @@ async fn when_every_scanner_is_busy_images_are_turned_away_and_text_still_answer
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let (status, answer) = post(&kiosk, "/api/verify", "text/plain", text.into_bytes()).await;
     assert_eq!((status, answer["verdict"].as_str()), (StatusCode::OK, Some("green")));
+}
+
+#[tokio::test]
+async fn a_scan_past_its_budget_keeps_its_place_until_its_decoder_ends() {
+    // The decoder cannot be interrupted: when the answer comes back after the budget, the worker thread still
+    // runs. Its permit goes with it, so the scans bound counts running decoders, not only waiting requests.
+    let loader = Box::new(move || Ok(checkpoint(TestProvince::guangdong().trust())));
+    let limits = ImageLimits { time_budget: Duration::from_millis(1), ..ImageLimits::default() };
+    let kiosk =
+        Arc::new(Kiosk::new(loader, Vec::new()).unwrap().starting_at(T0 + 60).max_scans(1).image_limits(limits));
+    // Noise: every pass of every decoder runs to the end and finds nothing (far longer than a millisecond).
+    let (width, height) = (480, 360);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..width * height)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    let frame = |body: Vec<u8>| {
+        Request::post(format!("/api/frame?width={width}&height={height}"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(HttpBody::from(body))
+            .unwrap()
+    };
+    let started = Instant::now();
+    let (status, _, body) = send(&kiosk, frame(noise.clone())).await;
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, br#"{"found":false}"#.as_slice()));
+    let (status, _, _) = send(&kiosk, frame(noise)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "the first decoder still runs");
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (status, _, _) = send(&kiosk, frame(vec![200; width * height])).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(started.elapsed() < Duration::from_secs(60), "the permit comes back when the decoder ends");
+    }
 }
 
 #[tokio::test]

@@ -94,9 +94,16 @@ impl Kiosk {
         self
     }
 
-    /// Scan at most `scans` images at once (default: twice the cores); requests beyond that get 503.
+    /// Scan at most `scans` images at once (default: twice the cores); requests beyond that get 503. A scan that
+    /// outlives its time budget keeps its place until its decoder thread ends, so this bounds running decoders too.
     pub fn max_scans(mut self, scans: usize) -> Self {
         self.scans = Arc::new(tokio::sync::Semaphore::new(scans));
+        self
+    }
+
+    /// Decode images and camera frames within `limits` (default: [`ImageLimits::default`]).
+    pub fn image_limits(mut self, limits: ImageLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -430,12 +437,9 @@ async fn verify_body(State(kiosk): State<Arc<Kiosk>>, headers: HeaderMap, body: 
         Input::Image(bytes) => {
             let Ok(permit) = Arc::clone(&kiosk.scans).try_acquire_owned() else { return busy() };
             let kiosk = Arc::clone(&kiosk);
-            tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                match scan::scan_image_bytes(&bytes, &kiosk.limits) {
-                    Ok(texts) => kiosk.answer_texts("image", texts),
-                    Err(rejection) => kiosk.answer_rejection("image", rejection),
-                }
+            tokio::task::spawn_blocking(move || match scan::scan_image_bytes_holding(&bytes, &kiosk.limits, permit) {
+                Ok(texts) => kiosk.answer_texts("image", texts),
+                Err(rejection) => kiosk.answer_rejection("image", rejection),
             })
             .await
         }
@@ -504,14 +508,12 @@ async fn verify_frame(
     };
     let Ok(permit) = Arc::clone(&kiosk.scans).try_acquire_owned() else { return busy() };
     let worker = Arc::clone(&kiosk);
-    let answer = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        match scan::scan_within_budget(frame, &worker.limits) {
+    let answer =
+        tokio::task::spawn_blocking(move || match scan::scan_within_budget_holding(frame, &worker.limits, permit) {
             Ok(texts) if !texts.is_empty() => Some(worker.answer_texts("camera", texts)),
             _ => None,
-        }
-    })
-    .await;
+        })
+        .await;
     match answer {
         Ok(Some(answer)) => Json(answer).into_response(),
         Ok(None) => Json(json!({ "found": false })).into_response(),

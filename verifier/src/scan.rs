@@ -53,8 +53,17 @@ pub fn looks_like_image(bytes: &[u8]) -> bool {
 
 /// Decode an encoded image and read the QR codes in it, within `limits` (size, pixels, time).
 pub fn scan_image_bytes(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<String>, Rejection> {
+    scan_image_bytes_holding(bytes, limits, ())
+}
+
+/// As [`scan_image_bytes`], with `held` kept until the decoder has finished (see [`scan_within_budget_holding`]).
+pub fn scan_image_bytes_holding<H: Send + 'static>(
+    bytes: &[u8],
+    limits: &ImageLimits,
+    held: H,
+) -> Result<Vec<String>, Rejection> {
     let img = load_gray(bytes, limits)?;
-    let texts = scan_within_budget(img, limits)?;
+    let texts = scan_within_budget_holding(img, limits, held)?;
     if texts.is_empty() {
         return unreadable("no readable QR code in the image");
     }
@@ -91,12 +100,25 @@ pub fn load_gray(bytes: &[u8], limits: &ImageLimits) -> Result<GrayImage, Reject
 /// Scan on a worker thread and give up after the time budget. The worker cannot be interrupted: it finishes (or
 /// not) on its own, holding one image, while the caller moves on.
 pub fn scan_within_budget(img: GrayImage, limits: &ImageLimits) -> Result<Vec<String>, Rejection> {
+    scan_within_budget_holding(img, limits, ())
+}
+
+/// As [`scan_within_budget`], with `held` (a semaphore permit, say) moved to the worker and dropped only when the
+/// decoder has finished. A scan that outlives the budget thus still counts against whatever `held` bounds: the
+/// caller's answer comes after the budget, but the thread's cost ends when it does.
+pub fn scan_within_budget_holding<H: Send + 'static>(
+    img: GrayImage,
+    limits: &ImageLimits,
+    held: H,
+) -> Result<Vec<String>, Rejection> {
     let (sender, receiver) = mpsc::channel();
     let max_work_pixels = limits.max_work_pixels;
     std::thread::Builder::new()
         .name("huren-qr-scan".into())
         .spawn(move || {
-            let _ = sender.send(scan_gray_bounded(&img, max_work_pixels));
+            let texts = scan_gray_bounded(&img, max_work_pixels);
+            drop(held);
+            let _ = sender.send(texts);
         })
         .or_else(|e| unreadable(format!("cannot start the scanner: {e}")))?;
     match receiver.recv_timeout(limits.time_budget) {

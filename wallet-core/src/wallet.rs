@@ -15,7 +15,7 @@
 //! | 0 | 8 | magic `HRWALLET` |
 //! | 8 | 2 | format version, big-endian (1) |
 //! | 10 | 1 | KDF: 1 = PBKDF2-HMAC-SHA256 |
-//! | 11 | 4 | KDF iterations, big-endian (1 to [`huren_keys::sealed::MAX_ITERATIONS`] accepted on read) |
+//! | 11 | 4 | KDF iterations, big-endian (1 to [`huren_keys::sealed::MAX_ITERATIONS`], twice the default, on read) |
 //! | 15 | 16 | salt, random per file |
 //! | 31 | 4 | length `n` of what follows, big-endian |
 //! | 35 | n | 12-byte nonce, AES-256-GCM ciphertext, 16-byte tag |

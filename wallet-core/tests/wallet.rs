@@ -192,6 +192,24 @@ fn a_flipped_byte_anywhere_is_a_clear_error_and_nothing_is_lost() {
 }
 
 #[test]
+fn a_header_asking_for_more_kdf_work_than_huren_writes_is_refused_before_deriving() {
+    // The iteration count is read before anything is authenticated: a hostile file must not choose seconds of
+    // PBKDF2. Twice the default is the most accepted; one more is refused at once, whatever the passphrase.
+    let f = fixture();
+    let dir = TempDir::new("kdf-cost");
+    let original = saved_wallet(&dir.file(), &f);
+    for count in [huren_keys::sealed::MAX_ITERATIONS + 1, u32::MAX, 0] {
+        let mut hostile = original.clone();
+        hostile[11..15].copy_from_slice(&count.to_be_bytes());
+        std::fs::write(dir.file(), &hostile).unwrap();
+        let err = open(&dir.file(), PASS).unwrap_err();
+        assert!(matches!(err, Error::WalletDamaged { .. }), "{count}: {err:?}");
+        assert!(err.to_string().contains(&count.to_string()), "{err}");
+    }
+    assert_eq!(huren_keys::sealed::MAX_ITERATIONS, 2 * huren_keys::KDF_ITERATIONS);
+}
+
+#[test]
 fn truncated_and_foreign_files() {
     let f = fixture();
     let dir = TempDir::new("truncated");
