@@ -170,8 +170,8 @@ fn main() -> Res<()> {
         if transport::decode(&text, &Default::default())? != *cose_bytes {
             return Err(format!("{name}: transport round trip failed").into());
         }
-        let raw = huren_wallet_core::base45::decode(&text[transport::PREFIX.len()..])
-            .map_err(|e| format!("{name}: {e}"))?;
+        let raw =
+            huren_wallet_core::base45::decode(&text[transport::PREFIX.len()..]).map_err(|e| format!("{name}: {e}"))?;
         let compressed = raw.first() == Some(&0x78);
         let outcome = match huren_verifier::verify(&text, &trust, NOW, &huren_verifier::Policy::default()) {
             Ok(_) => huren_verifier::Code::Ok,
@@ -198,5 +198,96 @@ fn main() -> Res<()> {
         write(&corpus.join("verify_cose"), "health-green-untagged.cose", &cose_bytes[1..])?;
         write(&corpus.join("cose_cwt"), "health-green-untagged.cose", &cose_bytes[1..])?;
     }
+    if let Some((_, cose_bytes)) = signed.first() {
+        image_seeds(&corpus.join("image_decode"), &transport::encode(cose_bytes))?;
+    }
+    province_bundle_seeds(&corpus.join("province_bundle"))?;
+    issuer_input_seeds(&corpus.join("issuer_input"))?;
+    Ok(())
+}
+
+/// `image_decode`: the code as a small PNG, the same pixels as a JPEG, and a PNG with no code in it.
+fn image_seeds(dir: &Path, text: &str) -> Res<()> {
+    let symbol = huren_wallet_core::QrSymbol::new(text, huren_wallet_core::Ecc::Q)?;
+    write(dir, "code.png", &symbol.to_png(2)?)?;
+    let mut jpeg = Vec::new();
+    symbol.to_image(2).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)?;
+    write(dir, "code.jpg", &jpeg)?;
+    let mut blank = Vec::new();
+    image::GrayImage::from_pixel(16, 16, image::Luma([200]))
+        .write_to(&mut std::io::Cursor::new(&mut blank), image::ImageFormat::Png)?;
+    write(dir, "blank.png", &blank)?;
+    Ok(())
+}
+
+/// `province_bundle`: byte 0 selects the mode (0: payload signed by the target, 1: signed bundle, 2: root payload).
+/// The federation is the target's (root seeds 1, 11, 21); Guangdong's bundle lists the issuer key of seed 7 with
+/// a revocation, a status list and a checkpoint policy, so every field is present.
+fn province_bundle_seeds(dir: &Path) -> Res<()> {
+    use huren_keys::{AcceptancePolicy, FederationRoot, IssuerKey, KeyRevocation, Member, ProvinceBundle};
+    let roots: Vec<_> = [1u8, 11, 21]
+        .iter()
+        .map(|&i| huren_keys::dangerous::signing_key_from_seed(&[i; 32]))
+        .collect::<Result<_, _>>()?;
+    let issuer = huren_keys::dangerous::signing_key_from_seed(&[7; 32])?;
+    let retired = huren_keys::dangerous::signing_key_from_seed(&[8; 32])?;
+    let bundle = ProvinceBundle {
+        province: "CN-GD".into(),
+        version: 3,
+        issued_at: NOW - 3_600,
+        expires: NOW + 30 * 86_400,
+        issuer_keys: vec![IssuerKey {
+            public_key: issuer.public().clone(),
+            credential_types: CredentialType::ALL.to_vec(),
+            usage_from: NOW - 86_400,
+            usage_until: NOW + 365 * 86_400,
+            expires: NOW + 730 * 86_400,
+        }],
+        revocations: vec![KeyRevocation {
+            kid: retired.public().kid(),
+            issued_after: NOW - 7_200,
+            honour_until: NOW + 86_400,
+        }],
+        status_lists: vec![huren_keys::StatusListDescriptor { list: 1, url: "https://gd.example/v1/status/1".into() }],
+        policy: AcceptancePolicy { accepted_types: vec![CredentialType::HealthStatus], max_test_age: Some(259_200) },
+    };
+    let signed = bundle.sign(&roots[0])?;
+    let payload = cose::Sign1::parse(&signed)?.unverified_payload().to_vec();
+    write(dir, "bundle-payload", &[&[0u8][..], &payload].concat())?;
+    write(dir, "bundle-signed", &[&[1u8][..], &signed].concat())?;
+    let minimal = ProvinceBundle { revocations: vec![], status_lists: vec![], policy: Default::default(), ..bundle };
+    write(dir, "bundle-signed-minimal", &[&[1u8][..], &minimal.sign(&roots[0])?].concat())?;
+    let root = FederationRoot {
+        version: 1,
+        issued_at: NOW - 86_400 + 1,
+        expires: NOW + 365 * 86_400,
+        threshold: 2,
+        members: ["CN-GD", "CN-HB", "CN-SH"]
+            .iter()
+            .zip(&roots)
+            .map(|(p, k)| Member { province: p.to_string(), root_keys: vec![k.public().clone()] })
+            .collect(),
+    };
+    write(dir, "root-payload", &[&[2u8][..], &root.to_payload()?].concat())?;
+    Ok(())
+}
+
+/// `issuer_input`: byte 0 bit 0 picks NDJSON (0) or CSV (1), the other bits the chunk size.
+fn issuer_input_seeds(dir: &Path) -> Res<()> {
+    let ndjson = concat!(
+        r#"{"subject":{"name":"张三","masked_id":"4403**********1234","date_of_birth":"1990-05-17"},"body":{"type":"health-status","colour":"green","reason":"no-risk"},"valid_for_hours":168}"#,
+        "\n",
+        r#"{"subject":{"name":"李四","masked_id":"11**************1X"},"body":{"type":"test-result","kind":"naat","outcome":"negative","sampled_at":1789990000},"valid_for_hours":72}"#,
+        "\n",
+        r#"{"subject":{"name":"王五","masked_id":"4403**********1234"},"body":{"type":"vaccination","product":"BBIBP","dose":2,"doses":2,"date":"2026-01-02"},"valid_for_hours":24}"#,
+        "\n",
+        r#"{"subject":{"name":"赵六","masked_id":"4403**********1234"},"body":{"type":"recovery","first_positive":"2026-01-01","valid_from":"2026-01-11","valid_until":"2026-06-30"},"valid_for_hours":24,"not_before":1790000100}"#,
+        "\n",
+        r#"{"subject":{"name":"钱七","masked_id":"4403**********1234"},"body":{"type":"health-status","colour":"amber","reason":"close-contact"},"valid_for_hours":24,"holder_key":"0101010101010101010101010101010101010101010101010101010101010101"}"#,
+        "\n",
+    );
+    write(dir, "ndjson", &[&[0x0eu8][..], ndjson.as_bytes()].concat())?;
+    let csv = "name,masked_id,colour,reason,valid_for_hours\r\n张三,4403**********1234,green,no-risk,168\r\n李四,11**************1X,red,positive-test,24\n";
+    write(dir, "csv", &[&[0x0fu8][..], csv.as_bytes()].concat())?;
     Ok(())
 }

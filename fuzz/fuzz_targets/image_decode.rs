@@ -1,0 +1,31 @@
+//! Image files as a checkpoint receives them (the CLI's files, the kiosk's uploads): `scan::load_gray` with the
+//! file-size and pixel limits, then the QR scan on what it decoded. Limits are smaller than the defaults (1 MiB,
+//! 4 megapixels, scanned at 64 kilopixels) so each input takes milliseconds; the code paths are the same.
+//! A refusal must be `QR_UNREADABLE`; a decoded image never exceeds the work size.
+#![no_main]
+
+use std::time::Duration;
+
+use huren_verifier::scan::{load_gray, scan_gray, ImageLimits};
+use huren_verifier::Code;
+use libfuzzer_sys::fuzz_target;
+
+const LIMITS: ImageLimits = ImageLimits {
+    max_file_bytes: 1024 * 1024,
+    max_pixels: 4_000_000,
+    max_work_pixels: 65_536,
+    time_budget: Duration::from_secs(3),
+};
+
+fuzz_target!(|data: &[u8]| {
+    match load_gray(data, &LIMITS) {
+        Ok(img) => {
+            let (w, h) = img.dimensions();
+            assert!(u64::from(w) * u64::from(h) <= LIMITS.max_work_pixels, "{w}x{h} is past the work size");
+            for text in scan_gray(&img) {
+                let _ = huren_verifier::verify(&text, &Default::default(), 1_790_000_000, &Default::default());
+            }
+        }
+        Err(rejection) => assert_eq!(rejection.code(), Code::QrUnreadable, "{rejection:?}"),
+    }
+});
