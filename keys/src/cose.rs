@@ -29,6 +29,26 @@ pub fn sign1(signer: &dyn Signer, payload: &[u8], content_type: Option<&str>) ->
         .map_err(|e| Error::CoseMalformed(e.to_string()))
 }
 
+/// Append the shortest CBOR head of a byte string of `len` bytes to `out`.
+fn byte_string_head(out: &mut Vec<u8>, len: usize) {
+    match u64::try_from(len).unwrap_or(u64::MAX) {
+        n @ 0..=23 => out.push(0x40 | n.to_le_bytes()[0]),
+        n @ 24..=0xff => out.extend_from_slice(&[0x58, n.to_le_bytes()[0]]),
+        n @ 0x100..=0xffff => {
+            out.push(0x59);
+            out.extend_from_slice(&n.to_be_bytes()[6..]);
+        }
+        n @ 0x1_0000..=0xffff_ffff => {
+            out.push(0x5a);
+            out.extend_from_slice(&n.to_be_bytes()[4..]);
+        }
+        n => {
+            out.push(0x5b);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+}
+
 /// A parsed but **unverified** COSE_Sign1. Only [`Sign1::verify`] gives access to the payload.
 #[derive(Debug, Clone)]
 pub struct Sign1 {
@@ -36,9 +56,57 @@ pub struct Sign1 {
 }
 
 impl Sign1 {
-    /// Parse a COSE_Sign1, tagged (18) or untagged (as some EU DCCs are). Trailing bytes, duplicate header labels,
-    /// a detached payload, an empty signature and critical header parameters are refused.
+    /// Parse one of Huren's own COSE_Sign1 documents (credentials, key certificates, bundles, status lists),
+    /// tagged (18) or untagged, as strictly as [`Sign1::parse_lenient`] and in its one encoding: the shortest
+    /// definite-length form throughout, the protected header canonical CBOR, and the unprotected header empty
+    /// (nothing in it is signed, so anything there would make one document many byte strings).
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        let sign1 = Self::parse_lenient(bytes)?;
+        sign1.check_one_encoding(bytes)?;
+        Ok(sign1)
+    }
+
+    /// Huren writes COSE_Sign1 as `[d2] 84 <protected> a0 <payload> <signature>` with shortest byte-string heads.
+    /// The parser already read those very parts from `bytes`, so comparing heads and lengths suffices.
+    fn check_one_encoding(&self, bytes: &[u8]) -> Result<(), Error> {
+        let malformed = |m: &str| Err(Error::CoseMalformed(format!("not in Huren's one encoding: {m}")));
+        if !self.inner.unprotected.is_empty() {
+            return malformed("unprotected header parameters (Huren documents carry none)");
+        }
+        let protected = self.inner.protected.original_data.as_deref().unwrap_or_default();
+        if !protected.is_empty() && crate::cbor::decode_canonical(protected, 2).is_err() {
+            return malformed("protected header is not canonical CBOR");
+        }
+        let lengths = || malformed("indefinite or long-form lengths");
+        let mut start = Vec::with_capacity(12);
+        if bytes.first() == Some(&0xd2) {
+            start.push(0xd2);
+        }
+        start.push(0x84);
+        byte_string_head(&mut start, protected.len());
+        let mut at = start.len() + protected.len();
+        if bytes.get(..start.len()) != Some(start.as_slice()) || bytes.get(at) != Some(&0xa0) {
+            return lengths();
+        }
+        at += 1;
+        for part in [self.inner.payload.as_deref().unwrap_or_default(), self.inner.signature.as_slice()] {
+            let mut head = Vec::with_capacity(9);
+            byte_string_head(&mut head, part.len());
+            if bytes.get(at..at + head.len()) != Some(head.as_slice()) {
+                return lengths();
+            }
+            at += head.len() + part.len();
+        }
+        if at != bytes.len() {
+            return lengths();
+        }
+        Ok(())
+    }
+
+    /// Parse a COSE_Sign1 from elsewhere (EU DCCs), tagged (18) or untagged, in any valid CBOR encoding, with
+    /// unprotected header parameters allowed. Trailing bytes, duplicate header labels, a detached payload, an empty
+    /// signature and critical header parameters are refused.
+    pub fn parse_lenient(bytes: &[u8]) -> Result<Self, Error> {
         let parsed = if bytes.first() == Some(&0xd2) {
             CoseSign1::from_tagged_slice(bytes)
         } else {

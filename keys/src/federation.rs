@@ -147,6 +147,7 @@ impl FederationRoot {
     /// Decode a signed root and count the distinct members of `signers` whose signature verifies.
     fn signed_by(bytes: &[u8], signers: &FederationRoot) -> Result<(FederationRoot, Vec<String>), Error> {
         let sign = CoseSign::from_tagged_slice(bytes).map_err(|e| Error::CoseMalformed(e.to_string()))?;
+        check_one_encoding(bytes, &sign)?;
         match sign.protected.header.content_type.as_ref() {
             Some(coset::ContentType::Text(t)) if t == ROOT_CONTENT_TYPE => {}
             _ => return Err(Error::DocumentInvalid("not a federation root (content type)".into())),
@@ -217,6 +218,27 @@ impl Verified<FederationRoot> {
         require_threshold(&signed_by_next, next.threshold, "its own")?;
         Ok(Verified::new(next, bytes.to_vec()))
     }
+}
+
+/// A signed root has one encoding, as every Huren document: canonical CBOR throughout (protected headers
+/// included) and no unprotected header parameters, in the body or in any signature, since nothing there is signed.
+fn check_one_encoding(bytes: &[u8], sign: &CoseSign) -> Result<(), Error> {
+    let malformed = |m: String| Err(Error::CoseMalformed(format!("signed root not in Huren's one encoding: {m}")));
+    if let Err(e) = cbor::decode_canonical(bytes, 6) {
+        return malformed(e.to_string());
+    }
+    let unprotected = std::iter::once(&sign.unprotected).chain(sign.signatures.iter().map(|s| &s.unprotected));
+    if unprotected.into_iter().any(|h| !h.is_empty()) {
+        return malformed("unprotected header parameters".into());
+    }
+    let protected = std::iter::once(&sign.protected).chain(sign.signatures.iter().map(|s| &s.protected));
+    for header in protected {
+        let bytes = header.original_data.as_deref().unwrap_or_default();
+        if !bytes.is_empty() && cbor::decode_canonical(bytes, 2).is_err() {
+            return malformed("a protected header is not canonical CBOR".into());
+        }
+    }
+    Ok(())
 }
 
 fn require_threshold(signed: &[String], threshold: u32, whose: &str) -> Result<(), Error> {

@@ -356,7 +356,7 @@ pub fn decode_hc1(text: &str) -> Result<Vec<u8>, Rejection> {
 /// Parse COSE bytes, unwrapping CWT tag 61 when present.
 pub fn parse_cose(cose: &[u8]) -> Result<Sign1, Rejection> {
     let inner = cose.strip_prefix(&[0xd8, 0x3d]).unwrap_or(cose);
-    Sign1::parse(inner).map_err(|e| Rejection::CoseMalformed { reason: e.to_string() })
+    Sign1::parse_lenient(inner).map_err(|e| Rejection::CoseMalformed { reason: e.to_string() })
 }
 
 /// Verify the signature with every signer that has the message's kid; the payload and the signer that
