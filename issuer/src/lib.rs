@@ -61,6 +61,10 @@ pub enum Error {
     /// The database failed or holds something unexpected.
     #[error("storage: {0}")]
     Storage(String),
+    /// The database cannot be reached right now (a lost connection, a busy pool, a restarting server, a
+    /// serialisation conflict): nothing was changed, and the same request may be sent again.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
     /// Credential encoding or rendering failed.
     #[error(transparent)]
     Credential(#[from] huren_wallet_core::Error),

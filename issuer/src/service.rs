@@ -332,6 +332,8 @@ pub enum ApiError {
     Gone,
     /// Too many refused authentications from this client: wait this many seconds.
     TooManyFailures(u64),
+    /// The database cannot be reached right now; the client should retry shortly (503 with Retry-After).
+    Unavailable,
     /// Something failed inside; details go to the log, not to the client.
     Internal,
 }
@@ -363,6 +365,17 @@ impl IntoResponse for ApiError {
                 )
                     .into_response();
             }
+            ApiError::Unavailable => {
+                let detail = "the database is unavailable for a moment; nothing was changed, send the request again";
+                let body =
+                    json!({ "type": "about:blank", "title": "service unavailable", "status": 503, "detail": detail });
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::CONTENT_TYPE, "application/problem+json".to_string()), (header::RETRY_AFTER, "1".into())],
+                    body.to_string(),
+                )
+                    .into_response();
+            }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", "try again later".into()),
         };
         let body = json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
@@ -375,6 +388,10 @@ impl From<crate::Error> for ApiError {
         match e {
             crate::Error::Request(m) => ApiError::BadRequest(m),
             crate::Error::Credential(e) => ApiError::BadRequest(e.to_string()),
+            crate::Error::StorageUnavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable; the client was told to retry");
+                ApiError::Unavailable
+            }
             other => {
                 // The detail goes to the operator's log; the client only learns that it failed.
                 tracing::error!(error = %other, "request failed");
@@ -397,7 +414,7 @@ async fn check_token(state: &AppState, headers: &HeaderMap, allowed: &[&str]) ->
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
     let token = value.strip_prefix("Bearer hrt_").ok_or(ApiError::Unauthorized)?;
     let (id, secret) = token.split_once('.').ok_or(ApiError::Unauthorized)?;
-    let stored = state.inner.db.token(id).await.map_err(|_| ApiError::Internal)?.ok_or(ApiError::Unauthorized)?;
+    let stored = state.inner.db.token(id).await.map_err(ApiError::from)?.ok_or(ApiError::Unauthorized)?;
     if stored.revoked_at.is_some() || stored.secret_hash != Sha256::digest(secret.as_bytes()).as_slice() {
         return Err(ApiError::Unauthorized);
     }

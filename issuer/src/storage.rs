@@ -370,7 +370,30 @@ fn status_ref(list: Option<i64>, index: Option<i64>) -> Result<Option<StatusRef>
 }
 
 fn db_err(e: sqlx::Error) -> Error {
-    Error::Storage(e.to_string())
+    if is_transient(&e) {
+        Error::StorageUnavailable(e.to_string())
+    } else {
+        Error::Storage(e.to_string())
+    }
+}
+
+/// Failures that say nothing about the request, only about reaching the database at this moment: the connection
+/// broke or was closed (PostgreSQL class 08, an administrator's termination 57P01-57P03), the pool had no
+/// connection in time, or the transaction lost a serialisation race (40001, 40P01; SQLite busy or locked). A
+/// transaction that fails so was rolled back, so the request may be sent again (503 to HTTP clients).
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+            code.starts_with("08") || ["57P01", "57P02", "57P03", "40001", "40P01", "5", "6", "517"].contains(&&*code)
+        }),
+        _ => false,
+    }
 }
 
 impl Database {

@@ -42,6 +42,7 @@ on_both_backends!(
     the_openapi_document_lists_exactly_the_routes_served,
     status_lists_publish_revocations_and_deltas,
     status_references_never_collide_across_nodes,
+    an_unreachable_database_is_503_with_retry_after_and_changes_nothing,
 );
 
 fn postgres_url() -> String {
@@ -447,5 +448,45 @@ async fn status_references_never_collide_across_nodes(backend: Backend) {
     let first: Vec<u32> = all.iter().take(16).map(|r| r.index).collect();
     assert!(first.windows(2).any(|w| w[1] != w[0] + 1), "{first:?}");
     assert!(StatusService::new(StatusConfig { list_size: 1000, ..Default::default() }).is_err());
+    finish(&s).await;
+}
+
+async fn an_unreachable_database_is_503_with_retry_after_and_changes_nothing(backend: Backend) {
+    let s = setup("unreachable", backend).await;
+    let (status, body, _) = call(&s, "POST", "/v1/credentials", Some(&s.issuer), REQUEST).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
+    // The database goes away (as when its connections are cut or it restarts): every call that needs it is told
+    // to come back (503, Retry-After), none gets a 500, and nothing is half done.
+    match &s.db {
+        Database::Sqlite { pool, .. } => pool.close().await,
+        Database::Postgres(pool) => pool.close().await,
+    }
+    let revoke = format!("/v1/credentials/{id}/revoke");
+    for (method, uri, token, body) in [
+        ("POST", "/v1/credentials", &s.issuer, REQUEST),
+        ("POST", revoke.as_str(), &s.revoker, r#"{"reason":"lost"}"#),
+        ("GET", &format!("/v1/credentials/{id}")[..], &s.issuer, ""),
+    ] {
+        let mut req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
+        req = req.header("content-type", "application/json");
+        let response = app(s.state.clone()).oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{method} {uri}");
+        assert_eq!(response.headers()["retry-after"], "1");
+        let problem: serde_json::Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(problem["status"], 503);
+    }
+    let (status, _, _) = call(&s, "GET", "/readyz", None, "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // A fresh connection sees the first credential still valid, and nothing else.
+    let reopened = match backend {
+        Backend::Sqlite => Database::open_sqlite(&s.dir.join("issuer.db")).await.unwrap(),
+        Backend::Postgres => Database::connect_postgres(&postgres_url(), s.schema.as_deref()).await.unwrap(),
+    };
+    let audit = reopened.audit_log().await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.action == "issue").count(), 1);
+    assert!(audit.iter().all(|e| !e.action.starts_with("status.")));
+    verify_audit_chain(&audit).unwrap();
     finish(&s).await;
 }

@@ -18,13 +18,15 @@
 pub mod fixtures;
 pub mod frames;
 
-/// The workspace binary `name` (`huren-issuer`, `huren-verifier`, `huren-keys`), built first so a test never runs
-/// a stale one: the binaries belong to other packages, so cargo does not build them for this one.
+/// The workspace binary `name` (`huren-issuer`, `huren-verifier`, `huren-keys`), built first so a test (or a
+/// harness binary of this package) never runs a stale one: the binaries belong to other packages, so cargo does not
+/// build them for this one.
 pub fn workspace_binary(name: &str) -> std::path::PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
-    // Test executables live in target/<profile>/deps.
+    // Test executables live in target/<profile>/deps, this package's binaries in target/<profile>.
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let parent = exe.parent().unwrap();
+    let profile_dir = if parent.ends_with("deps") { parent.parent().unwrap() } else { parent }.to_path_buf();
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut args = vec![
