@@ -30,6 +30,7 @@
 pub mod bulk;
 pub mod config;
 mod province;
+pub mod serve;
 pub mod service;
 pub mod status;
 pub mod storage;

@@ -374,6 +374,40 @@ fn deep_nesting_is_refused_without_exhausting_the_stack() {
     t.check();
 }
 
+#[test]
+fn declared_lengths_far_beyond_the_input_allocate_nothing() {
+    // A few bytes that announce 2^32 items or 2^63 bytes: decoding must fail on the missing data, not reserve
+    // memory for what was announced.
+    let gd = TestProvince::guangdong();
+    let trust = gd.trust();
+    let mut t = Table::default();
+    let signed = |payload: &[u8]| sign1(&eddsa(&gd.issuer), empty(), payload, &gd.issuer);
+    let heads: [(&str, &[u8]); 5] = [
+        ("an array of 2^32 items", &[0x9b, 0, 0, 0, 1, 0, 0, 0, 0]),
+        ("a map of 2^32 entries", &[0xbb, 0, 0, 0, 1, 0, 0, 0, 0]),
+        ("a byte string of 2^63 bytes", &[0x5b, 0x80, 0, 0, 0, 0, 0, 0, 0]),
+        ("a text of 2^32 bytes", &[0x7b, 0, 0, 0, 1, 0, 0, 0, 0]),
+        ("an array of 2^64 - 1 items", &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    ];
+    for (name, head) in heads {
+        t.case(format!("claims: {name}"), cose_code(&signed(head), &trust), "CWT_MALFORMED");
+        t.case(format!("COSE: {name}"), cose_code(head, &trust), "COSE_MALFORMED");
+        let text = format!("{}{}", transport::PREFIX, base45::encode(head));
+        t.case(format!("QR text: {name}"), code(&text, &trust, NOW), "COSE_MALFORMED");
+        let presentation = format!("{}{}", presentation::PREFIX, base45::encode(head));
+        t.case(format!("HP1: {name}"), code(&presentation, &trust, NOW), "COSE_MALFORMED");
+        t.case(format!("trust bundle: {name}"), keys_code(TrustBundle::decode(head)), "CBOR_INVALID");
+        t.case(format!("trust state: {name}"), keys_code(TrustState::decode(head)), "CBOR_INVALID");
+        let dcc = verify_dcc(&format!("HC1:{}", base45::encode(head)), &DccTrust::default(), NOW);
+        t.case(
+            format!("HC1: {name}"),
+            dcc.map_or_else(|r| r.code().as_str().to_string(), |_| "OK".into()),
+            "COSE_MALFORMED",
+        );
+    }
+    t.check();
+}
+
 /// A COSE_Sign1 over `payload` from the province's issuer key with a content type, as Huren documents have.
 fn cose_of_payload(p: &TestProvince, payload: &[u8], content_type: &str) -> Vec<u8> {
     huren_keys::cose::sign1(&p.issuer, payload, Some(content_type)).unwrap()

@@ -372,3 +372,39 @@ async fn with_a_trust_store_old_data_turns_a_valid_code_amber_then_red_and_the_b
     let (_, answer) = post(&stale, "/api/verify", "text/plain", text.into_bytes()).await;
     assert_eq!((answer["verdict"].as_str(), answer["code"].as_str()), (Some("red"), Some("TRUST_STORE_STALE")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kiosk_server_cuts_off_a_client_that_trickles_its_headers() {
+    use huren_verifier::kiosk::{serve, HEADER_READ_TIMEOUT};
+    use std::io::{Read, Write};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, kiosk_at(T0 + 60), async move {
+        let _ = stopped.await;
+    }));
+    let slow = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream.write_all(b"POST /api/verify HTTP/1.1\r\nHost: gate\r\n").unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        started.elapsed()
+    });
+    // Meanwhile another gate is served at once.
+    let prompt = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.write_all(b"GET /api/status HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    });
+    let answer = prompt.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let waited = slow.await.unwrap();
+    assert!(waited >= HEADER_READ_TIMEOUT - Duration::from_secs(1), "{waited:?}");
+    assert!(waited < HEADER_READ_TIMEOUT + Duration::from_secs(5), "disconnected, not left open: {waited:?}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

@@ -39,6 +39,10 @@ pub const MAX_BODY_BYTES: usize = 24 * 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest camera frame accepted on `/api/frame`, in pixels (1920x1080).
 pub const MAX_FRAME_PIXELS: u64 = 1920 * 1080;
+/// Longest wait for a request's head: a client that trickles its headers is disconnected after this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most connections served at once (a gate or two and the page; more are closed on arrival).
+pub const MAX_CONNECTIONS: usize = 256;
 
 /// Builds the checkpoint afresh from its files; called at start and whenever a watched file changes.
 pub type Loader = Box<dyn Fn() -> Result<Checkpoint, String> + Send + Sync>;
@@ -519,4 +523,48 @@ async fn verify_frame(
         Ok(None) => Json(json!({ "found": false })).into_response(),
         Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "scanning failed unexpectedly"),
     }
+}
+
+/// Serve the kiosk on `listener` until `shutdown` resolves, then finish the requests in flight. Unlike
+/// `axum::serve`, a client must send its request head within [`HEADER_READ_TIMEOUT`] and at most
+/// [`MAX_CONNECTIONS`] are served at once, so a slow client on the checkpoint's network cannot hold the gate's
+/// API. (The issuer has its own loop, `huren_issuer::serve`: neither crate may depend on the other.)
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    kiosk: Arc<Kiosk>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let router = app(kiosk);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else { continue };
+        let service =
+            router.clone().map_request(|r: axum::http::Request<hyper::body::Incoming>| r.map(axum::body::Body::new));
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

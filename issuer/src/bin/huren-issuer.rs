@@ -413,10 +413,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     state.set_province_bundle(bytes);
                 }
                 let app = huren_issuer::service::app(state);
-                // Connection info lets the service tell clients apart when it slows down token guessing.
-                axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                    .with_graceful_shutdown(shutdown_signal())
-                    .await?;
+                // The client's address lets the service tell clients apart when it slows down token guessing.
+                huren_issuer::serve::serve(listener, app, Default::default(), shutdown_signal()).await?;
                 eprintln!("huren-issuer: stopped");
                 Ok(())
             })

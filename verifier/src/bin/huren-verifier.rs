@@ -235,7 +235,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
 
 /// Run the kiosk until interrupted (Ctrl-C or SIGTERM).
 fn serve(trust: TrustArgs, listen: std::net::SocketAddr, log: Option<PathBuf>, at: Option<i64>) -> anyhow::Result<()> {
-    use huren_verifier::kiosk::{app, Kiosk};
+    use huren_verifier::kiosk::Kiosk;
     let watched = trust.watched_files()?;
     let loader = Box::new(move || trust.checkpoint().map_err(|e| format!("{e:#}")));
     let mut kiosk = Kiosk::new(loader, watched).map_err(anyhow::Error::msg)?;
@@ -252,8 +252,7 @@ fn serve(trust: TrustArgs, listen: std::net::SocketAddr, log: Option<PathBuf>, a
         println!("huren-verifier kiosk on http://{address}/");
         use std::io::Write;
         std::io::stdout().flush()?;
-        axum::serve(listener, app(std::sync::Arc::new(kiosk)))
-            .with_graceful_shutdown(shutdown_signal())
+        huren_verifier::kiosk::serve(listener, std::sync::Arc::new(kiosk), shutdown_signal())
             .await
             .context("serving the kiosk")
     })

@@ -1,0 +1,81 @@
+//! The HTTP/1.1 server loop for the service's router, with the limits a public endpoint needs and `axum::serve`
+//! does not set: a client must send its request head within [`ServeLimits::header_read_timeout`] (a slow-loris
+//! client otherwise holds its connection for ever), and at most [`ServeLimits::max_connections`] connections
+//! are served at once (more are closed on arrival). Each request carries the client's address
+//! (`ConnectInfo<SocketAddr>`, for the authentication throttle); shutdown is graceful: the listener closes,
+//! requests in flight are finished, idle connections are closed.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tower::ServiceExt;
+
+/// Limits on connections, beyond the per-request body and time limits of [`crate::service::app`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    /// Longest wait for a request's head (request line and headers), from the connection's first byte.
+    pub header_read_timeout: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits { header_read_timeout: Duration::from_secs(10), max_connections: 4096 }
+    }
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves, then finish the requests in flight and return.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(limit = limits.max_connections, "too many connections: one closed on arrival");
+            continue;
+        };
+        let service = app.clone().map_request(move |request: axum::http::Request<hyper::body::Incoming>| {
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(client));
+            request
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
