@@ -30,6 +30,11 @@ fuzz_target!(|data: &[u8]| {
         Ok(img) => {
             let (w, h) = img.dimensions();
             assert!(u64::from(w) * u64::from(h) <= LIMITS.max_work_pixels, "{w}x{h} is past the work size");
+            // Scanning costs ~15 ms an image (every attempt runs on an image with no code); decoding, the part
+            // a hostile file reaches first, is microseconds. Scan one input in four, chosen by its bytes.
+            if data.iter().fold(0u8, |a, b| a.wrapping_add(*b)) % 4 != 0 {
+                return;
+            }
             for text in scan_gray(&img) {
                 let _ = huren_verifier::verify(&text, &Default::default(), 1_790_000_000, &Default::default());
             }
