@@ -14,6 +14,10 @@ use huren_wallet_core::{
     TestOutcome, TestResult, Vaccination,
 };
 
+#[path = "../fuzz_targets/federation.rs"]
+#[allow(dead_code)] // the seeds need the documents, not the signed root
+mod federation;
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const NOW: i64 = 1_790_000_000;
@@ -224,11 +228,8 @@ fn image_seeds(dir: &Path, text: &str) -> Res<()> {
 /// The federation is the target's (root seeds 1, 11, 21); Guangdong's bundle lists the issuer key of seed 7 with
 /// a revocation, a status list and a checkpoint policy, so every field is present.
 fn province_bundle_seeds(dir: &Path) -> Res<()> {
-    use huren_keys::{AcceptancePolicy, FederationRoot, IssuerKey, KeyRevocation, Member, ProvinceBundle};
-    let roots: Vec<_> = [1u8, 11, 21]
-        .iter()
-        .map(|&i| huren_keys::dangerous::signing_key_from_seed(&[i; 32]))
-        .collect::<Result<_, _>>()?;
+    use huren_keys::{AcceptancePolicy, IssuerKey, KeyRevocation, ProvinceBundle};
+    let roots = federation::root_keys();
     let issuer = huren_keys::dangerous::signing_key_from_seed(&[7; 32])?;
     let retired = huren_keys::dangerous::signing_key_from_seed(&[8; 32])?;
     let bundle = ProvinceBundle {
@@ -257,18 +258,7 @@ fn province_bundle_seeds(dir: &Path) -> Res<()> {
     write(dir, "bundle-signed", &[&[1u8][..], &signed].concat())?;
     let minimal = ProvinceBundle { revocations: vec![], status_lists: vec![], policy: Default::default(), ..bundle };
     write(dir, "bundle-signed-minimal", &[&[1u8][..], &minimal.sign(&roots[0])?].concat())?;
-    let root = FederationRoot {
-        version: 1,
-        issued_at: NOW - 86_400 + 1,
-        expires: NOW + 365 * 86_400,
-        threshold: 2,
-        members: ["CN-GD", "CN-HB", "CN-SH"]
-            .iter()
-            .zip(&roots)
-            .map(|(p, k)| Member { province: p.to_string(), root_keys: vec![k.public().clone()] })
-            .collect(),
-    };
-    write(dir, "root-payload", &[&[2u8][..], &root.to_payload()?].concat())?;
+    write(dir, "root-payload", &[&[2u8][..], &federation::root_doc(&roots).to_payload()?].concat())?;
     Ok(())
 }
 

@@ -12,11 +12,10 @@
 
 use std::sync::OnceLock;
 
-use huren_keys::dangerous::signing_key_from_seed;
-use huren_keys::{cose, FederationRoot, Member, ProvinceBundle, SigningKey, Verified, BUNDLE_CONTENT_TYPE};
+use huren_keys::{cose, FederationRoot, ProvinceBundle, SigningKey, Verified, BUNDLE_CONTENT_TYPE};
 use libfuzzer_sys::fuzz_target;
 
-const NOW: i64 = 1_790_000_000;
+mod federation;
 
 struct Federation {
     gd_root: SigningKey,
@@ -26,25 +25,8 @@ struct Federation {
 fn federation() -> &'static Federation {
     static FEDERATION: OnceLock<Federation> = OnceLock::new();
     FEDERATION.get_or_init(|| {
-        let keys: Vec<_> = [1u8, 11, 21].iter().map(|&i| signing_key_from_seed(&[i; 32]).expect("fixed key")).collect();
-        let doc = FederationRoot {
-            version: 1,
-            issued_at: NOW - 86_400 + 1,
-            expires: NOW + 365 * 86_400,
-            threshold: 2,
-            members: ["CN-GD", "CN-HB", "CN-SH"]
-                .iter()
-                .zip(&keys)
-                .map(|(p, k)| Member { province: p.to_string(), root_keys: vec![k.public().clone()] })
-                .collect(),
-        };
-        let payload = doc.to_payload().expect("valid root");
-        let sigs: Vec<Vec<u8>> = [&keys[0], &keys[2]]
-            .iter()
-            .map(|k| huren_keys::federation::cosign(&payload, *k).expect("cosign"))
-            .collect();
-        let signed = huren_keys::federation::combine(&payload, &sigs).expect("combine");
-        let root = FederationRoot::verify_initial(&signed).expect("the root verifies");
+        let keys = federation::root_keys();
+        let root = FederationRoot::verify_initial(&federation::signed_root(&keys)).expect("the root verifies");
         let gd_root = keys.into_iter().next().expect("three keys");
         Federation { gd_root, root }
     })

@@ -5,31 +5,17 @@
 
 use std::sync::OnceLock;
 
-use huren_keys::dangerous::signing_key_from_seed;
-use huren_keys::federation::{combine, cosign};
-use huren_keys::{FederationRoot, Member, TrustBundle, TrustState};
+use huren_keys::{TrustBundle, TrustState};
 use libfuzzer_sys::fuzz_target;
 
-const NOW: i64 = 1_790_000_000;
+mod federation;
+use federation::NOW;
 
 fn state() -> &'static TrustState {
     static STATE: OnceLock<TrustState> = OnceLock::new();
     STATE.get_or_init(|| {
-        let keys: Vec<_> = [1u8, 11, 21].iter().map(|&i| signing_key_from_seed(&[i; 32]).expect("fixed key")).collect();
-        let doc = FederationRoot {
-            version: 1,
-            issued_at: NOW - 86_400 + 1,
-            expires: NOW + 365 * 86_400,
-            threshold: 2,
-            members: ["CN-GD", "CN-HB", "CN-SH"]
-                .iter()
-                .zip(&keys)
-                .map(|(p, k)| Member { province: p.to_string(), root_keys: vec![k.public().clone()] })
-                .collect(),
-        };
-        let payload = doc.to_payload().expect("valid root");
-        let sigs: Vec<Vec<u8>> = [&keys[0], &keys[2]].iter().map(|k| cosign(&payload, *k).expect("cosign")).collect();
-        TrustState::provision(&combine(&payload, &sigs).expect("combine"), NOW).expect("provision")
+        let keys = federation::root_keys();
+        TrustState::provision(&federation::signed_root(&keys), NOW).expect("provision")
     })
 }
 

@@ -291,7 +291,9 @@ proptest! {
         validity in 1i64..=3650 * DAY,
     ) {
         let threshold = threshold.min(u32::try_from(members).unwrap());
-        let keys: Vec<_> = (0..members).map(|i| signing_key_from_seed(&[70 + u8::try_from(i).unwrap(); 32]).unwrap()).collect();
+        let keys: Vec<_> =
+            (0..members).map(|i| signing_key_from_seed(&[70 + u8::try_from(i).unwrap(); 32]).unwrap()).collect();
+        let codes = ["CN-GD", "CN-HB", "CN-SH", "CN-BJ", "CN-ZJ", "CN-SC"];
         let doc = FederationRoot {
             version,
             issued_at,
@@ -300,12 +302,13 @@ proptest! {
             members: keys
                 .iter()
                 .enumerate()
-                .map(|(i, k)| Member { province: format!("CN-{}", ["GD", "HB", "SH", "BJ", "ZJ", "SC"][i]), root_keys: vec![k.public().clone()] })
+                .map(|(i, k)| Member { province: codes[i].into(), root_keys: vec![k.public().clone()] })
                 .collect(),
         };
         let payload = doc.to_payload().unwrap();
         prop_assert_eq!(FederationRoot::from_payload(&payload).unwrap(), doc.clone());
-        let signatures: Vec<_> = keys.iter().take(usize::try_from(threshold).unwrap()).map(|k| federation::cosign(&payload, k).unwrap()).collect();
+        let signers = keys.iter().take(usize::try_from(threshold).unwrap());
+        let signatures: Vec<_> = signers.map(|k| federation::cosign(&payload, k).unwrap()).collect();
         let signed = federation::combine(&payload, &signatures).unwrap();
         prop_assert_eq!(FederationRoot::verify_initial(&signed).unwrap().into_document(), doc);
     }
@@ -336,13 +339,7 @@ proptest! {
     ) {
         let key = signing_key_from_seed(&[40; 32]).unwrap();
         let trust = &issuers().1;
-        let mut older = StatusList::new("CN-GD", 1, len, issued_at, ttl).unwrap();
-        older.version = version;
-        for &(i, s) in &old { older.bits.set(i, s).unwrap(); }
-        let mut newer = older.clone();
-        newer.version = version + 1;
-        newer.issued_at = issued_at + 60;
-        for &(i, s) in &new { newer.bits.set(i, s).unwrap(); }
+        let (older, newer) = two_versions(len, (version, issued_at, ttl), &old, &new);
         prop_assert_eq!(StatusList::from_payload(&older.to_payload()).unwrap(), older.clone());
         prop_assert_eq!(StatusList::verify(&older.sign(&key).unwrap(), trust).unwrap().into_document(), older.clone());
         let delta = older.delta_to(&newer).unwrap();
@@ -368,6 +365,28 @@ proptest! {
         prop_assert_eq!(decoded.encode(), state.encode());
         prop_assert_eq!(decoded.time_floor(), state.time_floor());
     }
+}
+
+/// Guangdong's list 1 of `len` entries at `version` with the `old` statuses set, and its next version a minute
+/// later with the `new` ones set on top.
+fn two_versions(
+    len: u64,
+    (version, issued_at, ttl): (u64, i64, i64),
+    old: &[(u64, Status)],
+    new: &[(u64, Status)],
+) -> (StatusList, StatusList) {
+    let mut older = StatusList::new("CN-GD", 1, len, issued_at, ttl).unwrap();
+    older.version = version;
+    for &(i, s) in old {
+        older.bits.set(i, s).unwrap();
+    }
+    let mut newer = older.clone();
+    newer.version = version + 1;
+    newer.issued_at = issued_at + 60;
+    for &(i, s) in new {
+        newer.bits.set(i, s).unwrap();
+    }
+    (older, newer)
 }
 
 fn statuses(len: u64) -> impl Strategy<Value = Vec<(u64, Status)>> {
@@ -464,7 +483,10 @@ proptest! {
     }
 
     #[test]
-    fn any_bit_flipped_in_a_federation_root_is_refused(version in 1u64..1000, signers in proptest::sample::subsequence(vec![0usize, 1, 2], 2..=2)) {
+    fn any_bit_flipped_in_a_federation_root_is_refused(
+        version in 1u64..1000,
+        signers in proptest::sample::subsequence(vec![0usize, 1, 2], 2..=2),
+    ) {
         let fed = TestFederation::three();
         let bytes = fed.signed_root(&fed.root_doc(version), &signers);
         prop_assert!(FederationRoot::verify_initial(&bytes).is_ok());
@@ -477,11 +499,7 @@ proptest! {
     ) {
         let key = signing_key_from_seed(&[40; 32]).unwrap();
         let trust = &issuers().1;
-        let mut older = StatusList::new("CN-GD", 1, len, T0, DAY).unwrap();
-        for &(i, s) in &old { older.bits.set(i, s).unwrap(); }
-        let mut newer = older.clone();
-        newer.version = 1;
-        for &(i, s) in &new { newer.bits.set(i, s).unwrap(); }
+        let (older, newer) = two_versions(len, (0, T0, DAY), &old, &new);
         let list = older.sign(&key).unwrap();
         prop_assert!(accepted_flips(&list, |b| StatusList::verify(b, trust).is_ok()).is_empty());
         let delta = older.delta_to(&newer).unwrap().sign(&key).unwrap();
@@ -506,7 +524,8 @@ proptest! {
         let reopened = Wallet::open(MemoryStorage { bytes: Some(file.clone()) }, b"pass").unwrap();
         prop_assert_eq!(reopened.list().len(), 1);
         prop_assert_eq!(reopened.list()[0].credential(), &c);
-        let accepted = accepted_flips(&file, |b| Wallet::open(MemoryStorage { bytes: Some(b.to_vec()) }, b"pass").is_ok());
+        let opens = |b: &[u8]| Wallet::open(MemoryStorage { bytes: Some(b.to_vec()) }, b"pass").is_ok();
+        let accepted = accepted_flips(&file, opens);
         prop_assert!(accepted.is_empty(), "bits {:?} accepted", accepted);
     }
 }

@@ -545,7 +545,10 @@ async fn main() {
         "latency": latency,
         "server_errors": server_errors.len(),
         "server_error_examples": server_errors.iter().take(5).collect::<Vec<_>>(),
-        "checks": checks.iter().map(|(name, f)| json!({ "check": name, "failures": f.len(), "examples": f.iter().take(3).collect::<Vec<_>>() })).collect::<Vec<_>>(),
+        "checks": checks
+            .iter()
+            .map(|(name, f)| json!({ "check": name, "failures": f.len(), "examples": &f[..f.len().min(3)] }))
+            .collect::<Vec<_>>(),
         "ok": failures.is_empty(),
     });
     if o.json {
