@@ -2,7 +2,8 @@
 //!
 //! - round trips: whatever a document encodes to decodes back to the same document (credential claims, signed
 //!   credentials through the whole verifier, dynamic presentations, QR transport and base45, key certificates,
-//!   federation roots, province bundles, trust bundles and trust states, status lists and deltas, wallet files);
+//!   federation roots, province bundles, trust files, trust bundles and trust states, status lists and deltas,
+//!   wallet files);
 //! - tamper evidence: flipping any single bit of a signed document — every bit, not a sample — gets it refused;
 //! - robustness: arbitrary bytes, and valid documents with random damage, give a typed error and never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,7 +14,8 @@ use huren_keys::dangerous::{signing_key_from_seed, trust_list_from_unverified};
 use huren_keys::status::{Status, StatusDelta, StatusList};
 use huren_keys::{
     cbor, federation, AcceptancePolicy, CredentialType, FederationRoot, IssuerKey, KeyCertificate, KeyRevocation,
-    Member, ProvinceBundle, SigningKey, StatusListDescriptor, TrustBundle, TrustList, TrustState,
+    Member, ProvinceAnchor, ProvinceBundle, SigningKey, StatusListDescriptor, TrustBundle, TrustFile, TrustList,
+    TrustState,
 };
 use huren_tests::fixtures::{TestFederation, DAY, T0};
 use huren_verifier::dcc::{verify_dcc, DccTrust};
@@ -319,6 +321,38 @@ proptest! {
         let root = FederationRoot::verify_initial(&fed.signed_root(&fed.root_doc(1), &[0, 2])).unwrap();
         let bytes = fed.signed_bundle(&bundle);
         prop_assert_eq!(ProvinceBundle::verify(&bytes, &root).unwrap().into_document(), bundle);
+    }
+
+    #[test]
+    fn trust_files_round_trip_and_yield_their_keys(
+        provinces in proptest::sample::subsequence(vec![0usize, 1, 2, 3], 1..=4),
+    ) {
+        // One anchor per province: its root (seed 100 + i) and a certificate for its issuer key.
+        let root_of = |i: usize| signing_key_from_seed(&[100 + u8::try_from(i).unwrap(); 32]).unwrap();
+        let anchors: Vec<ProvinceAnchor> = provinces
+            .iter()
+            .map(|&i| {
+                let cert = KeyCertificate {
+                    province: PROVINCES[i].into(),
+                    public_key: issuer_key(PROVINCES[i]).public().clone(),
+                    credential_types: CredentialType::ALL.to_vec(),
+                    usage_from: T0,
+                    usage_until: T0 + DAY,
+                    expires: T0 + 2 * DAY,
+                    issued_at: T0,
+                };
+                ProvinceAnchor {
+                    province: PROVINCES[i].into(),
+                    root: root_of(i).public().clone(),
+                    certificates: vec![cert.sign(&root_of(i)).unwrap()],
+                }
+            })
+            .collect();
+        let file = TrustFile { anchors };
+        let decoded = TrustFile::decode(&file.encode()).unwrap();
+        prop_assert_eq!(decoded.encode(), file.encode());
+        let keys = TrustList::from_trust_file(&decoded).unwrap();
+        prop_assert_eq!(keys.keys().len(), provinces.len());
     }
 
     #[test]
