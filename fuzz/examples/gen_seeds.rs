@@ -197,7 +197,7 @@ fn main() -> Res<()> {
     for target in ["qr_text", "verify"] {
         write(&corpus.join(target), "health-green-dynamic.txt", dynamic.as_bytes())?;
     }
-    // The untagged form is accepted too.
+    // The untagged form: COSE_MALFORMED since Huren's documents have one encoding (tag 18).
     if let Some((_, cose_bytes)) = signed.first() {
         write(&corpus.join("verify_cose"), "health-green-untagged.cose", &cose_bytes[1..])?;
         write(&corpus.join("cose_cwt"), "health-green-untagged.cose", &cose_bytes[1..])?;

@@ -116,11 +116,32 @@ pub const BATCH_LINES: usize = 1024;
 /// Answer for every line of a batch whose transaction failed: nothing of it was stored.
 const RETRY: &str = "internal error; send this line again";
 
+/// Answer for every line of a batch whose commit's outcome is unknown.
+const UNKNOWN: &str = "internal error; this line may have been stored: sending it again may issue it twice";
+
+/// Why the lines of a batch got no result of their own.
+#[derive(Debug)]
+pub enum BatchFailed {
+    /// Nothing of the batch was stored: its lines may be sent again.
+    NotStored(String),
+    /// The database may or may not have stored the whole batch (its commit's answer was lost).
+    Unknown(String),
+}
+
+impl From<crate::Error> for BatchFailed {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::CommitUnknown(detail) => BatchFailed::Unknown(detail),
+            other => BatchFailed::NotStored(other.to_string()),
+        }
+    }
+}
+
 /// Batches issued at once: one is stored while the next is signed.
 const IN_FLIGHT: usize = 2;
 
 /// The outcome of one batch: one result per request, or an error when nothing of it was stored.
-type BatchResult = Result<Vec<Result<String, String>>, String>;
+type BatchResult = Result<Vec<Result<String, String>>, BatchFailed>;
 
 /// A batch on its way: its input lines (with the parse error of those that did not parse) and its issuance.
 struct Batch {
@@ -184,10 +205,16 @@ where
                 let mut results = match done {
                     Ok(Ok(results)) => results.into_iter(),
                     failure => {
-                        let e = failure.map_or_else(|e| e.to_string(), |r| r.err().unwrap_or_default());
-                        tracing::error!(error = %e, "bulk batch not stored");
+                        let (answer, e) = match failure {
+                            Ok(Err(BatchFailed::Unknown(e))) => (UNKNOWN, e),
+                            Ok(Err(BatchFailed::NotStored(e))) => (RETRY, e),
+                            Ok(Ok(_)) => (RETRY, String::new()),
+                            // The task panicked or was cancelled before its commit.
+                            Err(e) => (RETRY, e.to_string()),
+                        };
+                        tracing::error!(error = %e, answer, "bulk batch not answered line by line");
                         let count = batch.lines.iter().filter(|(_, r)| r.is_none()).count();
-                        vec![Err(RETRY.to_string()); count].into_iter()
+                        vec![Err(answer.to_string()); count].into_iter()
                     }
                 };
                 let mut text = String::new();

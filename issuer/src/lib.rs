@@ -62,6 +62,11 @@ pub enum Error {
     /// The database failed or holds something unexpected.
     #[error("storage: {0}")]
     Storage(String),
+    /// The database may or may not have stored a change: its commit failed and whether it took effect could not
+    /// be learnt in time. Sending the same request again may apply it twice (unless it carries an
+    /// Idempotency-Key).
+    #[error("commit outcome unknown: {0}")]
+    CommitUnknown(String),
     /// The database cannot be reached right now (a lost connection, a busy pool, a restarting server, a
     /// serialisation conflict): nothing was changed, and the same request may be sent again.
     #[error("storage unavailable: {0}")]

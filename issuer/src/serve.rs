@@ -3,7 +3,7 @@
 //! client otherwise holds its connection for ever), and at most [`ServeLimits::max_connections`] connections
 //! are served at once (more are closed on arrival). Each request carries the client's address
 //! (`ConnectInfo<SocketAddr>`, for the authentication throttle); shutdown is graceful: the listener closes,
-//! requests in flight are finished, idle connections are closed.
+//! requests in flight are finished (for at most [`ServeLimits::shutdown_grace`]), idle connections are closed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,11 +23,18 @@ pub struct ServeLimits {
     pub header_read_timeout: Duration,
     /// Most connections served at once.
     pub max_connections: usize,
+    /// Longest wait, at shutdown, for the requests in flight (a bulk issuance, or a client that stopped reading
+    /// its answer); connections still open after it are dropped.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServeLimits {
     fn default() -> Self {
-        ServeLimits { header_read_timeout: Duration::from_secs(10), max_connections: 4096 }
+        ServeLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            shutdown_grace: Duration::from_secs(60),
+        }
     }
 }
 
@@ -76,6 +83,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(grace = ?limits.shutdown_grace, "connections still open at shutdown were dropped");
+    }
     Ok(())
 }

@@ -388,6 +388,10 @@ impl From<crate::Error> for ApiError {
         match e {
             crate::Error::Request(m) => ApiError::BadRequest(m),
             crate::Error::Credential(e) => ApiError::BadRequest(e.to_string()),
+            crate::Error::CommitUnknown(detail) => {
+                tracing::error!(error = %detail, "request failed: the database may or may not have stored it");
+                ApiError::Internal
+            }
             crate::Error::StorageUnavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable; the client was told to retry");
                 ApiError::Unavailable
@@ -535,7 +539,7 @@ async fn bulk_issue(
             let (province, db, status) = (state.inner.province.clone(), &state.inner.db, &state.inner.status);
             crate::bulk::issue_batch(province, db, status, &token.id, requests, state.now())
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(crate::bulk::BatchFailed::from)
         }
     }))
 }

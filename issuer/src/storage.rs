@@ -237,8 +237,12 @@ macro_rules! audited {
     ($db:expr, |$tx:ident| $body:expr) => {
         on_writer!($db, |pool| {
             let mut $tx = pool.begin().await.map_err(db_err)?;
+            // PostgreSQL: the transaction's id, to learn its fate if the commit's answer is lost.
+            let mut xid: Option<i64> = None;
             if let Database::Postgres(_) = $db {
                 sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut *$tx).await.map_err(db_err)?;
+                let row = sqlx::query("SELECT txid_current()").fetch_one(&mut *$tx).await.map_err(db_err)?;
+                xid = Some(row.try_get::<i64, _>(0).map_err(db_err)?);
             } else {
                 // Make the deferred transaction a write transaction before anything is read.
                 sqlx::query("UPDATE audit_log SET seq = seq WHERE 0 = 1").execute(&mut *$tx).await.map_err(db_err)?;
@@ -277,10 +281,38 @@ macro_rules! audited {
                 }
                 entries
             };
-            $tx.commit().await.map_err(db_err)?;
+            if let Err(e) = $tx.commit().await {
+                settle_failed_commit($db, xid, e).await?;
+            }
             (result, entries)
         })
     };
+}
+
+/// How long to keep asking whether a commit whose answer was lost took effect.
+const SETTLE_COMMIT_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A commit failed. On SQLite that means it did not happen (the database is a local file: the error came from it).
+/// On PostgreSQL the connection may have broken after the server committed but before the answer arrived, so
+/// the transaction's fate is asked on another connection (`txid_status`): committed is success, aborted is
+/// [`Error::StorageUnavailable`] (nothing changed, the request may be sent again), and when that cannot be learnt
+/// within [`SETTLE_COMMIT_FOR`] the outcome is [`Error::CommitUnknown`].
+async fn settle_failed_commit(db: &Database, xid: Option<i64>, e: sqlx::Error) -> Result<(), Error> {
+    let (Database::Postgres(pool), Some(xid)) = (db, xid) else { return Err(db_err(e)) };
+    let started = std::time::Instant::now();
+    while started.elapsed() < SETTLE_COMMIT_FOR {
+        let fate = sqlx::query("SELECT txid_status($1)").bind(xid).fetch_one(pool).await;
+        match fate.and_then(|row| row.try_get::<Option<String>, _>(0)) {
+            Ok(Some(fate)) if fate == "committed" => {
+                tracing::warn!(error = %e, "the commit's answer was lost, but it committed");
+                return Ok(());
+            }
+            Ok(Some(fate)) if fate == "aborted" => return Err(Error::StorageUnavailable(e.to_string())),
+            // In progress, or the database is still unreachable: ask again shortly.
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    Err(Error::CommitUnknown(e.to_string()))
 }
 
 /// Rows per multi-row INSERT (at most 8 columns each: far below either backend's bound-parameter limit).
@@ -380,7 +412,8 @@ fn db_err(e: sqlx::Error) -> Error {
 /// Failures that say nothing about the request, only about reaching the database at this moment: the connection
 /// broke or was closed (PostgreSQL class 08, an administrator's termination 57P01-57P03), the pool had no
 /// connection in time, or the transaction lost a serialisation race (40001, 40P01; SQLite busy or locked). A
-/// transaction that fails so was rolled back, so the request may be sent again (503 to HTTP clients).
+/// transaction that fails so before its commit was rolled back, so the request may be sent again (503 to HTTP
+/// clients); a failed commit is settled first ([`settle_failed_commit`]).
 fn is_transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
@@ -390,7 +423,11 @@ fn is_transient(e: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(d) => d.code().is_some_and(|code| {
-            code.starts_with("08") || ["57P01", "57P02", "57P03", "40001", "40P01", "5", "6", "517"].contains(&&*code)
+            // SQLite reports extended result codes: the primary code is the low byte (5 busy, 6 locked).
+            let sqlite_busy_or_locked = code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+            sqlite_busy_or_locked
+                || code.starts_with("08")
+                || ["57P01", "57P02", "57P03", "40001", "40P01"].contains(&&*code)
         }),
         _ => false,
     }

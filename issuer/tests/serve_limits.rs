@@ -115,24 +115,54 @@ async fn connections_beyond_the_cap_are_closed_and_the_clients_address_reaches_t
     server.await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_finishes_the_request_in_flight() {
-    let (address, stop, server) = start("shutdown", ServeLimits::default()).await;
-    // The request's body arrives slowly; shutdown is asked for while it is being read.
-    let client = tokio::task::spawn_blocking(move || {
+/// A client whose request body is half sent when it says so on `sent`, finishing it after `pause`; returns the
+/// answer it read.
+fn half_sent_request(
+    address: std::net::SocketAddr,
+    pause: Duration,
+    sent: std::sync::mpsc::Sender<()>,
+) -> tokio::task::JoinHandle<String> {
+    tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(address).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         stream.write_all(b"POST /v1/credentials HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{").unwrap();
-        std::thread::sleep(Duration::from_millis(500));
-        stream.write_all(b"}").unwrap();
+        sent.send(()).unwrap();
+        std::thread::sleep(pause);
+        let _ = stream.write_all(b"}");
         let mut answer = String::new();
         let _ = stream.read_to_string(&mut answer);
         answer
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_request_in_flight() {
+    let (address, stop, server) = start("shutdown", ServeLimits::default()).await;
+    let (sent, head_sent) = std::sync::mpsc::channel();
+    let client = half_sent_request(address, Duration::from_millis(800), sent);
+    blocking(move || head_sent.recv().unwrap()).await;
+    // The head is out; give the server a moment to read it, then ask it to stop while the body is still coming.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     stop.send(()).unwrap();
     let answer = client.await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "answered before the server stopped: {answer}");
     server.await.unwrap();
     assert!(TcpStream::connect(address).is_err(), "the listener is closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_no_longer_than_its_grace() {
+    let limits = ServeLimits { shutdown_grace: Duration::from_millis(500), ..ServeLimits::default() };
+    let (address, stop, server) = start("grace", limits).await;
+    let (sent, head_sent) = std::sync::mpsc::channel();
+    // This body takes 3 s to finish: shutdown must not wait for it.
+    let client = half_sent_request(address, Duration::from_secs(3), sent);
+    blocking(move || head_sent.recv().unwrap()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    stop.send(()).unwrap();
+    server.await.unwrap();
+    let waited = asked.elapsed();
+    assert!(waited >= Duration::from_millis(400) && waited < Duration::from_millis(2500), "{waited:?}");
+    drop(client);
 }

@@ -56,10 +56,10 @@ pub struct Sign1 {
 }
 
 impl Sign1 {
-    /// Parse one of Huren's own COSE_Sign1 documents (credentials, key certificates, bundles, status lists),
-    /// tagged (18) or untagged, as strictly as [`Sign1::parse_lenient`] and in its one encoding: the shortest
-    /// definite-length form throughout, the protected header canonical CBOR, and the unprotected header empty
-    /// (nothing in it is signed, so anything there would make one document many byte strings).
+    /// Parse one of Huren's own COSE_Sign1 documents (credentials, key certificates, bundles, status lists) as
+    /// strictly as [`Sign1::parse_lenient`] and in its one encoding: tagged (18), the shortest definite-length
+    /// form throughout, the protected header canonical CBOR, and the unprotected header empty (nothing in it is
+    /// signed, so anything there would make one document many byte strings).
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let sign1 = Self::parse_lenient(bytes)?;
         sign1.check_one_encoding(bytes)?;
@@ -77,12 +77,12 @@ impl Sign1 {
         if !protected.is_empty() && crate::cbor::decode_canonical(protected, 2).is_err() {
             return malformed("protected header is not canonical CBOR");
         }
+        if bytes.first() != Some(&0xd2) {
+            return malformed("untagged (Huren documents carry tag 18)");
+        }
         let lengths = || malformed("indefinite or long-form lengths");
         let mut start = Vec::with_capacity(12);
-        if bytes.first() == Some(&0xd2) {
-            start.push(0xd2);
-        }
-        start.push(0x84);
+        start.extend_from_slice(&[0xd2, 0x84]);
         byte_string_head(&mut start, protected.len());
         let mut at = start.len() + protected.len();
         if bytes.get(..start.len()) != Some(start.as_slice()) || bytes.get(at) != Some(&0xa0) {
@@ -222,8 +222,9 @@ mod tests {
         assert_eq!(parsed.content_type(), Some("huren/test"));
         assert_eq!(parsed.algorithm_id(), Some(-8));
         assert_eq!(parsed.verify(key.public()).unwrap(), b"payload");
-        // untagged is accepted too
-        assert!(Sign1::parse(&bytes[1..]).is_ok());
+        // untagged is a second encoding: only the lenient parser (EU DCCs) takes it
+        assert!(matches!(Sign1::parse(&bytes[1..]), Err(Error::CoseMalformed(m)) if m.contains("untagged")));
+        assert!(Sign1::parse_lenient(&bytes[1..]).is_ok());
     }
 
     #[test]

@@ -295,6 +295,7 @@ fn strict_cbor() {
     );
 
     // Trailing bytes, other tags, other types.
+    t.case("COSE: untagged (a second encoding)", cose_code(&honest[1..], &trust), "COSE_MALFORMED");
     let mut trailing = honest.clone();
     trailing.push(0x00);
     t.case("COSE: a byte after the structure", cose_code(&trailing, &trust), "COSE_MALFORMED");

@@ -1,8 +1,9 @@
 //! The issuer's load and fault test, short: `huren-issuer-load` runs 8 clients for 20 seconds against the real
-//! server on PostgreSQL while the server is killed, stopped and restarted and its database connections are cut.
-//! Its own checks (nothing acknowledged lost, no duplicate, every credential verified and audited once, the audit
-//! chain intact) must pass, every fault must have happened, and no request may have got a 500: a lost database
-//! is a 503 the client retries. The long run's figures are in docs/PERFORMANCE.md.
+//! server on PostgreSQL (issuing with and without idempotency keys and in bulk, revoking, reading) while the server
+//! is killed, stopped and restarted and its database connections are cut. Its own checks (nothing acknowledged
+//! lost, no duplicate, every credential verified and audited once, the audit chain intact) must pass, every fault
+//! must have happened, and no request may have got a 500: a lost database is a 503 the client retries, and a
+//! commit whose answer was lost is settled before the client is answered. The long run's figures are in docs/PERFORMANCE.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -26,6 +27,9 @@ fn restarts_and_cut_database_connections_lose_nothing_acknowledged() {
     assert!(report["connections_cut"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["acknowledged"]["issued"].as_u64().unwrap() >= 200, "{report}");
     assert!(report["acknowledged"]["revoked"].as_u64().unwrap() >= 20, "{report}");
+    for kind in ["keyed", "without key", "bulk line"] {
+        assert!(report["acknowledged"]["issued_by_kind"][kind].as_u64().unwrap_or(0) > 0, "{kind}: {report}");
+    }
     let errors = report["errors"].as_object().unwrap();
     assert!(errors.keys().all(|kind| !kind.contains("HTTP 500")), "{errors:?}");
     assert_eq!(report["server_errors"], 0, "{report}");

@@ -43,6 +43,8 @@ pub const MAX_FRAME_PIXELS: u64 = 1920 * 1080;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most connections served at once (a gate or two and the page; more are closed on arrival).
 pub const MAX_CONNECTIONS: usize = 256;
+/// Longest wait, at shutdown, for the requests in flight; connections still open after it are dropped.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Builds the checkpoint afresh from its files; called at start and whenever a watched file changes.
 pub type Loader = Box<dyn Fn() -> Result<Checkpoint, String> + Send + Sync>;
@@ -565,6 +567,6 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     Ok(())
 }

@@ -624,9 +624,11 @@ fn decode_contents(plain: &[u8]) -> Result<(Vec<Entry>, Option<SigningKey>), Err
         .entries
         .into_iter()
         .map(|stored| {
-            // The wallet checked this code when importing it and the encryption authenticates it since.
+            // The wallet checked this code when importing it and the encryption authenticates it since. Read
+            // leniently: an untrusted code kept by an older version may predate the one-encoding rule for COSE
+            // envelopes; a checkpoint refuses such a code, but the wallet must still open.
             let cose = transport::decode(&stored.qr, &transport::Limits::default())?;
-            let credential = Credential::from_claims(Sign1::parse(&cose)?.unverified_payload())?;
+            let credential = Credential::from_claims(Sign1::parse_lenient(&cose)?.unverified_payload())?;
             Ok(Entry { qr_text: stored.qr, cose, credential, trust: stored.trust, imported_at: stored.imported_at })
         })
         .collect::<Result<Vec<_>, Error>>()

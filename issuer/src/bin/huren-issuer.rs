@@ -634,13 +634,14 @@ async fn bulk(file: &std::path::Path, target: BulkTarget) -> anyhow::Result<()> 
             let config = huren_issuer::status::StatusConfig { node: "cli".into(), ..Default::default() };
             let status = std::sync::Arc::new(huren_issuer::status::StatusService::new(config)?);
             tokio::spawn(async move {
+                use huren_issuer::bulk::BatchFailed;
                 let issue = |requests: Vec<IssueRequest>| {
                     let (province, db, status) = (province.clone(), db.clone(), status.clone());
                     async move {
-                        let now = time_or_now(None).map_err(|e| e.to_string())?;
+                        let now = time_or_now(None).map_err(|e| BatchFailed::NotStored(e.to_string()))?;
                         huren_issuer::bulk::issue_batch(province, &db, &status, "cli", requests, now)
                             .await
-                            .map_err(|e| e.to_string())
+                            .map_err(BatchFailed::from)
                     }
                 };
                 huren_issuer::bulk::process(input, format, issue, sender).await;

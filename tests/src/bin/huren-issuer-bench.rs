@@ -101,7 +101,7 @@ async fn bulk_rate(province: Arc<Province>, db: &Database, n: usize) -> f64 {
         async move {
             huren_issuer::bulk::issue_batch(province, &db, &status, "bench", requests, T0)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(huren_issuer::bulk::BatchFailed::from)
         }
     };
     let worker = tokio::spawn(huren_issuer::bulk::process(

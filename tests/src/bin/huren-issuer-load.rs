@@ -1,15 +1,17 @@
 //! `huren-issuer-load`: a load and fault test of the issuer service on loopback.
 //!
-//! Concurrent clients issue credentials (each with an Idempotency-Key), revoke some of those they were
-//! acknowledged, and read some back, for a set time, against the real `huren-issuer serve` binary, while a fault
-//! task restarts the server (SIGKILL and SIGTERM in turn) and cuts the server's database connections
-//! (`pg_terminate_backend`). A client retries a failed request with the same key until it is answered or its
-//! operation's deadline passes. Afterwards, with the server up again, the database itself is checked:
+//! Concurrent clients issue credentials (most with an Idempotency-Key, some without, some in small bulk
+//! requests), revoke some of those they were acknowledged, and read some back, for a set time, against the real
+//! `huren-issuer serve` binary, while a fault task restarts the server (SIGKILL and SIGTERM in turn) and cuts the
+//! server's database connections (`pg_terminate_backend`). A client retries a failed request only where the
+//! service says it may: with the same key for keyed issuance (any failure); without a key only after a 503 or a
+//! refused connection (nothing reached the database); a bulk line only when its answer says "send this line
+//! again". Every issuance names its subject uniquely, retries included. Afterwards, with the server up again, the
+//! database itself is checked:
 //!
 //! - no acknowledged write is lost: every acknowledged credential is stored, under the acknowledged id, and every
 //!   acknowledged revocation is in effect;
-//! - no duplicate: no idempotency key (each client's key is also the credential's subject name) has more than one
-//!   credential;
+//! - no duplicate: no subject name (one per issuance, whatever its retries) has more than one credential;
 //! - every stored credential verifies against the province's trust file and has exactly one `issue` audit entry;
 //! - the audit chain verifies (in process and with `huren-issuer audit verify`).
 //!
@@ -96,6 +98,8 @@ fn run(args: &[&str], database_url: &str) -> String {
 /// The server process, on a fixed port so that clients keep their URL across restarts.
 struct Server {
     child: Child,
+    /// The threads copying each server process's log into `server.log`.
+    log_copiers: Vec<std::thread::JoinHandle<()>>,
     dir: PathBuf,
     listen: String,
     database_url: String,
@@ -103,11 +107,12 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, listen: &str, database_url: &str) -> Server {
-        let child = Self::spawn(dir, listen, database_url);
-        Server { child, dir: dir.to_path_buf(), listen: listen.into(), database_url: database_url.into() }
+        let (child, copier) = Self::spawn(dir, listen, database_url);
+        let (dir, listen, database_url) = (dir.to_path_buf(), listen.into(), database_url.into());
+        Server { child, log_copiers: vec![copier], dir, listen, database_url }
     }
 
-    fn spawn(dir: &Path, listen: &str, database_url: &str) -> Child {
+    fn spawn(dir: &Path, listen: &str, database_url: &str) -> (Child, std::thread::JoinHandle<()>) {
         let started = Instant::now();
         loop {
             let mut child = issuer_bin()
@@ -128,11 +133,11 @@ impl Server {
             if serving {
                 // Keep the server's log (warnings and errors) for the report.
                 let log = dir.join("server.log");
-                std::thread::spawn(move || {
+                let copier = std::thread::spawn(move || {
                     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-                    std::io::copy(&mut stderr, &mut file)
+                    let _ = std::io::copy(&mut stderr, &mut file);
                 });
-                return child;
+                return (child, copier);
             }
             // The port may still be held by the process just killed, or the database refused us: try again.
             let _ = child.wait();
@@ -150,7 +155,9 @@ impl Server {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
-        self.child = Self::spawn(&self.dir, &self.listen, &self.database_url);
+        let (child, copier) = Self::spawn(&self.dir, &self.listen, &self.database_url);
+        self.child = child;
+        self.log_copiers.push(copier);
         down.elapsed()
     }
 }
@@ -159,16 +166,24 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The server's last words reach the log before anyone reads it.
+        for copier in self.log_copiers.drain(..) {
+            let _ = copier.join();
+        }
     }
 }
 
 /// What the clients saw, shared between them.
 #[derive(Default)]
 struct Record {
-    /// Idempotency key -> acknowledged credential id.
+    /// Subject name (one per issuance) -> acknowledged credential id.
     issued: BTreeMap<String, String>,
-    /// Keys whose issuance was never answered (it may or may not have been stored; never twice).
+    /// Names whose issuance got no definite answer (it may or may not have been stored; never twice).
     unanswered: Vec<String>,
+    /// Acknowledged issuances by kind (keyed, without a key, bulk lines).
+    issued_by_kind: BTreeMap<&'static str, u64>,
+    /// Bulk lines answered "send this line again" (and sent again).
+    bulk_retried_lines: u64,
     /// Ids whose revocation was acknowledged (200, or 409 after an attempt of ours that got no answer).
     revoked: HashSet<String>,
     /// Responses that replayed an earlier issuance for a retried key (200 `replayed`).
@@ -182,6 +197,9 @@ struct Record {
     latency: BTreeMap<&'static str, Vec<Duration>>,
     gave_up: BTreeMap<&'static str, u64>,
 }
+
+/// Lines in each bulk request of the load.
+const BULK_LINES: usize = 16;
 
 /// How long one operation keeps retrying before it gives up.
 const OP_DEADLINE: Duration = Duration::from_secs(30);
@@ -209,11 +227,23 @@ async fn attempt(request: reqwest::RequestBuilder) -> Result<(u16, serde_json::V
     }
 }
 
-/// Retry `make()` until an answer other than a transient failure (transport error, 5xx, 429) arrives or the
-/// deadline passes; returns the answer and how many attempts failed before it.
+/// Which failures an operation may send again after.
+#[derive(Clone, Copy, PartialEq)]
+enum Retry {
+    /// Any failure: the operation is idempotent (a keyed issuance, a revocation, a read).
+    Any,
+    /// Only failures that prove nothing was done: a refused connection (the request never left) or a 503 (the
+    /// service says nothing changed). After a reset, a timeout or a 500 the outcome is unknown.
+    IfNothingDone,
+}
+
+/// Retry `make()` as `retry` allows until an answer other than a transient failure (transport error, 5xx, 429)
+/// arrives or the deadline passes; returns the answer and how many attempts failed before it, or `None` when the
+/// operation's outcome stays unknown.
 async fn with_retries(
     record: &Mutex<Record>,
     op: &'static str,
+    retry: Retry,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> Option<((u16, serde_json::Value), u64)> {
     let started = Instant::now();
@@ -234,7 +264,8 @@ async fn with_retries(
             Some(kind) => {
                 failed += 1;
                 *record.lock().unwrap().errors.entry(format!("{op}: {kind}")).or_default() += 1;
-                if started.elapsed() > OP_DEADLINE {
+                let nothing_done = kind == "connect refused" || kind == "HTTP 503" || kind == "HTTP 429";
+                if started.elapsed() > OP_DEADLINE || (retry == Retry::IfNothingDone && !nothing_done) {
                     *record.lock().unwrap().gave_up.entry(op).or_default() += 1;
                     return None;
                 }
@@ -265,9 +296,11 @@ impl Client {
             let pick = usize::try_from(rng >> 8).unwrap_or(0) % mine.len().max(1);
             if roll < 7 || mine.is_empty() {
                 seq += 1;
-                let key = format!("load-{worker}-{seq}");
-                if let Some(id) = self.issue(&key).await {
-                    mine.push(id);
+                // Mostly keyed; one issuance in eight without a key, one in sixteen a small bulk request.
+                match rng % 16 {
+                    0 => mine.extend(self.bulk(&format!("bulk-{worker}-{seq}")).await),
+                    1 | 2 => mine.extend(self.issue(&format!("nokey-{worker}-{seq}"), false).await),
+                    _ => mine.extend(self.issue(&format!("load-{worker}-{seq}"), true).await),
                 }
             } else if roll < 9 {
                 let id = mine.swap_remove(pick);
@@ -278,29 +311,126 @@ impl Client {
         }
     }
 
-    async fn issue(&self, key: &str) -> Option<String> {
+    /// One issuance of subject `name`: with an Idempotency-Key (the name) when `keyed`, retried on any failure;
+    /// without one, retried only when nothing was done.
+    async fn issue(&self, name: &str, keyed: bool) -> Option<String> {
         let url = format!("{}/v1/credentials", self.base);
-        let body = issue_body(key);
+        let body = issue_body(name);
         let make = || {
-            self.http
-                .post(&url)
-                .bearer_auth(&self.issuer_token)
-                .header("idempotency-key", key)
-                .header("content-type", "application/json")
-                .body(body.clone())
+            let request =
+                self.http.post(&url).bearer_auth(&self.issuer_token).header("content-type", "application/json");
+            let request = if keyed { request.header("idempotency-key", name) } else { request };
+            request.body(body.clone())
         };
-        let Some(((status, answer), _)) = with_retries(&self.record, "issue", make).await else {
-            self.record.lock().unwrap().unanswered.push(key.to_string());
+        let (op, retry) = if keyed { ("issue", Retry::Any) } else { ("issue without key", Retry::IfNothingDone) };
+        let Some(((status, answer), _)) = with_retries(&self.record, op, retry, make).await else {
+            self.record.lock().unwrap().unanswered.push(name.to_string());
             return None;
         };
-        assert!(status == 201 || status == 200, "issue {key}: {status} {answer}");
+        assert!(status == 201 || status == 200, "issue {name}: {status} {answer}");
         let id = answer["id"].as_str().unwrap().to_string();
         let mut record = self.record.lock().unwrap();
         if answer["replayed"] == true {
             record.replays += 1;
         }
-        assert!(record.issued.insert(key.to_string(), id.clone()).is_none(), "key {key} acknowledged twice");
+        *record.issued_by_kind.entry(if keyed { "keyed" } else { "without key" }).or_default() += 1;
+        assert!(record.issued.insert(name.to_string(), id.clone()).is_none(), "{name} acknowledged twice");
         Some(id)
+    }
+
+    /// A bulk request of [`BULK_LINES`] subjects `{prefix}-{i}`; lines answered "send this line again" go in the
+    /// next request, until every line has a definite answer, the outcome of a line is unknown (the response
+    /// broke off before it, or said the line may have been stored), or the deadline passes.
+    async fn bulk(&self, prefix: &str) -> Vec<String> {
+        let url = format!("{}/v1/credentials/bulk", self.base);
+        let mut to_send: Vec<String> = (0..BULK_LINES).map(|i| format!("{prefix}-{i}")).collect();
+        let mut acknowledged = Vec::new();
+        let started = Instant::now();
+        while !to_send.is_empty() && started.elapsed() < OP_DEADLINE {
+            let body: String = to_send.iter().map(|name| issue_body(name) + "\n").collect();
+            *self.record.lock().unwrap().attempts.entry("bulk request").or_default() += 1;
+            let request =
+                self.http.post(&url).bearer_auth(&self.issuer_token).header("content-type", "application/x-ndjson");
+            let (answers, broken) = match request.body(body).send().await {
+                Err(e) if e.is_connect() => (Vec::new(), None),
+                Err(_) => (Vec::new(), Some("connection reset".to_string())),
+                Ok(response) if response.status() == 503 => (Vec::new(), None),
+                Ok(mut response) => {
+                    assert_eq!(response.status(), 200, "bulk {prefix}");
+                    let (mut text, mut broken) = (Vec::new(), None);
+                    loop {
+                        match response.chunk().await {
+                            Ok(Some(chunk)) => text.extend_from_slice(&chunk),
+                            Ok(None) => break,
+                            Err(_) => {
+                                broken = Some("connection reset".to_string());
+                                break;
+                            }
+                        }
+                    }
+                    let lines: Vec<serde_json::Value> = text
+                        .split(|&b| b == b'\n')
+                        .filter_map(|line| serde_json::from_slice(line).ok())
+                        .filter(|v: &serde_json::Value| v.get("line").is_some())
+                        .collect();
+                    (lines, broken)
+                }
+            };
+            to_send = self.settle_bulk_answers(to_send, &answers, broken, &mut acknowledged);
+            if !to_send.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let mut record = self.record.lock().unwrap();
+        record.latency.entry("bulk of 16").or_default().push(started.elapsed());
+        record.unanswered.extend(to_send);
+        acknowledged
+    }
+
+    /// Record a bulk response's answers; returns the lines to send again.
+    fn settle_bulk_answers(
+        &self,
+        to_send: Vec<String>,
+        answers: &[serde_json::Value],
+        broken: Option<String>,
+        acknowledged: &mut Vec<String>,
+    ) -> Vec<String> {
+        let mut record = self.record.lock().unwrap();
+        let mut again = Vec::new();
+        let mut answered = HashSet::new();
+        for answer in answers {
+            let n = usize::try_from(answer["line"].as_u64().unwrap()).unwrap();
+            let name = to_send[n - 1].clone();
+            answered.insert(n - 1);
+            if let Some(id) = answer["id"].as_str() {
+                *record.issued_by_kind.entry("bulk line").or_default() += 1;
+                assert!(record.issued.insert(name.clone(), id.to_string()).is_none(), "{name} acknowledged twice");
+                acknowledged.push(id.to_string());
+            } else if answer["error"].as_str().is_some_and(|e| e.contains("send this line again")) {
+                record.bulk_retried_lines += 1;
+                again.push(name);
+            } else {
+                *record.errors.entry(format!("bulk line: {}", answer["error"])).or_default() += 1;
+                record.unanswered.push(name);
+            }
+        }
+        match broken {
+            // The response broke off: lines without an answer may have been stored (their batch may have
+            // committed): not sent again.
+            Some(kind) => {
+                *record.errors.entry(format!("bulk request: {kind}")).or_default() += 1;
+                for (_, name) in to_send.iter().enumerate().filter(|(i, _)| !answered.contains(i)) {
+                    record.unanswered.push(name.clone());
+                }
+            }
+            // Refused before anything was read (connection refused, 503): every line again.
+            None if answers.is_empty() => {
+                *record.errors.entry("bulk request: refused, sent again".into()).or_default() += 1;
+                again = to_send.clone();
+            }
+            None => {}
+        }
+        again
     }
 
     async fn revoke(&self, id: &str) {
@@ -312,7 +442,9 @@ impl Client {
                 .header("content-type", "application/json")
                 .body(r#"{"reason":"load test"}"#)
         };
-        let Some(((status, answer), failed)) = with_retries(&self.record, "revoke", make).await else { return };
+        let Some(((status, answer), failed)) = with_retries(&self.record, "revoke", Retry::Any, make).await else {
+            return;
+        };
         let mut record = self.record.lock().unwrap();
         match status {
             200 => {
@@ -329,7 +461,7 @@ impl Client {
     async fn read(&self, id: &str) {
         let url = format!("{}/v1/credentials/{id}", self.base);
         let make = || self.http.get(&url).bearer_auth(&self.issuer_token);
-        let Some(((status, answer), _)) = with_retries(&self.record, "read", make).await else { return };
+        let Some(((status, answer), _)) = with_retries(&self.record, "read", Retry::Any, make).await else { return };
         if status != 200 || answer["status"] != "valid" {
             self.record.lock().unwrap().stale_reads.push(format!("{id}: {status} {answer}"));
         }
@@ -407,7 +539,7 @@ async fn check_database(
     }
     vec![
         ("acknowledged issuances lost", lost),
-        ("idempotency keys with more than one credential", duplicates),
+        ("issuances (subject names) with more than one credential", duplicates),
         ("acknowledged revocations not in effect", revocations_lost),
         ("stored credentials that do not verify", unverified),
         ("stored credentials without exactly one issue entry", audit_mismatch),
@@ -474,12 +606,13 @@ async fn main() {
             let away = tokio::task::spawn_blocking(move || server.lock().unwrap().restart(graceful)).await.unwrap();
             downtime += away;
             restarts.push(if graceful { "SIGTERM" } else { "SIGKILL" });
-            next_restart = Instant::now() + Duration::from_secs(o.restart_every);
+            // On a fixed schedule from the start, whatever a restart took.
+            next_restart += Duration::from_secs(o.restart_every);
         }
         if o.cut_every > 0 && now >= next_cut && now < quiet_from {
             cut_connections_total += cut_connections(&admin, &name).await;
             cuts += 1;
-            next_cut = Instant::now() + Duration::from_secs(o.cut_every);
+            next_cut += Duration::from_secs(o.cut_every);
         }
     }
     for client in clients {
@@ -503,6 +636,8 @@ async fn main() {
     let server_log = std::fs::read_to_string(p.join("server.log")).unwrap_or_default();
     // The service logs each request it failed with 500 as "request failed" (503s are warnings).
     let server_errors: Vec<&str> = server_log.lines().filter(|l| l.contains("request failed")).collect();
+    // Commits whose answer was lost in a cut, then found committed (`txid_status`) and answered as done.
+    let settled_commits = server_log.lines().filter(|l| l.contains("but it committed")).count();
     if let Database::Postgres(pool) = db {
         pool.close().await;
     }
@@ -539,11 +674,18 @@ async fn main() {
         "error_rate": if attempts == 0 { 0.0 } else { failed as f64 / attempts as f64 },
         "errors": record.errors,
         "gave_up": record.gave_up,
-        "acknowledged": { "issued": record.issued.len(), "revoked": record.revoked.len(), "replayed": record.replays },
+        "acknowledged": {
+            "issued": record.issued.len(),
+            "issued_by_kind": record.issued_by_kind,
+            "revoked": record.revoked.len(),
+            "replayed": record.replays,
+            "bulk_lines_sent_again": record.bulk_retried_lines,
+        },
         "unanswered_issuances": record.unanswered.len(),
         "stored_credentials": stored,
         "latency": latency,
         "server_errors": server_errors.len(),
+        "commits_settled_after_a_lost_answer": settled_commits,
         "server_error_examples": server_errors.iter().take(5).collect::<Vec<_>>(),
         "checks": checks
             .iter()
@@ -566,19 +708,25 @@ async fn main() {
             println!("  {kind}: {n}");
         }
         println!(
-            "acknowledged: {} issued ({} replayed on retry), {} revoked; {} issuances unanswered; {stored} stored",
+            "acknowledged: {} issued ({:?}; {} replayed on retry, {} bulk lines sent again), {} revoked; \
+             {} issuances without a definite answer; {stored} stored",
             record.issued.len(),
+            record.issued_by_kind,
             record.replays,
+            record.bulk_retried_lines,
             record.revoked.len(),
             record.unanswered.len()
         );
-        println!("server log: {} requests failed with 500", server_errors.len());
+        println!(
+            "server log: {} requests failed with 500; {settled_commits} commits found committed after their answer was lost",
+            server_errors.len()
+        );
         for line in server_errors.iter().take(5) {
             println!("  {line}");
         }
         for (op, l) in &latency {
             println!(
-                "  {op:<7} {:>6} ops  p50 {:>7.1} ms  p90 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
+                "  {op:<18} {:>6} ops  p50 {:>7.1} ms  p90 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
                 l["ops"],
                 l["p50_ms"].as_f64().unwrap(),
                 l["p90_ms"].as_f64().unwrap(),
@@ -588,7 +736,7 @@ async fn main() {
         }
         for (name, f) in &checks {
             println!(
-                "  {:<52} {}",
+                "  {:<56} {}",
                 name,
                 if f.is_empty() {
                     "none".to_string()
