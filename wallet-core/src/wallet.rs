@@ -649,3 +649,43 @@ pub fn qr_symbol(text: &str, max_version: i16) -> Result<(Ecc, QrSymbol), Error>
     }
     Ok((Ecc::L, QrSymbol::new(text, Ecc::L)?))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::MemoryStorage;
+    use huren_keys::dangerous;
+
+    /// A wallet kept by a version from before the one-encoding rule may hold an untagged COSE_Sign1: the wallet
+    /// must still open and show it, while a new import (like a checkpoint) refuses that encoding.
+    #[test]
+    fn a_stored_code_in_an_older_encoding_still_opens_but_is_not_imported_again() {
+        let now = 1_800_000_000;
+        let key = dangerous::signing_key_from_seed(&[5; 32]).unwrap();
+        let credential: Credential = serde_json::from_value(serde_json::json!({
+            "issuer": "CN-GD", "issued_at": now - 60, "expires_at": now + 86_400, "id": "0505050505050505",
+            "subject": { "name": "张三", "masked_id": "4403**********1234" },
+            "body": { "type": "health-status", "colour": "green", "reason": "no-risk" },
+        }))
+        .unwrap();
+        let cose = credential.sign(&key).unwrap();
+        assert_eq!(cose[0], 0xD2, "a Huren credential carries COSE tag 18");
+        let untagged = transport::encode(&cose[1..]);
+        let nobody = dangerous::trust_list_from_unverified(Vec::new());
+        let refused = examine(&untagged, &nobody, now, ImportPolicy::AllowUntrusted);
+        assert!(refused.is_err(), "an untagged envelope is not a Huren document's one encoding");
+
+        let mut wallet = Wallet::open_with_iterations(MemoryStorage::default(), b"pass", 1).unwrap();
+        wallet.import_qr(&transport::encode(&cose), &nobody, now, ImportPolicy::AllowUntrusted).unwrap();
+        // What an older version would have written: the same entry with the untagged code.
+        wallet.entries[0].qr_text.clone_from(&untagged);
+        wallet.save().unwrap();
+
+        let reopened = Wallet::open(wallet.into_storage(), b"pass").unwrap();
+        assert_eq!(reopened.list().len(), 1);
+        assert_eq!(reopened.list()[0].qr_text(), untagged);
+        assert_eq!(reopened.list()[0].credential(), &credential);
+    }
+}
