@@ -1,19 +1,24 @@
 //! The HTTP/1.1 server loop for the service's router, with the limits a public endpoint needs and `axum::serve`
 //! does not set: a client must send its request head within [`ServeLimits::header_read_timeout`] (a slow-loris
-//! client otherwise holds its connection for ever), and at most [`ServeLimits::max_connections`] connections
-//! are served at once (more are closed on arrival). Each request carries the client's address
+//! client otherwise holds its connection for ever), a connection whose answer cannot be written for
+//! [`ServeLimits::write_stall_timeout`] is closed (a client that sends requests and never reads the answers), and
+//! at most [`ServeLimits::max_connections`] connections are served at once (more are closed on arrival). Each request carries the client's address
 //! (`ConnectInfo<SocketAddr>`, for the authentication throttle); shutdown is graceful: the listener closes,
 //! requests in flight are finished (for at most [`ServeLimits::shutdown_grace`]), idle connections are closed.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tower::ServiceExt;
 
 /// Limits on connections, beyond the per-request body and time limits of [`crate::service::app`].
@@ -21,6 +26,9 @@ use tower::ServiceExt;
 pub struct ServeLimits {
     /// Longest wait for a request's head (request line and headers), from the connection's first byte.
     pub header_read_timeout: Duration,
+    /// Longest time a write to the client may make no progress (the client reads nothing and the socket's
+    /// buffers are full) before the connection is closed.
+    pub write_stall_timeout: Duration,
     /// Most connections served at once.
     pub max_connections: usize,
     /// Longest wait, at shutdown, for the requests in flight (a bulk issuance, or a client that stopped reading
@@ -32,6 +40,7 @@ impl Default for ServeLimits {
     fn default() -> Self {
         ServeLimits {
             header_read_timeout: Duration::from_secs(10),
+            write_stall_timeout: Duration::from_secs(30),
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(60),
         }
@@ -73,7 +82,10 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+            .serve_connection(
+                TokioIo::new(StallTimeout::new(stream, limits.write_stall_timeout)),
+                hyper_util::service::TowerToHyperService::new(service),
+            );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -87,4 +99,70 @@ pub async fn serve(
         tracing::warn!(grace = ?limits.shutdown_grace, "connections still open at shutdown were dropped");
     }
     Ok(())
+}
+
+/// A connection whose writes fail with [`io::ErrorKind::TimedOut`] once one has waited `timeout` without any
+/// progress: hyper sets no write timeout, so without this a client that never reads its answers would keep its
+/// connection (and its place under the cap) for as long as it likes. Reads pass through unchanged.
+struct StallTimeout<T> {
+    inner: T,
+    timeout: Duration,
+    /// Started when a write or flush first returns `Pending`; cleared by any progress.
+    stalled_since: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> StallTimeout<T> {
+    fn new(inner: T, timeout: Duration) -> Self {
+        StallTimeout { inner, timeout, stalled_since: None }
+    }
+
+    /// The outcome of a write-side poll: progress clears the stall, `Pending` starts or checks its clock.
+    fn watch<R>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        if poll.is_ready() {
+            self.stalled_since = None;
+            return poll;
+        }
+        let timeout = self.timeout;
+        let stall = self.stalled_since.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stall.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading"))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for StallTimeout<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for StallTimeout<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.watch(cx, poll)
+    }
 }

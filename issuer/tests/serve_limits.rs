@@ -1,5 +1,5 @@
 //! The server loop's own limits, over real sockets: a client that does not finish its request head in time is
-//! disconnected (slow loris), connections beyond the cap are closed on arrival, the client's address reaches the
+//! disconnected (slow loris), so is one that sends requests and never reads the answers, connections beyond the cap are closed on arrival, the client's address reaches the
 //! authentication throttle, and shutdown finishes the request in flight before `serve` returns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -111,6 +111,43 @@ async fn connections_beyond_the_cap_are_closed_and_the_clients_address_reaches_t
     let limit = usize::try_from(MAX_AUTH_FAILURES).unwrap();
     assert!(statuses[..limit].iter().all(|s| s == "401"), "{statuses:?}");
     assert_eq!(statuses[limit], "429", "the throttle saw one client address: {statuses:?}");
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_answers_loses_its_connection() {
+    let limits =
+        ServeLimits { write_stall_timeout: Duration::from_millis(500), max_connections: 1, ..ServeLimits::default() };
+    let (address, stop, server) = start("stall", limits).await;
+    let (freed_after, answer) = blocking(move || {
+        // Pipelined requests for a document of several kilobytes, never read: once the socket buffers are full
+        // the server's write makes no progress. The writer blocks too, so it runs on its own thread.
+        let hog = TcpStream::connect(address).unwrap();
+        let mut writer = hog.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let request = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n";
+            for _ in 0..20_000 {
+                if writer.write_all(request).is_err() {
+                    break;
+                }
+            }
+        });
+        let started = Instant::now();
+        // The one place is the hog's until the server gives up on it; then a prompt client is served.
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let answer = get(address, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            if !answer.is_empty() || started.elapsed() > Duration::from_secs(20) {
+                drop(hog);
+                return (started.elapsed(), answer);
+            }
+        }
+    })
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "served once the hog's connection was closed: {answer:?}");
+    assert!(freed_after > Duration::from_millis(400), "the hog held the place first ({freed_after:?})");
+    assert!(freed_after < Duration::from_secs(10), "and lost it after the stall timeout ({freed_after:?})");
     stop.send(()).unwrap();
     server.await.unwrap();
 }
