@@ -1,10 +1,11 @@
 //! The HTTP/1.1 server loop for the service's router, with the limits a public endpoint needs and `axum::serve`
 //! does not set: a client must send its request head within [`ServeLimits::header_read_timeout`] (a slow-loris
 //! client otherwise holds its connection for ever), a connection whose answer cannot be written for
-//! [`ServeLimits::write_stall_timeout`] is closed (a client that sends requests and never reads the answers), and
-//! at most [`ServeLimits::max_connections`] connections are served at once (more are closed on arrival). Each request carries the client's address
-//! (`ConnectInfo<SocketAddr>`, for the authentication throttle); shutdown is graceful: the listener closes,
-//! requests in flight are finished (for at most [`ServeLimits::shutdown_grace`]), idle connections are closed.
+//! [`ServeLimits::write_stall_timeout`] is closed (a client that sends requests and never reads the answers),
+//! and at most [`ServeLimits::max_connections`] connections are served at once (more are closed on arrival).
+//! Each request carries the client's address (`ConnectInfo<SocketAddr>`, for the authentication throttle);
+//! shutdown is graceful: the listener closes, requests in flight are finished (for at most
+//! [`ServeLimits::shutdown_grace`]), idle connections are closed.
 
 use std::future::Future;
 use std::io;

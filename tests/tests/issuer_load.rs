@@ -3,7 +3,8 @@
 //! is killed, stopped and restarted and its database connections are cut. Its own checks (nothing acknowledged
 //! lost, no duplicate, every credential verified and audited once, the audit chain intact) must pass, every fault
 //! must have happened, and no request may have got a 500: a lost database is a 503 the client retries, and a
-//! commit whose answer was lost is settled before the client is answered. The long run's figures are in docs/PERFORMANCE.md.
+//! commit whose answer was lost is settled before the client is answered. The long run's figures are in
+//! docs/PERFORMANCE.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
