@@ -17,6 +17,7 @@ mod issuer_service;
 mod issuer_socket;
 mod kiosk;
 mod kiosk_browser;
+mod one_answer;
 mod properties;
 mod rejections;
 mod status;

@@ -69,36 +69,68 @@ impl Checkpoint {
     }
 
     /// Verify many QR texts, each answered as [`Checkpoint::verify`] answers it, with the Huren codes' Ed25519
-    /// signatures checked in one batch.
+    /// signatures checked in one batch. The answers are in the texts' order, exactly one per text.
     pub fn verify_many(&self, texts: &[&str], now: i64) -> Vec<Result<Answer, Rejection>> {
         let huren: Vec<&str> = texts.iter().copied().filter(|t| !t.starts_with(HC1_PREFIX)).collect();
-        let mut huren_answers = match &self.trust {
+        let huren_answers = match &self.trust {
             TrustSource::Store(store) => store.verify_many(&huren, now, &self.policy, &self.freshness),
             TrustSource::List(list) => crate::verify_many(&huren, list, now, &self.policy),
+        };
+        // One answer per text or none at all: an answer must never slide onto the next text.
+        if huren_answers.len() != huren.len() {
+            return texts.iter().map(|_| Err(answer_mismatch())).collect();
         }
-        .into_iter();
+        let mut huren_answers = huren_answers.into_iter();
         texts
             .iter()
             .map(|text| {
                 if text.starts_with(HC1_PREFIX) {
                     verify_dcc(text, &self.dcc, now).map(Answer::Dcc)
                 } else {
-                    // One answer per Huren text, in order.
-                    huren_answers
-                        .next()
-                        .unwrap_or_else(|| Err(Rejection::QrUnreadable { reason: "not verified".into() }))
-                        .map(Answer::Huren)
+                    huren_answers.next().map_or_else(|| Err(answer_mismatch()), |outcome| outcome.map(Answer::Huren))
                 }
             })
             .collect()
     }
 
-    /// Answer for one image that held `texts`: the first code that is valid, else the first one read (with its
-    /// text); `None` when there is no code.
-    pub fn best_of(&self, texts: Vec<String>, now: i64) -> Option<(String, Result<Answer, Rejection>)> {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let outcomes = self.verify_many(&refs, now);
-        first_valid(texts.into_iter().zip(outcomes))
+    /// Answer each input (a QR text, or the codes one image held) exactly once, for its own best code: every code
+    /// of every input is verified in one batch, then each input takes exactly its own codes' outcomes. An image
+    /// with several codes answers for the first valid one, else the first one read, and says how many it held
+    /// ([`InputAnswer::codes_found`]); an input that held no code, or could not be read, answers with its
+    /// rejection.
+    pub fn answer_inputs(&self, inputs: &[InputCodes], now: i64) -> Vec<InputAnswer> {
+        let texts: Vec<&str> = inputs.iter().flat_map(|codes| codes.iter().flatten()).map(String::as_str).collect();
+        let mut outcomes = self.verify_many(&texts, now).into_iter();
+        inputs
+            .iter()
+            .map(|codes| match codes {
+                Err(rejection) => InputAnswer { text: None, outcome: Err(rejection.clone()), codes_found: 0 },
+                Ok(codes) if codes.is_empty() => InputAnswer { text: None, outcome: Err(no_code()), codes_found: 0 },
+                Ok(codes) => {
+                    // Take exactly this input's outcomes, whatever the choice below reads of them.
+                    let own: Vec<Result<Answer, Rejection>> = outcomes.by_ref().take(codes.len()).collect();
+                    let codes_found = codes.len();
+                    if own.len() != codes_found {
+                        return InputAnswer { text: None, outcome: Err(answer_mismatch()), codes_found };
+                    }
+                    let best = own.iter().position(Result::is_ok).unwrap_or(0);
+                    let (text, outcome) = codes.iter().zip(own).nth(best).map_or_else(
+                        || (None, Err(answer_mismatch())),
+                        |(text, outcome)| (Some(text.clone()), outcome),
+                    );
+                    InputAnswer { text, outcome, codes_found }
+                }
+            })
+            .collect()
+    }
+
+    /// Answer one input: [`Checkpoint::answer_inputs`] for a single input.
+    pub fn answer_input(&self, codes: InputCodes, now: i64) -> InputAnswer {
+        self.answer_inputs(std::slice::from_ref(&codes), now).pop().unwrap_or(InputAnswer {
+            text: None,
+            outcome: Err(answer_mismatch()),
+            codes_found: 0,
+        })
     }
 
     /// A warning about the revocation check of a valid answer (stores only): list past its time-to-live, or
@@ -145,18 +177,41 @@ impl Checkpoint {
     }
 }
 
-/// The first valid answer among one image's codes, else the first answer; `None` when there is none.
-pub fn first_valid<T>(
-    answers: impl IntoIterator<Item = (T, Result<Answer, Rejection>)>,
-) -> Option<(T, Result<Answer, Rejection>)> {
-    let mut first = None;
-    for (text, outcome) in answers {
-        if outcome.is_ok() {
-            return Some((text, outcome));
-        }
-        first.get_or_insert((text, outcome));
+/// What one input holds: the QR texts read from it (one for a text input; any number for an image), or why it
+/// could not be read.
+pub type InputCodes = Result<Vec<String>, Rejection>;
+
+/// The one answer an input gets.
+#[derive(Debug, Clone)]
+pub struct InputAnswer {
+    /// The code answered for: the input's best code; `None` when it held no readable code.
+    pub text: Option<String>,
+    /// The answer.
+    pub outcome: Result<Answer, Rejection>,
+    /// How many codes the input held (an image may hold several; the answer is for `text` alone).
+    pub codes_found: usize,
+}
+
+impl InputAnswer {
+    /// A warning to show when the input held more than one code: the answer is for one of them only.
+    pub fn several_codes_note(&self) -> Option<String> {
+        (self.codes_found > 1).then(|| {
+            format!(
+                "the image holds {} codes; this answer is for one of them only: scan each code on its own",
+                self.codes_found
+            )
+        })
     }
-    first
+}
+
+/// The refusal for an input that held no readable code.
+pub fn no_code() -> Rejection {
+    Rejection::QrUnreadable { reason: "no readable QR code in the image".into() }
+}
+
+/// The refusal given when answers cannot be matched to their inputs (never expected: fail closed).
+fn answer_mismatch() -> Rejection {
+    Rejection::QrUnreadable { reason: "internal error: the answer could not be matched to its input".into() }
 }
 
 /// Unix seconds as RFC 3339 (UTC); the number itself when out of range.

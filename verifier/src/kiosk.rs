@@ -28,7 +28,7 @@ use image::GrayImage;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::checkpoint::{format_of, json_report, rfc3339, Answer, Checkpoint};
+use crate::checkpoint::{format_of, json_report, rfc3339, Answer, Checkpoint, InputAnswer};
 use crate::scan::{self, ImageLimits};
 use crate::store::Staleness;
 use crate::{Code, Rejection};
@@ -169,17 +169,16 @@ impl Kiosk {
         kiosk_answer(&checkpoint, label, None, &outcome, now)
     }
 
-    /// Among the codes found in one image, answer with the first valid one, else the first one read.
+    /// Answer for one image's codes: its best code, and how many codes it held (see
+    /// [`Checkpoint::answer_input`]).
     fn answer_texts(&self, label: &str, texts: Vec<String>) -> serde_json::Value {
         let checkpoint = self.checkpoint();
         let now = self.now();
-        match checkpoint.best_of(texts, now) {
-            Some((text, outcome)) => {
-                self.record(now, Some(&text), &outcome);
-                kiosk_answer(&checkpoint, label, Some(&text), &outcome, now)
-            }
-            None => self.answer_rejection(label, no_code()),
-        }
+        let answer = checkpoint.answer_input(Ok(texts), now);
+        self.record(now, answer.text.as_deref(), &answer.outcome);
+        let mut report = kiosk_answer(&checkpoint, label, answer.text.as_deref(), &answer.outcome, now);
+        add_codes_found(&mut report, &answer);
+        report
     }
 
     fn record(&self, now: i64, text: Option<&str>, outcome: &Result<Answer, Rejection>) {
@@ -262,8 +261,18 @@ fn fingerprint(text: &str) -> String {
     huren_keys::hex(&Sha256::digest(text.as_bytes())[..8])
 }
 
-fn no_code() -> Rejection {
-    Rejection::QrUnreadable { reason: "no readable QR code in the image".into() }
+/// Say how many codes the image held, and warn (amber at best) when it held more than one: the answer is for one
+/// of them only.
+fn add_codes_found(report: &mut serde_json::Value, answer: &InputAnswer) {
+    report["codes_found"] = json!(answer.codes_found);
+    if let Some(note) = answer.several_codes_note() {
+        if let Some(warnings) = report.get_mut("warnings").and_then(serde_json::Value::as_array_mut) {
+            warnings.push(json!(note));
+        }
+        if report["verdict"] == json!(Verdict::Green) {
+            report["verdict"] = json!(Verdict::Amber);
+        }
+    }
 }
 
 /// Green, amber or red, with the reason to show in both languages.

@@ -11,9 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use huren_keys::TrustList;
-use huren_verifier::checkpoint::{
-    first_valid, format_of, human_report, json_report, rfc3339, Answer, Checkpoint, TrustSource,
-};
+use huren_verifier::checkpoint::{format_of, human_report, json_report, rfc3339, Checkpoint, InputCodes, TrustSource};
 use huren_verifier::dcc::DccTrust;
 use huren_verifier::scan::{self, ImageLimits};
 use huren_verifier::status::StatusUpdate;
@@ -302,26 +300,24 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
     let mut items = items.into_iter().peekable();
     while items.peek().is_some() {
         // A chunk at a time: images scanned, then every code in the chunk verified together (one signature batch).
-        let chunk: Vec<(String, Result<Vec<String>, Rejection>)> =
+        let chunk: Vec<(String, InputCodes)> =
             items.by_ref().take(BATCH_SIZE).map(|(label, content)| (label, codes_in(content, &limits))).collect();
-        let texts: Vec<&str> = chunk.iter().flat_map(|(_, codes)| codes.iter().flatten()).map(String::as_str).collect();
-        let mut outcomes = checkpoint.verify_many(&texts, now).into_iter();
-        for (label, codes) in &chunk {
+        let codes: Vec<InputCodes> = chunk.iter().map(|(_, codes)| codes.clone()).collect();
+        let answers = checkpoint.answer_inputs(&codes, now);
+        for ((label, _), answer) in chunk.iter().zip(answers) {
             progress.inc(1);
-            let (text, outcome) = match codes {
-                Ok(codes) => {
-                    let answers =
-                        codes.iter().map(|c| (Some(c.as_str()), outcomes.next().unwrap_or_else(not_verified)));
-                    first_valid(answers).unwrap_or((None, Err(no_code())))
-                }
-                Err(rejection) => (None, Err(rejection.clone())),
-            };
+            let several_codes = answer.several_codes_note();
+            let (text, outcome, codes_found) = (answer.text.as_deref(), &answer.outcome, answer.codes_found);
             all_valid &= outcome.is_ok();
             *tally.entry(outcome.as_ref().map_or_else(|r| r.code().as_str(), |_| Code::Ok.as_str())).or_default() += 1;
             let format = format_of(text);
-            let status_note = checkpoint.status_note(&outcome, now);
+            let status_note = checkpoint.status_note(outcome, now);
             if json {
-                let mut report = json_report(label, format, &outcome, now);
+                let mut report = json_report(label, format, outcome, now);
+                report["codes_found"] = json!(codes_found);
+                let warnings: Vec<&String> =
+                    warning.iter().chain(status_note.iter()).chain(several_codes.iter()).collect();
+                report["warnings"] = json!(warnings);
                 if let Some(age) = trust_age {
                     report["trust_age_seconds"] = json!(age);
                     report["trust_warning"] = json!(warning);
@@ -330,8 +326,8 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
                 println!("{report}");
             } else {
                 progress.suspend(|| {
-                    print!("{}", human_report(label, &outcome));
-                    if let Some(note) = status_note {
+                    print!("{}", human_report(label, outcome));
+                    for note in status_note.iter().chain(several_codes.iter()) {
                         println!("    warning: {note}");
                     }
                 });
@@ -409,15 +405,6 @@ fn codes_in(content: Content, limits: &ImageLimits) -> Result<Vec<String>, Rejec
     }
 }
 
-fn no_code() -> Rejection {
-    Rejection::QrUnreadable { reason: "no readable QR code in the image".into() }
-}
-
-/// Never used: `verify_many` answers every text it is given.
-fn not_verified() -> Result<Answer, Rejection> {
-    Err(Rejection::QrUnreadable { reason: "not verified".into() })
-}
-
 enum Content {
     Text(String),
     Scanned(Result<Vec<String>, Rejection>),
@@ -480,16 +467,24 @@ fn has_qr_prefix(text: &str) -> bool {
     colon.is_some_and(|i| i >= 2 && head[..i].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
 }
 
-/// An image gives one item; text gives one item per non-empty line; an oversized input one refusal.
+/// An image gives one item; text gives one item per non-empty line (labelled `label:N` when there are several);
+/// an oversized input one refusal.
 fn contents_of(label: &str, bytes: &[u8], limits: &ImageLimits) -> Vec<(String, Content)> {
     if scan::looks_like_image(bytes) || bytes.len() > limits.max_file_bytes {
         return vec![(label.to_string(), Content::Scanned(scan::scan_image_bytes(bytes, limits)))];
     }
-    String::from_utf8_lossy(bytes)
+    let lines: Vec<(usize, String)> = String::from_utf8_lossy(bytes)
         .lines()
         .map(|l| l.trim_end_matches('\r'))
-        .filter(|l| !l.is_empty())
-        .map(|l| (label.to_string(), Content::Text(l.to_string())))
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(i, l)| (i + 1, l.to_string()))
+        .collect();
+    // Several codes in one file or stream: each answer names its own line, so no answer can pass for another's.
+    let several = lines.len() > 1;
+    lines
+        .into_iter()
+        .map(|(n, text)| (if several { format!("{label}:{n}") } else { label.to_string() }, Content::Text(text)))
         .collect()
 }
 
