@@ -250,7 +250,11 @@ fn province_bundle_seeds(dir: &Path) -> Res<()> {
             honour_until: NOW + 86_400,
         }],
         status_lists: vec![huren_keys::StatusListDescriptor { list: 1, url: "https://gd.example/v1/status/1".into() }],
-        policy: AcceptancePolicy { accepted_types: vec![CredentialType::HealthStatus], max_test_age: Some(259_200) },
+        policy: AcceptancePolicy {
+            accepted_types: vec![CredentialType::HealthStatus],
+            max_test_age: Some(259_200),
+            allow_unsynced_status: false,
+        },
     };
     let signed = bundle.sign(&roots[0])?;
     let payload = cose::Sign1::parse(&signed)?.unverified_payload().to_vec();

@@ -63,6 +63,11 @@ pub struct AcceptancePolicy {
     pub accepted_types: Vec<CredentialType>,
     /// Oldest test result accepted, in seconds since sampling.
     pub max_test_age: Option<i64>,
+    /// Whether a checkpoint that has never synced one of this province's status lists may accept the credentials
+    /// it covers (with a "revocation not checked" warning). False (the default, and what a bundle without the
+    /// field says): such a checkpoint refuses them (`STATUS_UNAVAILABLE`) until it syncs. This is the *issuing*
+    /// province's choice, whatever checkpoint verifies its credentials.
+    pub allow_unsynced_status: bool,
 }
 
 /// One province's bundle.
@@ -146,6 +151,8 @@ impl ProvinceBundle {
         let policy = cbor::map([
             (1, Some(types_value(&self.policy.accepted_types))),
             (2, self.policy.max_test_age.map(Value::from)),
+            // Only written when set: one encoding per policy, and bundles made before the field read as "no".
+            (3, self.policy.allow_unsynced_status.then_some(Value::Bool(true))),
         ]);
         Ok(cbor::encode(&cbor::map([
             (1, Some(Value::from(self.province.as_str()))),
@@ -208,6 +215,12 @@ impl ProvinceBundle {
         let policy = AcceptancePolicy {
             accepted_types: types_of(p.need(1, "accepted types")?)?,
             max_test_age: p.take(2).map(|v| cbor::int(&v, "max test age")).transpose()?,
+            allow_unsynced_status: match p.take(3) {
+                None => false,
+                Some(Value::Bool(true)) => true,
+                // `false` is written by leaving the field out: any other value is a second encoding.
+                Some(_) => return Err(Error::CborInvalid("allow unsynced status must be true or absent".into())),
+            },
         };
         p.finish()?;
         m.finish()?;

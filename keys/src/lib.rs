@@ -48,7 +48,7 @@ pub use ed25519::{BatchVerifier, VerifiedSignatures};
 pub use error::Error;
 pub use federation::{FederationRoot, Member};
 pub use key::{hex, KeyId, PublicKey, Signer, SigningKey, KDF_ITERATIONS};
-pub use state::{TrustState, UpdateReport, TRUST_STATE_VERSION};
+pub use state::{StatusMark, TrustState, UpdateReport, MAX_STATUS_MARKS, TRUST_STATE_VERSION};
 pub use trust::{ProvinceAnchor, TrustFile, TrustList, TrustedKey, MAX_TRUST_FILE_BYTES, TRUST_FILE_VERSION};
 pub use verified::Verified;
 

@@ -65,7 +65,11 @@ impl Fed {
                 honour_until: T0 + 7200,
             }],
             status_lists: vec![StatusListDescriptor { list: 1, url: "https://status.example/CN-GD/1".into() }],
-            policy: AcceptancePolicy { accepted_types: vec![], max_test_age: Some(72 * 3600) },
+            policy: AcceptancePolicy {
+                accepted_types: vec![],
+                max_test_age: Some(72 * 3600),
+                allow_unsynced_status: false,
+            },
         }
     }
 }

@@ -7,10 +7,12 @@ use std::io::{Read, Write};
 
 use huren_issuer::service::{app, create_token, AppState};
 use huren_issuer::storage::Database;
+use huren_keys::StatusListDescriptor;
 use huren_tests::fixtures::{TestFederation, T0};
+use huren_verifier::status::{sync_status, StatusUpdate};
 use huren_verifier::store::{Freshness, TrustStore};
 use huren_verifier::sync::{sync, SyncOptions, SyncOutcome};
-use huren_verifier::Policy;
+use huren_verifier::{Code, Policy};
 
 #[test]
 fn checkpoint_syncs_from_the_issuer_and_verifies_what_it_issued() {
@@ -28,10 +30,16 @@ fn checkpoint_syncs_from_the_issuer_and_verifies_what_it_issued() {
         (db, token)
     });
     let state = AppState::with_clock(province, db, Box::new(|| T0 + 60));
-    state.set_trust_bundle(fed.trust_bundle().encode());
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
-    runtime.spawn(async move { axum::serve(listener, app(state)).await });
+    // GD's bundle says where its status list is published: at this service.
+    let mut gd_bundle = fed.bundle_doc("CN-GD", 1);
+    gd_bundle.status_lists = vec![StatusListDescriptor { list: 1, url: format!("http://{addr}/v1/status/1") }];
+    let mut bundle = fed.trust_bundle();
+    bundle.bundles[0] = fed.signed_bundle(&gd_bundle);
+    state.set_trust_bundle(bundle.encode());
+    let server = state.clone();
+    runtime.spawn(async move { axum::serve(listener, app(server)).await });
 
     // The checkpoint: provisioned with the root alone, then synced from the issuer.
     let mut store =
@@ -56,6 +64,12 @@ fn checkpoint_syncs_from_the_issuer_and_verifies_what_it_issued() {
     let json = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
     let issued: serde_json::Value = serde_json::from_str(json).unwrap();
     let text = issued["qr_text"].as_str().unwrap();
+    // Its status list never synced on this checkpoint: refused until it is (GD does not allow otherwise).
+    let refused = store.verify(text, T0 + 120, &Policy::default(), &Freshness::default()).unwrap_err();
+    assert_eq!(refused.code(), Code::StatusUnavailable, "{refused}");
+    runtime.block_on(state.publish_status()).unwrap();
+    let synced = sync_status(&mut store, T0 + 120, &SyncOptions::default());
+    assert!(matches!(synced[..], [(_, 1, Ok(StatusUpdate::Full(1)))]), "{synced:?}");
     let verified = store.verify(text, T0 + 120, &Policy::default(), &Freshness::default()).unwrap();
     assert_eq!(verified.issuer(), "CN-GD");
     assert_eq!(verified.credential().subject.name, "陈十");

@@ -449,9 +449,16 @@ fn province_bundle() -> impl Strategy<Value = ProvinceBundle> {
         list,
         url: format!("https://{host}.example/v1/status/{list}"),
     });
-    let policy =
-        (proptest::sample::subsequence(CredentialType::ALL.to_vec(), 0..=4), proptest::option::of(1i64..=30 * DAY))
-            .prop_map(|(accepted_types, max_test_age)| AcceptancePolicy { accepted_types, max_test_age });
+    let policy = (
+        proptest::sample::subsequence(CredentialType::ALL.to_vec(), 0..=4),
+        proptest::option::of(1i64..=30 * DAY),
+        any::<bool>(),
+    )
+        .prop_map(|(accepted_types, max_test_age, allow_unsynced_status)| AcceptancePolicy {
+            accepted_types,
+            max_test_age,
+            allow_unsynced_status,
+        });
     (
         0usize..3,
         1u64..u64::MAX / 2,

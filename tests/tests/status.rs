@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
+use axum::response::IntoResponse;
 use huren_issuer::service::{app, create_token, AppState};
 use huren_issuer::status::{StatusConfig, StatusService};
 use huren_issuer::storage::Database;
@@ -25,6 +26,10 @@ struct World {
     state: AppState,
     clock: Arc<AtomicI64>,
     hostile: Arc<AtomicBool>,
+    /// When set, the mirror has no deltas (404).
+    no_deltas: Arc<AtomicBool>,
+    /// The paths the mirror was asked for.
+    asked: Arc<std::sync::Mutex<Vec<String>>>,
     base: String,
     issuer: String,
     revoker: String,
@@ -33,10 +38,11 @@ struct World {
 }
 
 impl World {
-    fn new() -> World {
+    /// A world of its own (`name` keeps tests running side by side apart).
+    fn new(name: &str) -> World {
         let fed = TestFederation::three();
         let gd = fed.province("CN-GD");
-        let dir = std::env::temp_dir().join(format!("huren-status-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("huren-status-{name}-{}", std::process::id()));
         let province = gd.adopt_issuer(&dir);
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let clock = Arc::new(AtomicI64::new(T0 + 60));
@@ -54,12 +60,20 @@ impl World {
         // The mirror in front of the issuer: honest, or (when `hostile`) answering a delta request for version
         // n with the delta from n + 1, which does not apply.
         let hostile = Arc::new(AtomicBool::new(false));
+        let no_deltas = Arc::new(AtomicBool::new(false));
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (mirror_state, mirror_hostile) = (state.clone(), hostile.clone());
+        let (mirror_no_deltas, mirror_asked) = (no_deltas.clone(), asked.clone());
         let mirror = axum::Router::new().fallback(move |request: axum::extract::Request| {
             let (state, hostile) = (mirror_state.clone(), mirror_hostile.clone());
+            let (no_deltas, asked) = (mirror_no_deltas.clone(), mirror_asked.clone());
             async move {
                 let (mut parts, body) = request.into_parts();
                 let path = parts.uri.path().to_string();
+                asked.lock().unwrap().push(path.clone());
+                if no_deltas.load(Ordering::SeqCst) && path.contains("/delta/") {
+                    return axum::http::StatusCode::NOT_FOUND.into_response();
+                }
                 if let (true, Some((head, from))) = (hostile.load(Ordering::SeqCst), path.rsplit_once("/delta/")) {
                     let next = from.parse::<u64>().unwrap() + 1;
                     parts.uri = format!("{head}/delta/{next}").parse().unwrap();
@@ -79,7 +93,7 @@ impl World {
         let mut store =
             TrustStore::provision(&dir.join("store.cbor"), &fed.signed_root(&fed.root_doc(1), &[0, 2]), T0).unwrap();
         store.import(&bundle.encode(), T0).unwrap();
-        World { runtime, state, clock, hostile, base, issuer, revoker, store, dir }
+        World { runtime, state, clock, hostile, no_deltas, asked, base, issuer, revoker, store, dir }
     }
 
     fn now(&self) -> i64 {
@@ -129,15 +143,14 @@ impl World {
 #[test]
 fn revocations_reach_an_offline_checkpoint_by_delta() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut w = World::new();
+    let mut w = World::new("delta");
     let a = w.post("/v1/credentials", &w.issuer, REQUEST);
     let b = w.post("/v1/credentials", &w.issuer, REQUEST);
     let (a_text, b_text) = (a["qr_text"].as_str().unwrap().to_string(), b["qr_text"].as_str().unwrap().to_string());
     let (a_id, b_id) = (a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string());
 
-    // Before any sync: valid, with a warning that revocation was not checked.
-    let verified = w.store.verify(&a_text, w.now(), &Policy::default(), &Freshness::default()).unwrap();
-    assert!(w.store.status_note(&verified, w.now()).unwrap().contains("not checked"));
+    // Before any sync: refused, since revocation cannot be checked and GD's bundle does not allow that.
+    assert_eq!(w.code(&a_text, w.now()), Code::StatusUnavailable);
 
     // First sync takes the full list; both valid, no warning.
     assert_eq!(w.publish(), [(1, 1)]);
@@ -227,5 +240,206 @@ fn revocations_reach_an_offline_checkpoint_by_delta() {
     let mut long = held;
     (long.version, long.issued_at, long.ttl) = (100, w.now(), 8 * 86_400);
     assert!(w.store.import_status_list(&long.sign(key).unwrap(), w.now()).is_err(), "ttl over 7 days");
+    std::fs::remove_dir_all(&w.dir).unwrap();
+}
+
+/// RFC 3339 for the CLI's `--at`.
+fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// `huren-verifier verify --store STORE --json TEXT` at `now`: the answer and the exit status.
+fn cli_verify(store: &std::path::Path, text: &str, now: i64) -> (serde_json::Value, Option<i32>) {
+    let out = std::process::Command::new(huren_tests::workspace_binary("huren-verifier"))
+        .args(["verify", "--json", "--at", &rfc3339(now), "--store"])
+        .arg(store)
+        .arg(text)
+        .output()
+        .unwrap();
+    (serde_json::from_slice(&out.stdout).unwrap(), out.status.code())
+}
+
+/// `huren-verifier trust status --json` at `now`: the status lists' reports.
+fn cli_lists(store: &std::path::Path, now: i64) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(huren_tests::workspace_binary("huren-verifier"))
+        .args(["trust", "status", "--json", "--at", &rfc3339(now), "--store"])
+        .arg(store)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["status_lists"].as_array().unwrap().clone()
+}
+
+/// Issue 22, item 1: a status list the store held once and can no longer read (emptied, truncated, damaged,
+/// deleted, or replaced by an older one) makes every code it covers fail closed with STATUS_UNAVAILABLE, in the
+/// library and through the CLI, and `trust status` says so; the next sync brings it back.
+#[test]
+fn a_lost_or_damaged_status_list_fails_closed_until_the_next_sync() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut w = World::new("lost");
+    let a = w.post("/v1/credentials", &w.issuer, REQUEST);
+    let b = w.post("/v1/credentials", &w.issuer, REQUEST);
+    let (a_text, b_text) = (a["qr_text"].as_str().unwrap().to_string(), b["qr_text"].as_str().unwrap().to_string());
+    w.publish();
+    assert_eq!(w.sync(), StatusUpdate::Full(1));
+    let v1_full = w.get("/v1/status/1");
+    w.tick(60);
+    w.post(&format!("/v1/credentials/{}/revoke", a["id"].as_str().unwrap()), &w.revoker, r#"{"reason": "lost"}"#);
+    w.publish();
+    assert_eq!(w.sync(), StatusUpdate::Delta(1, 2));
+    assert_eq!((w.code(&a_text, w.now()), w.code(&b_text, w.now())), (Code::Revoked, Code::Ok));
+
+    let path = w.store.path().to_path_buf();
+    let file = huren_verifier::status::StatusLists::dir_for(&path).join("CN-GD-1.cbor");
+    let good = std::fs::read(&file).unwrap();
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x40;
+    let damages: [(&str, Option<Vec<u8>>); 4] = [
+        ("emptied", Some(Vec::new())),
+        ("truncated", Some(good[..good.len() / 2].to_vec())),
+        ("a flipped byte", Some(flipped)),
+        ("deleted", None),
+    ];
+    for (what, damaged) in damages {
+        match damaged {
+            Some(bytes) => std::fs::write(&file, bytes).unwrap(),
+            None => std::fs::remove_file(&file).unwrap(),
+        }
+        let reopened = TrustStore::open(&path).unwrap();
+        for text in [&a_text, &b_text] {
+            let refused = reopened.verify(text, w.now(), &Policy::default(), &Freshness::default()).unwrap_err();
+            assert_eq!(refused.code(), Code::StatusUnavailable, "{what}: {refused}");
+            assert!(refused.to_string().contains("sync"), "{what}: tells staff to sync: {refused}");
+        }
+        assert_eq!(reopened.list_state("CN-GD", 1).name(), "lost", "{what}");
+        let (answer, status) = cli_verify(&path, &a_text, w.now());
+        assert_eq!((answer["valid"].as_bool(), answer["code"].as_str()), (Some(false), Some("STATUS_UNAVAILABLE")));
+        assert_eq!(status, Some(1), "{what}: the gate stays shut");
+        let lists = cli_lists(&path, w.now());
+        assert_eq!((lists.len(), lists[0]["state"].as_str()), (1, Some("lost")), "{what}: {lists:?}");
+        std::fs::write(&file, &good).unwrap();
+    }
+
+    // With the file gone, the list from before the revocation is a rollback, not a fresh start.
+    std::fs::remove_file(&file).unwrap();
+    let mut reopened = TrustStore::open(&path).unwrap();
+    let rollback = reopened.import_status_list(&v1_full, w.now()).unwrap_err();
+    assert!(matches!(&rollback, StoreError::Refused { source } if source.code() == "ROLLBACK"), "{rollback}");
+    // The next sync brings the list back.
+    w.store = reopened;
+    assert_eq!(w.sync(), StatusUpdate::Full(2));
+    assert_eq!((w.code(&a_text, w.now()), w.code(&b_text, w.now())), (Code::Revoked, Code::Ok));
+    assert_eq!(cli_lists(&path, w.now())[0]["state"], "current");
+    std::fs::remove_dir_all(&w.dir).unwrap();
+}
+
+/// Issue 22, item 1: a list never synced on this device refuses the codes it covers, unless the issuing province's
+/// bundle allows accepting them meanwhile (then: valid, with "revocation not checked").
+#[test]
+fn never_synced_lists_refuse_their_codes_unless_the_province_allows_it() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut w = World::new("never");
+    let a = w.post("/v1/credentials", &w.issuer, REQUEST);
+    let a_text = a["qr_text"].as_str().unwrap().to_string();
+    assert_eq!(w.code(&a_text, w.now()), Code::StatusUnavailable);
+    assert_eq!(w.store.list_state("CN-GD", 1).name(), "never-synced");
+    assert_eq!(cli_lists(w.store.path(), w.now())[0]["state"], "never-synced");
+
+    // GD's next bundle allows it.
+    let fed = TestFederation::three();
+    let mut allowing = fed.bundle_doc("CN-GD", 2);
+    allowing.status_lists = vec![StatusListDescriptor { list: 1, url: format!("{}/v1/status/1", w.base) }];
+    allowing.policy.allow_unsynced_status = true;
+    let bundle = huren_keys::TrustBundle { roots: vec![], bundles: vec![fed.signed_bundle(&allowing)] };
+    w.store.import(&bundle.encode(), w.now()).unwrap();
+    let verified = w.store.verify(&a_text, w.now(), &Policy::default(), &Freshness::default()).unwrap();
+    assert!(w.store.status_note(&verified, w.now()).unwrap().contains("revocation not checked"));
+    assert_eq!(cli_lists(w.store.path(), w.now())[0]["state"], "never-synced-allowed");
+    // Once held, the allowance no longer matters: losing the list fails closed.
+    w.publish();
+    assert_eq!(w.sync(), StatusUpdate::Full(1));
+    std::fs::remove_file(huren_verifier::status::StatusLists::dir_for(w.store.path()).join("CN-GD-1.cbor")).unwrap();
+    assert_eq!(TrustStore::open(w.store.path()).unwrap().list_state("CN-GD", 1).name(), "lost");
+    std::fs::remove_dir_all(&w.dir).unwrap();
+}
+
+/// Issue 22, item 2: a kiosk started with `--trust <store file>` (not `--store`) sees the status lists a sync
+/// brings, as the CLI does: a code revoked after it started is refused within a few seconds.
+#[test]
+fn a_kiosk_given_its_store_with_trust_sees_status_list_syncs() {
+    use std::io::BufRead;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut w = World::new("kiosk");
+    let a = w.post("/v1/credentials", &w.issuer, REQUEST);
+    let a_text = a["qr_text"].as_str().unwrap().to_string();
+    w.publish();
+    assert_eq!(w.sync(), StatusUpdate::Full(1));
+    let mut kiosk = std::process::Command::new(huren_tests::workspace_binary("huren-verifier"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--at", &rfc3339(w.now()), "--trust"])
+        .arg(w.store.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(kiosk.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = format!("{}api/verify", line.trim().rsplit(' ').next().unwrap());
+    let ask = || -> String {
+        let response = reqwest::blocking::Client::new()
+            .post(&url)
+            .header("content-type", "text/plain")
+            .body(a_text.clone())
+            .send()
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&response.bytes().unwrap()).unwrap();
+        answer["code"].as_str().unwrap().to_string()
+    };
+    assert_eq!(ask(), "OK");
+    w.tick(60);
+    w.post(&format!("/v1/credentials/{}/revoke", a["id"].as_str().unwrap()), &w.revoker, r#"{"reason": "lost"}"#);
+    w.publish();
+    assert_eq!(w.sync(), StatusUpdate::Delta(1, 2));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let code = loop {
+        let code = ask();
+        if code != "OK" || std::time::Instant::now() > deadline {
+            break code;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    kiosk.kill().unwrap();
+    kiosk.wait().unwrap();
+    assert_eq!(code, "REVOKED", "the kiosk took the synced list");
+    std::fs::remove_dir_all(&w.dir).unwrap();
+}
+
+/// Issue 15, item 2: when the mirror has no delta from the held version, the full list is fetched once (it used to
+/// be fetched, thrown away and fetched again); when nothing changed, one conditional request says so.
+#[test]
+fn without_a_delta_the_full_list_is_fetched_once() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut w = World::new("no-delta");
+    let a = w.post("/v1/credentials", &w.issuer, REQUEST);
+    w.publish();
+    assert_eq!(w.sync(), StatusUpdate::Full(1));
+    w.tick(60);
+    w.post(&format!("/v1/credentials/{}/revoke", a["id"].as_str().unwrap()), &w.revoker, r#"{"reason": "x"}"#);
+    w.publish();
+    w.no_deltas.store(true, Ordering::SeqCst);
+    w.asked.lock().unwrap().clear();
+    assert_eq!(w.sync(), StatusUpdate::Full(2));
+    assert_eq!(w.asked.lock().unwrap().clone(), ["/v1/status/1/delta/1", "/v1/status/1"]);
+    // Nothing new: one conditional request for the full list answers 304.
+    w.asked.lock().unwrap().clear();
+    assert_eq!(w.sync(), StatusUpdate::UpToDate(2));
+    assert_eq!(w.asked.lock().unwrap().clone(), ["/v1/status/1/delta/2", "/v1/status/1"]);
+    // With deltas back, 304 from the delta URL says so at once.
+    w.no_deltas.store(false, Ordering::SeqCst);
+    w.asked.lock().unwrap().clear();
+    assert_eq!(w.sync(), StatusUpdate::UpToDate(2));
+    assert_eq!(w.asked.lock().unwrap().clone(), ["/v1/status/1/delta/2"]);
     std::fs::remove_dir_all(&w.dir).unwrap();
 }

@@ -105,6 +105,7 @@ codes! {
     Expired => "EXPIRED", Validity, "Expired", "凭证已过期";
     Revoked => "REVOKED", Status, "Revoked by the issuer", "凭证已被签发机构撤销";
     Suspended => "SUSPENDED", Status, "Suspended by the issuer", "凭证已被签发机构暂停";
+    StatusUnavailable => "STATUS_UNAVAILABLE", Status, "Revocation status cannot be checked on this device; sync the status lists", "本设备无法核对撤销状态，请同步状态列表";
     TrustStoreStale => "TRUST_STORE_STALE", Policy, "This device's trust data is too old; sync it", "本设备信任数据过旧，请同步";
     ClockBehindTrust => "CLOCK_BEHIND_TRUST", Policy, "This device's clock is wrong (earlier than its trust data)", "本设备时钟有误（早于信任数据时间）";
     PolicyRejected => "POLICY_REJECTED", Policy, "Not accepted at this checkpoint", "本检查点不接受此凭证";

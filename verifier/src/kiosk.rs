@@ -9,11 +9,13 @@
 //! Nothing scanned is stored. With a [`Kiosk::log`] the outcome of each code (time, code, issuer) is appended
 //! to a file, never its text, names or identifiers.
 //!
-//! Trust is re-read when the files it came from change (at most once a second), so a `huren-verifier sync`
-//! run beside the kiosk takes effect without a restart.
+//! Trust is re-read when the files it came from change (a watcher thread looks once a second, off the async
+//! runtime; requests keep the current trust meanwhile), so a `huren-verifier sync` run beside the kiosk takes
+//! effect without a restart.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -54,7 +56,10 @@ pub struct Kiosk {
     checkpoint: RwLock<Arc<Checkpoint>>,
     loader: Loader,
     watched: Vec<PathBuf>,
-    last_check: Mutex<(Instant, Vec<Option<SystemTime>>)>,
+    /// The watched files' modification times when the checkpoint in use was loaded.
+    stamps: Mutex<Vec<Option<SystemTime>>>,
+    /// Whether the watcher thread runs (started once, by [`app`]).
+    watching: AtomicBool,
     clock_offset: i64,
     log: Option<Mutex<std::fs::File>>,
     /// The last code logged and when: a code held in front of the camera is logged once, not once per frame.
@@ -63,6 +68,9 @@ pub struct Kiosk {
     /// Images scanned at once: more requests than this are turned away (503) rather than queued without end.
     scans: Arc<tokio::sync::Semaphore>,
 }
+
+/// How often the watcher thread looks at the trust files.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A code seen again within this time is the same presentation (logged once).
 const SAME_PRESENTATION: Duration = Duration::from_secs(10);
@@ -77,13 +85,15 @@ impl Kiosk {
     /// A kiosk whose checkpoint comes from `loader`, reloaded when any of `watched` changes (a trust store's
     /// directory of status lists changes when a list is written, so watch it too).
     pub fn new(loader: Loader, watched: Vec<PathBuf>) -> Result<Self, String> {
-        let checkpoint = loader()?;
+        // The times are taken before loading: a change made while the loader reads is picked up by the next look.
         let stamps = watched.iter().map(|p| modified(p)).collect();
+        let checkpoint = loader()?;
         Ok(Kiosk {
             checkpoint: RwLock::new(Arc::new(checkpoint)),
             loader,
             watched,
-            last_check: Mutex::new((Instant::now(), stamps)),
+            stamps: Mutex::new(stamps),
+            watching: AtomicBool::new(false),
             clock_offset: 0,
             log: None,
             last_logged: Mutex::new(None),
@@ -125,29 +135,55 @@ impl Kiosk {
         system_now().saturating_add(self.clock_offset)
     }
 
-    /// The checkpoint, re-read first if a watched file changed since the last look (at most once a second). A
-    /// reload that fails keeps the previous checkpoint and says so on standard error.
+    /// The checkpoint in use. Never reloads: reloading is the watcher thread's job ([`Kiosk::reload_if_changed`]),
+    /// so a request never waits for a large store to be verified again.
     pub fn checkpoint(&self) -> Arc<Checkpoint> {
-        if let Ok(mut last) = self.last_check.lock() {
-            if last.0.elapsed() >= Duration::from_secs(1) {
-                let stamps: Vec<_> = self.watched.iter().map(|p| modified(p)).collect();
-                last.0 = Instant::now();
-                if stamps != last.1 {
-                    match (self.loader)() {
-                        Ok(fresh) => {
-                            last.1 = stamps;
-                            if let Ok(mut current) = self.checkpoint.write() {
-                                *current = Arc::new(fresh);
-                            }
-                        }
-                        Err(e) => eprintln!("huren-verifier serve: trust data changed but cannot be read: {e}"),
-                    }
-                }
-            }
-        }
         match self.checkpoint.read() {
             Ok(current) => Arc::clone(&current),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Re-read the checkpoint if a watched file changed since it was loaded; true when a new one is in use. The
+    /// requests meanwhile keep answering with the current one. A reload that fails keeps the current checkpoint
+    /// and says so on standard error (and is tried again at the next change).
+    pub fn reload_if_changed(&self) -> bool {
+        let stamps: Vec<_> = self.watched.iter().map(|p| modified(p)).collect();
+        let Ok(mut loaded) = self.stamps.lock() else { return false };
+        if stamps == *loaded {
+            return false;
+        }
+        *loaded = stamps;
+        drop(loaded);
+        match (self.loader)() {
+            Ok(fresh) => {
+                if let Ok(mut current) = self.checkpoint.write() {
+                    *current = Arc::new(fresh);
+                }
+                true
+            }
+            Err(e) => {
+                eprintln!("huren-verifier serve: trust data changed but cannot be read: {e}");
+                false
+            }
+        }
+    }
+
+    /// Start, once, the thread that reloads the checkpoint when a watched file changes (looking every
+    /// [`WATCH_INTERVAL`]). It runs off the async runtime and ends when the kiosk is dropped.
+    pub fn watch(self: &Arc<Self>) {
+        if self.watched.is_empty() || self.watching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let kiosk = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new().name("huren-kiosk-trust".into()).spawn(move || loop {
+            std::thread::sleep(WATCH_INTERVAL);
+            let Some(kiosk) = kiosk.upgrade() else { break };
+            kiosk.reload_if_changed();
+        });
+        if let Err(e) = spawned {
+            self.watching.store(false, Ordering::SeqCst);
+            eprintln!("huren-verifier serve: cannot start the trust watcher: {e}");
         }
     }
 
@@ -194,7 +230,11 @@ impl Kiosk {
             Ok(Answer::Huren(v)) => Some(v.issuer().to_string()),
             Ok(Answer::Dcc(v)) => v.dcc().issuer.clone(),
             // Revoked and suspended codes were verified before their status was looked up: their issuer is known.
-            Err(Rejection::Revoked { province, .. } | Rejection::Suspended { province, .. }) => Some(province.clone()),
+            Err(
+                Rejection::Revoked { province, .. }
+                | Rejection::Suspended { province, .. }
+                | Rejection::StatusUnavailable { province, .. },
+            ) => Some(province.clone()),
             Err(_) => None,
         };
         let code = outcome.as_ref().map_or_else(|r| r.code(), |_| Code::Ok);
@@ -219,14 +259,7 @@ impl Kiosk {
                     Staleness::Refuse => "stale",
                     Staleness::ClockBehind => "clock-behind",
                 };
-                let lists: Vec<_> = store
-                    .status_lists()
-                    .iter()
-                    .map(|l| {
-                        json!({ "province": l.province, "list": l.list, "version": l.version,
-                                "age_seconds": now.saturating_sub(l.issued_at), "past_ttl": now > l.expires_at() })
-                    })
-                    .collect();
+                let lists = store.status_list_report(now);
                 ("store", freshness, lists)
             }
             crate::checkpoint::TrustSource::List(_) => ("trust-file", "unmanaged", Vec::new()),
@@ -367,6 +400,7 @@ pub fn kiosk_answer(
 
 /// The kiosk's routes: the page and its assets, and the JSON API.
 pub fn app(kiosk: Arc<Kiosk>) -> Router {
+    kiosk.watch();
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
         .route("/kiosk.js", get(|| async { asset("text/javascript; charset=utf-8", KIOSK_JS) }))

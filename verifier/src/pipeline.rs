@@ -161,6 +161,16 @@ pub enum Rejection {
         /// Its index there.
         index: u32,
     },
+    /// The credential's status list cannot be checked on this device: held once and now missing or damaged, or
+    /// never synced (and the issuing province does not allow accepting its credentials meanwhile).
+    StatusUnavailable {
+        /// The issuing province.
+        province: String,
+        /// Its status list.
+        list: u32,
+        /// What is wrong with the list on this device.
+        reason: String,
+    },
     /// A dynamic code's time step is outside the accepted skew: an old code (a screenshot) or a wrong clock.
     PresentationExpired {
         /// The step the holder signed.
@@ -216,6 +226,7 @@ impl Rejection {
             Rejection::KeyRevoked { .. } => Code::KeyRevoked,
             Rejection::Revoked { .. } => Code::Revoked,
             Rejection::Suspended { .. } => Code::Suspended,
+            Rejection::StatusUnavailable { .. } => Code::StatusUnavailable,
             Rejection::TrustStoreStale { .. } => Code::TrustStoreStale,
             Rejection::ClockBehindTrust { .. } => Code::ClockBehindTrust,
             Rejection::PresentationExpired { .. } => Code::PresentationExpired,
@@ -261,6 +272,9 @@ impl fmt::Display for Rejection {
             }
             Rejection::Suspended { province, list, index } => {
                 write!(f, "suspended: entry {index} of status list {province}/{list}")
+            }
+            Rejection::StatusUnavailable { province, list, reason } => {
+                write!(f, "status list {province}/{list} cannot be checked: {reason}")
             }
             Rejection::TrustStoreStale { reason } => write!(f, "trust data stale: {reason}"),
             Rejection::ClockBehindTrust { now, floor } => {

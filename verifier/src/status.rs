@@ -7,14 +7,13 @@
 //! that version (404), when the delta does not apply, or when the chain is already [`MAX_CHAIN`] deltas long.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use huren_keys::status::{StatusDelta, StatusList, MAX_STATUS_DOCUMENT_BYTES};
 use huren_keys::TrustList;
 
 use crate::store::{write_atomically, StoreError, TrustStore};
-use crate::sync::SyncOptions;
+use crate::sync::{get, SyncOptions};
 
 /// Deltas kept on top of a full list before the next sync fetches a full list again.
 pub const MAX_CHAIN: usize = 16;
@@ -33,6 +32,8 @@ struct Held {
 pub struct StatusLists {
     dir: PathBuf,
     held: BTreeMap<(String, u32), Held>,
+    /// Lists whose file is there but cannot be read or no longer verifies, with the reason.
+    unreadable: BTreeMap<(String, u32), String>,
 }
 
 /// What an update of one list did.
@@ -50,6 +51,14 @@ fn file_name(province: &str, list: u32) -> String {
     format!("{province}-{list}.cbor")
 }
 
+/// The (province, list) a list file's name stands for (`CN-GD-1.cbor`); `None` for any other file.
+fn list_of_file(name: &str) -> Option<(String, u32)> {
+    let stem = name.strip_suffix(".cbor").filter(|_| !name.starts_with('.'))?;
+    let (province, list) = stem.rsplit_once('-')?;
+    let list = list.parse().ok().filter(|l: &u32| l.to_string() == list)?;
+    huren_keys::is_province_code(province).then(|| (province.to_string(), list))
+}
+
 impl StatusLists {
     /// The directory beside a trust store where its status lists live.
     pub fn dir_for(store: &Path) -> PathBuf {
@@ -58,37 +67,30 @@ impl StatusLists {
         name.into()
     }
 
-    /// Load every list in `dir`, verifying each chain against `trust`. A file that no longer verifies (tampered,
-    /// or signed by a key since removed) is left out, so its credentials show as unchecked rather than trusted.
+    /// Load every list in `dir`, verifying each chain against `trust`. A file that no longer verifies (damaged,
+    /// tampered, or signed by a key since removed) is not held: it is reported by [`StatusLists::unreadable`], and
+    /// the store fails closed for the credentials it covers.
     pub fn load(dir: &Path, trust: &TrustList) -> Self {
-        let mut lists = StatusLists { dir: dir.to_path_buf(), held: BTreeMap::new() };
+        let mut lists = StatusLists { dir: dir.to_path_buf(), held: BTreeMap::new(), unreadable: BTreeMap::new() };
         let Ok(entries) = std::fs::read_dir(dir) else { return lists };
         for entry in entries.flatten() {
             // Only the lists' own files: never a temporary file a crash left behind.
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !name.ends_with(".cbor") {
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(entry.path()) else { continue };
-            if let Some(held) = Self::rebuild(&bytes, trust) {
-                if name == file_name(&held.list.province, held.list.list) {
-                    lists.held.insert((held.list.province.clone(), held.list.list), held);
-                }
-            }
+            let Some(key) = list_of_file(&entry.file_name().to_string_lossy()) else { continue };
+            lists.refresh(&key, trust);
         }
         lists
     }
 
-    fn rebuild(file: &[u8], trust: &TrustList) -> Option<Held> {
-        let value = huren_keys::cbor::decode_canonical(file, 2).ok()?;
-        let chain = huren_keys::cbor::byte_strings(value, "status chain").ok()?;
-        let (first, deltas) = chain.split_first()?;
-        let mut list = StatusList::verify(first, trust).ok()?.into_document();
+    fn rebuild(file: &[u8], trust: &TrustList) -> Result<Held, String> {
+        let value = huren_keys::cbor::decode_canonical(file, 2).map_err(|e| e.to_string())?;
+        let chain = huren_keys::cbor::byte_strings(value, "status chain").map_err(|e| e.to_string())?;
+        let (first, deltas) = chain.split_first().ok_or("the file holds no status list")?;
+        let mut list = StatusList::verify(first, trust).map_err(|e| e.to_string())?.into_document();
         for delta in deltas {
-            let delta = StatusDelta::verify(delta, trust).ok()?;
-            list.apply(&delta).ok()?;
+            let delta = StatusDelta::verify(delta, trust).map_err(|e| e.to_string())?;
+            list.apply(&delta).map_err(|e| e.to_string())?;
         }
-        Some(Held { list, chain })
+        Ok(Held { list, chain })
     }
 
     /// The list `list` of `province`, if held.
@@ -106,14 +108,41 @@ impl StatusLists {
         self.held.get(&(province.to_string(), list)).map_or(0, |h| h.chain.len().saturating_sub(1))
     }
 
+    /// Why a list's file cannot be used, when it is there but unreadable or no longer verifies.
+    pub fn unreadable(&self, province: &str, list: u32) -> Option<&str> {
+        self.unreadable.get(&(province.to_string(), list)).map(String::as_str)
+    }
+
+    /// Every list whose file is there but cannot be used, with the reason.
+    pub fn unreadable_lists(&self) -> impl Iterator<Item = (&str, u32, &str)> {
+        self.unreadable.iter().map(|((province, list), reason)| (province.as_str(), *list, reason.as_str()))
+    }
+
     /// Re-read one list from its file (another process may have updated it since this copy was loaded); the
-    /// caller holds the store's lock.
+    /// caller holds the store's lock when it goes on to write.
     fn refresh(&mut self, key: &(String, u32), trust: &TrustList) {
-        let held = std::fs::read(self.dir.join(file_name(&key.0, key.1))).ok().and_then(|b| Self::rebuild(&b, trust));
-        match held {
-            Some(held) => self.held.insert(key.clone(), held),
-            None => self.held.remove(key),
+        self.held.remove(key);
+        self.unreadable.remove(key);
+        let bytes = match std::fs::read(self.dir.join(file_name(&key.0, key.1))) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                self.unreadable.insert(key.clone(), format!("cannot read its file: {e}"));
+                return;
+            }
         };
+        match Self::rebuild(&bytes, trust) {
+            Ok(held) if (held.list.province.as_str(), held.list.list) == (key.0.as_str(), key.1) => {
+                self.held.insert(key.clone(), held);
+            }
+            Ok(held) => {
+                let other = format!("{}/{}", held.list.province, held.list.list);
+                self.unreadable.insert(key.clone(), format!("its file holds another list ({other})"));
+            }
+            Err(reason) => {
+                self.unreadable.insert(key.clone(), format!("its file is damaged or no longer verifies: {reason}"));
+            }
+        }
     }
 
     fn save(&self, held: &Held) -> Result<(), StoreError> {
@@ -128,8 +157,27 @@ impl StatusLists {
     /// minutes of clock skew), and newer than the one held. "Newer" orders by publication time first and version
     /// second, so a list that a leaked key signed with a huge version number is replaced by the next genuine one
     /// instead of blocking every later list as a "rollback".
-    pub fn import_full(&mut self, signed: &[u8], trust: &TrustList, now: i64) -> Result<StatusUpdate, StoreError> {
+    ///
+    /// `floor` gives, for a (province, list), the newest (`issued_at`, version) the store ever held: a list older
+    /// than that is a rollback even when its file is gone.
+    pub fn import_full(
+        &mut self,
+        signed: &[u8],
+        trust: &TrustList,
+        now: i64,
+        floor: impl Fn(&str, u32) -> Option<(i64, u64)>,
+    ) -> Result<StatusUpdate, StoreError> {
         let list = StatusList::verify(signed, trust)?.into_document();
+        if let Some((issued_at, version)) = floor(&list.province, list.list) {
+            if (list.issued_at, list.version) < (issued_at, version) {
+                return Err(huren_keys::Error::Rollback {
+                    what: format!("status list {}/{}", list.province, list.list),
+                    current: version,
+                    offered: list.version,
+                }
+                .into());
+            }
+        }
         if list.issued_at > now.saturating_add(CLOCK_SKEW) {
             return Err(huren_keys::Error::DocumentInvalid(format!(
                 "status list {}/{} is dated {}, in the future (now {now})",
@@ -155,6 +203,7 @@ impl StatusLists {
         let version = list.version;
         let held = Held { list, chain: vec![signed.to_vec()] };
         self.save(&held)?;
+        self.unreadable.remove(&key);
         self.held.insert(key, held);
         Ok(StatusUpdate::Full(version))
     }
@@ -186,26 +235,6 @@ impl StatusLists {
     }
 }
 
-/// GET `url` with the sync limits: `Ok(None)` for 304 or 404 (nothing there to take), the body otherwise.
-fn fetch(client: &reqwest::blocking::Client, url: &str, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
-    let http = |m: String| StoreError::Http(format!("{url}: {m}"));
-    let response = client.get(url).send().map_err(|e| http(e.to_string()))?;
-    let status = response.status();
-    if status == reqwest::StatusCode::NOT_MODIFIED || status == reqwest::StatusCode::NOT_FOUND {
-        return Ok(None);
-    }
-    if !status.is_success() {
-        return Err(http(format!("HTTP {status}")));
-    }
-    let mut body = Vec::new();
-    let cap = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    response.take(cap).read_to_end(&mut body).map_err(|e| http(e.to_string()))?;
-    if body.len() > max {
-        return Err(http(format!("document larger than {max} bytes")));
-    }
-    Ok(Some(body))
-}
-
 /// Sync every status list the trust store's province bundles declare: by delta when a version is held and the
 /// server has one, in full otherwise. Returns, per list, what happened (or why it failed; other lists go on).
 pub fn sync_status(
@@ -213,12 +242,10 @@ pub fn sync_status(
     now: i64,
     options: &SyncOptions,
 ) -> Vec<(String, u32, Result<StatusUpdate, StoreError>)> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client =
-        match reqwest::blocking::Client::builder().timeout(options.timeout).connect_timeout(options.timeout).build() {
-            Ok(c) => c,
-            Err(e) => return vec![(String::new(), 0, Err(StoreError::Http(e.to_string())))],
-        };
+    let client = match crate::sync::client(options) {
+        Ok(c) => c,
+        Err(e) => return vec![(String::new(), 0, Err(e))],
+    };
     let declared: Vec<(String, u32, String)> = store
         .state()
         .bundles()
@@ -227,7 +254,7 @@ pub fn sync_status(
         .collect();
     let mut results = Vec::new();
     for (province, list, url) in declared {
-        let result = sync_one(store, &client, &province, list, &url, now);
+        let result = sync_one(store, &client, &province, list, &url, now, options);
         results.push((province, list, result));
     }
     results
@@ -240,32 +267,38 @@ fn sync_one(
     list: u32,
     url: &str,
     now: i64,
+    options: &SyncOptions,
 ) -> Result<StatusUpdate, StoreError> {
     let base = url.trim_end_matches('/');
     let held = store.status_lists().get(province, list).map(|l| l.version);
+    let no_etag = |_: &str| None;
     if let Some(version) = held.filter(|_| store.status_lists().chain_length(province, list) < MAX_CHAIN) {
-        // Any failure on the delta path (an error status, a mirror that only has full lists) falls back to the
-        // full list below.
-        match fetch(client, &format!("{base}/delta/{version}"), MAX_STATUS_DOCUMENT_BYTES).unwrap_or(None) {
-            None => {
-                // 304 (up to date) or 404 (no delta from our version): the full list's ETag tells which.
-                let probe = client
-                    .get(base)
-                    .header(reqwest::header::IF_NONE_MATCH, format!("\"{version}\""))
-                    .send()
-                    .map_err(|e| StoreError::Http(format!("{base}: {e}")))?;
-                if probe.status() == reqwest::StatusCode::NOT_MODIFIED {
-                    return Ok(StatusUpdate::UpToDate(version));
-                }
+        // Any failure on the delta path (an error status, a mirror that only has full lists, a delta that does not
+        // apply) falls back to the full list below.
+        let delta = get(client, &format!("{base}/delta/{version}"), &no_etag, MAX_STATUS_DOCUMENT_BYTES, options);
+        match delta {
+            Ok(d) if d.status == reqwest::StatusCode::NOT_MODIFIED => {
+                // The server's newest version is the one held; record it (a store from before marks has none).
+                return store.import_status_list_up_to_date(province, list, version);
             }
-            Some(delta) => match store.apply_status_delta(&delta, now) {
+            Ok(d) if d.status.is_success() => match store.apply_status_delta(&d.body, now) {
                 Ok(update) => return Ok(update),
                 Err(StoreError::Refused { .. }) => {} // not for our version, or tampered: take the full list
                 Err(other) => return Err(other),
             },
+            _ => {}
         }
     }
-    let full = fetch(client, base, MAX_STATUS_DOCUMENT_BYTES)?
-        .ok_or_else(|| StoreError::Http(format!("{base}: no status list published")))?;
-    store.import_status_list(&full, now)
+    // The full list, asked with the held version as ETag: 304 means the held list is the newest.
+    let etag = held.map(|v| format!("\"{v}\""));
+    let etag_for = |_: &str| etag.clone();
+    let full = get(client, base, &etag_for, MAX_STATUS_DOCUMENT_BYTES, options)?;
+    match (full.status, held) {
+        (reqwest::StatusCode::NOT_MODIFIED, Some(version)) => {
+            store.import_status_list_up_to_date(province, list, version)
+        }
+        (status, _) if status.is_success() => store.import_status_list(&full.body, now),
+        (reqwest::StatusCode::NOT_FOUND, _) => Err(StoreError::Http(format!("{base}: no status list published"))),
+        (status, _) => Err(StoreError::Http(format!("{base}: HTTP {status}"))),
+    }
 }

@@ -6,8 +6,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use huren_keys::status::Status;
-use huren_keys::{TrustBundle, TrustList, TrustState, UpdateReport};
+use huren_keys::status::{Status, StatusList};
+use huren_keys::{StatusMark, TrustBundle, TrustList, TrustState, UpdateReport};
 
 use crate::status::{StatusLists, StatusUpdate};
 use crate::{verify, verify_many, Policy, Rejection, Verified};
@@ -48,6 +48,52 @@ pub enum Staleness {
     Refuse,
     /// The clock is earlier than the newest trust data: the clock is wrong.
     ClockBehind,
+}
+
+/// Where one status list stands on a device.
+#[derive(Debug, Clone)]
+pub enum ListState<'a> {
+    /// Held and verified, at least as new as any version of it held before.
+    Held(&'a StatusList),
+    /// Held once (the store's mark says which version) but now missing, damaged, or older than that version: the
+    /// credentials it covers are refused (`STATUS_UNAVAILABLE`) until a sync.
+    Lost {
+        /// What is wrong, for staff.
+        reason: String,
+    },
+    /// Never held on this device.
+    NeverSynced {
+        /// The issuing province's bundle lets checkpoints accept the credentials meanwhile (with a warning).
+        allowed: bool,
+        /// Why its file, if there is one, cannot be used.
+        unreadable: Option<String>,
+    },
+}
+
+impl ListState<'_> {
+    /// The state's name in reports: `current`, `lost`, `never-synced` (refused) or `never-synced-allowed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ListState::Held(_) => "current",
+            ListState::Lost { .. } => "lost",
+            ListState::NeverSynced { allowed: false, .. } => "never-synced",
+            ListState::NeverSynced { allowed: true, .. } => "never-synced-allowed",
+        }
+    }
+
+    /// Why the credentials a list covers cannot be checked, for staff.
+    pub fn describe(&self) -> String {
+        match self {
+            ListState::Held(list) => format!("version {} held", list.version),
+            ListState::Lost { reason } => format!("{reason}; sync the status lists"),
+            ListState::NeverSynced { unreadable: Some(reason), .. } => {
+                format!("never synced on this device ({reason}); sync the status lists")
+            }
+            ListState::NeverSynced { unreadable: None, .. } => {
+                "never synced on this device; sync the status lists".into()
+            }
+        }
+    }
 }
 
 /// Why a store operation failed.
@@ -155,26 +201,109 @@ impl TrustStore {
     }
 
     /// Take a signed full status list (from any mirror: it is signed). Refused when it does not verify against
-    /// this store's trust, is dated in the future, or is older than the list held.
+    /// this store's trust, is dated in the future, or is older than the list held or than the newest version of it
+    /// this store ever held. The store then records that version as the list's mark (see [`ListState::Lost`]).
     pub fn import_status_list(&mut self, signed: &[u8], now: i64) -> Result<StatusUpdate, StoreError> {
         let _lock = Self::lock(&self.path)?;
-        self.status.import_full(signed, &self.trust, now)
+        let state = &self.state;
+        let floor = |province: &str, list: u32| state.status_mark(province, list).map(|m| (m.issued_at, m.version));
+        let update = self.status.import_full(signed, &self.trust, now, floor)?;
+        if let Ok(list) = StatusList::verify(signed, &self.trust) {
+            self.raise_status_mark(&list.province, list.list)?;
+        }
+        Ok(update)
     }
 
-    /// Apply a signed status delta to the list it is for (which must be held, at the delta's base version).
+    /// The server says the held version of a list is its newest: nothing to fetch; the list's mark is recorded
+    /// (a store from before marks gets one).
+    pub fn import_status_list_up_to_date(
+        &mut self,
+        province: &str,
+        list: u32,
+        version: u64,
+    ) -> Result<StatusUpdate, StoreError> {
+        let _lock = Self::lock(&self.path)?;
+        self.raise_status_mark(province, list)?;
+        Ok(StatusUpdate::UpToDate(version))
+    }
+
+    /// Apply a signed status delta to the list it is for (which must be held, at the delta's base version), and
+    /// record the list's new version as its mark.
     pub fn apply_status_delta(&mut self, signed: &[u8], now: i64) -> Result<StatusUpdate, StoreError> {
         let _lock = Self::lock(&self.path)?;
-        self.status.apply_delta(signed, &self.trust, now)
+        let update = self.status.apply_delta(signed, &self.trust, now)?;
+        if let Ok(delta) = huren_keys::status::StatusDelta::verify(signed, &self.trust) {
+            self.raise_status_mark(&delta.province, delta.list)?;
+        }
+        Ok(update)
     }
 
-    /// Check a verified credential against its status list: revoked, suspended, or covered by a list too far past
-    /// its time-to-live are refused. A credential without a status reference, or whose list is not held, passes
-    /// (see [`TrustStore::status_note`] for the warning to show).
+    /// Record the held version of a list as the newest this store has held (the caller holds the lock). The store
+    /// file is re-read first (another process may have imported a bundle since) and written only when the mark
+    /// moves.
+    fn raise_status_mark(&mut self, province: &str, list: u32) -> Result<(), StoreError> {
+        let Some(held) = self.status.get(province, list) else { return Ok(()) };
+        let mark = StatusMark { province: province.into(), list, issued_at: held.issued_at, version: held.version };
+        let io = |source| StoreError::Io { path: self.path.display().to_string(), source };
+        let bytes = std::fs::read(&self.path).map_err(io)?;
+        // The file is usually what this store last wrote: only a changed file needs verifying again.
+        let on_disk = if bytes == self.state.encode() { self.state.clone() } else { TrustState::decode(&bytes)? };
+        let next = on_disk.with_status_mark(mark);
+        if next != on_disk {
+            write_atomically(&self.path, &next.encode(), false)?;
+        }
+        if next.bundles() != self.state.bundles() || next.root() != self.state.root() {
+            self.trust = next.trust_list();
+        }
+        self.state = next;
+        Ok(())
+    }
+
+    /// Where one status list stands on this device.
+    pub fn list_state(&self, province: &str, list: u32) -> ListState<'_> {
+        let mark = self.state.status_mark(province, list);
+        match (self.status.get(province, list), mark) {
+            (Some(held), Some(mark)) if (held.issued_at, held.version) < (mark.issued_at, mark.version) => {
+                ListState::Lost {
+                    reason: format!(
+                        "its file holds version {}, older than version {} held before (rolled back?)",
+                        held.version, mark.version
+                    ),
+                }
+            }
+            (Some(held), _) => ListState::Held(held),
+            (None, Some(mark)) => ListState::Lost {
+                reason: match self.status.unreadable(province, list) {
+                    Some(reason) => format!("version {} was held; {reason}", mark.version),
+                    None => format!("version {} was held; its file is missing", mark.version),
+                },
+            },
+            (None, None) => ListState::NeverSynced {
+                allowed: self.state.bundles().iter().any(|b| b.province == province && b.policy.allow_unsynced_status),
+                unreadable: self.status.unreadable(province, list).map(str::to_string),
+            },
+        }
+    }
+
+    /// Check a verified credential against its status list: revoked or suspended credentials are refused, and so
+    /// are those whose list is too far past its time-to-live, was held once and can no longer be read, or was never
+    /// synced (unless the issuing province's bundle allows that: then it passes, and [`TrustStore::status_note`]
+    /// gives the warning to show). A credential without a status reference passes.
     pub fn check_status(&self, verified: &Verified, now: i64, freshness: &Freshness) -> Result<(), Rejection> {
         let credential = verified.credential();
         let Some(reference) = credential.status else { return Ok(()) };
-        let Some(list) = self.status.get(&credential.issuer, reference.list) else { return Ok(()) };
         let (province, index) = (credential.issuer.clone(), reference.index);
+        let list = match self.list_state(&province, reference.list) {
+            ListState::Held(list) => list,
+            ListState::NeverSynced { allowed: true, .. } => return Ok(()),
+            unavailable => {
+                return Err(Rejection::StatusUnavailable {
+                    province,
+                    list: reference.list,
+                    reason: unavailable.describe(),
+                })
+            }
+        };
         match list.status(u64::from(index)) {
             Some(Status::Valid) => {}
             Some(Status::Revoked) => return Err(Rejection::Revoked { province, list: reference.list, index }),
@@ -200,16 +329,22 @@ impl TrustStore {
         Ok(())
     }
 
-    /// A warning to show with a valid answer: its status list is past its time-to-live, or not held at all (so
-    /// revocation was not checked). `None` when the status is current or the credential has no status reference.
+    /// A warning to show with a valid answer: its status list is past its time-to-live, or was never synced (so
+    /// revocation was not checked; only when the province allows that). `None` when the status is current or the
+    /// credential has no status reference.
     pub fn status_note(&self, verified: &Verified, now: i64) -> Option<String> {
         let credential = verified.credential();
         let reference = credential.status?;
-        let Some(list) = self.status.get(&credential.issuer, reference.list) else {
-            return Some(format!(
-                "revocation not checked: no status list {}/{} on this device; sync",
-                credential.issuer, reference.list
-            ));
+        let list = match self.list_state(&credential.issuer, reference.list) {
+            ListState::Held(list) => list,
+            ListState::NeverSynced { allowed: true, .. } => {
+                return Some(format!(
+                    "revocation not checked: status list {}/{} never synced on this device; sync",
+                    credential.issuer, reference.list
+                ))
+            }
+            // Refused by `check_status`: no valid answer to warn about.
+            ListState::NeverSynced { allowed: false, .. } | ListState::Lost { .. } => return None,
         };
         (now > list.expires_at()).then(|| {
             format!(
@@ -222,7 +357,52 @@ impl TrustStore {
         })
     }
 
-    /// Apply a trust bundle (bytes as served by any mirror). On any refusal the store, in memory and on disk, is
+    /// One JSON object per status list this store knows of ([`TrustStore::known_lists`]): its state (`current`,
+    /// `past-ttl`, `lost`, `never-synced`, `never-synced-allowed`), what is wrong when it cannot be used, and for a
+    /// held list its version, age and counts. `trust status --json` and the kiosk's `/api/status` show it.
+    pub fn status_list_report(&self, now: i64) -> Vec<serde_json::Value> {
+        self.known_lists()
+            .into_iter()
+            .map(|(province, list)| match self.list_state(&province, list) {
+                ListState::Held(l) => {
+                    let past_ttl = now > l.expires_at();
+                    serde_json::json!({
+                        "province": province, "list": list, "state": if past_ttl { "past-ttl" } else { "current" },
+                        "detail": null, "version": l.version, "issued_at": crate::checkpoint::rfc3339(l.issued_at),
+                        "ttl_seconds": l.ttl, "entries": l.bits.len(), "not_valid": l.bits.non_valid().count(),
+                        "age_seconds": now.saturating_sub(l.issued_at), "past_ttl": past_ttl,
+                    })
+                }
+                other => serde_json::json!({
+                    "province": province, "list": list, "state": other.name(), "detail": other.describe(),
+                    "version": null, "issued_at": null, "ttl_seconds": null, "entries": null, "not_valid": null,
+                    "age_seconds": null, "past_ttl": null,
+                }),
+            })
+            .collect()
+    }
+
+    /// Every status list this store knows of (declared by a province bundle, held, marked as held once, or with a
+    /// file it cannot read), in (province, list) order.
+    pub fn known_lists(&self) -> Vec<(String, u32)> {
+        let mut lists: Vec<(String, u32)> = self
+            .state
+            .bundles()
+            .iter()
+            .flat_map(|b| b.status_lists.iter().map(|d| (b.province.clone(), d.list)))
+            .chain(self.status.iter().map(|l| (l.province.clone(), l.list)))
+            .chain(self.state.status_marks().iter().map(|m| (m.province.clone(), m.list)))
+            .chain(self.status.unreadable_lists().map(|(p, l, _)| (p.to_string(), l)))
+            .collect();
+        lists.sort();
+        lists.dedup();
+        lists
+    }
+
+    /// Apply a trust bundle (bytes as served by any mirror), each part on its own ([`TrustState::update_each`]):
+    /// one province's rolled-back or damaged bundle does not hold back the others' updates. What could be taken is
+    /// taken and the refused parts are listed in [`UpdateReport::refused`]; when nothing could be taken and
+    /// something was refused, the answer is that (first) refusal and the store, in memory and on disk, is
     /// unchanged. Writers are serialised by a lock file, and the update applies to the store as it is on disk
     /// then, so two processes updating one store never undo each other.
     pub fn import(&mut self, bundle_bytes: &[u8], now: i64) -> Result<UpdateReport, StoreError> {
@@ -230,7 +410,11 @@ impl TrustStore {
         let bundle = TrustBundle::decode(bundle_bytes)?;
         let _lock = Self::lock(&self.path)?;
         let on_disk = Self::open(&self.path)?;
-        let (next, report) = on_disk.state.update(&bundle, now)?;
+        let (next, report, refused) = on_disk.state.update_each(&bundle, now)?;
+        let took_something = !report.roots_followed.is_empty() || !report.bundles_updated.is_empty();
+        if let Some((_, first)) = refused.into_iter().next().filter(|_| !took_something) {
+            return Err(first.into());
+        }
         if next != on_disk.state {
             write_atomically(&self.path, &next.encode(), crash_before_rename)?;
         }

@@ -145,6 +145,11 @@ enum Command {
         /// Checkpoint policy: oldest test result accepted, in hours.
         #[arg(long)]
         max_test_age_hours: Option<i64>,
+        /// Let a checkpoint that has never synced one of this province's status lists accept the credentials it
+        /// covers, with a "revocation not checked" warning (default: it refuses them, STATUS_UNAVAILABLE, until it
+        /// syncs).
+        #[arg(long)]
+        allow_unsynced_status: bool,
         /// Validity in days.
         #[arg(long, default_value_t = 30)]
         valid_days: i64,
@@ -315,6 +320,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             status_lists,
             accept,
             max_test_age_hours,
+            allow_unsynced_status,
             valid_days,
             at,
             out,
@@ -363,6 +369,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 policy: AcceptancePolicy {
                     accepted_types: if accept.is_empty() { Vec::new() } else { types(&accept)? },
                     max_test_age: max_test_age_hours.map(|h| h.saturating_mul(3600)),
+                    allow_unsynced_status,
                 },
             };
             write_new(&out, &bundle.sign(&root)?)?;

@@ -15,7 +15,7 @@ use huren_verifier::checkpoint::{format_of, human_report, json_report, rfc3339, 
 use huren_verifier::dcc::DccTrust;
 use huren_verifier::scan::{self, ImageLimits};
 use huren_verifier::status::StatusUpdate;
-use huren_verifier::store::{Freshness, Staleness, TrustStore};
+use huren_verifier::store::{Freshness, ListState, Staleness, TrustStore};
 use huren_verifier::sync::{sync, SyncOptions, SyncOutcome};
 use huren_verifier::{Code, Rejection};
 use serde_json::json;
@@ -73,6 +73,10 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 20)]
         timeout: u64,
+        /// Follow redirects to another origin (scheme, host, port) than the URL asked; by default they are
+        /// reported, not followed.
+        #[arg(long)]
+        follow_redirects: bool,
     },
     /// Manage the trust store: provision it with a federation root, import trust bundles, show its status.
     Trust {
@@ -129,23 +133,20 @@ impl TrustArgs {
             status_refuse_after: self.status_refuse_after_hours.saturating_mul(3600),
             ..Freshness::default()
         };
-        let trust = load_trust(self.trust.clone(), self.store.clone())?;
+        let trust = load_trust(self.trust.as_deref(), self.store.as_deref())?;
         let mut policy = Checkpoint::policy_for(&trust, self.checkpoint.as_deref()).map_err(anyhow::Error::msg)?;
         policy.presentation_skew_steps = self.presentation_skew_steps;
         let dcc = load_dcc_trust(self.dcc_trust.as_deref())?;
         Ok(Checkpoint { trust, dcc, policy, freshness })
     }
 
-    /// The files the checkpoint is read from: when one changes, the kiosk reloads.
+    /// The files the checkpoint is read from: when one changes, the kiosk reloads. The trust path is resolved as
+    /// for loading, and whatever flag names it, a trust store's status lists are watched too.
     fn watched_files(&self) -> anyhow::Result<Vec<PathBuf>> {
         let mut files: Vec<PathBuf> = self.dcc_trust.iter().cloned().collect();
-        match &self.trust {
-            Some(trust) => files.push(trust.clone()),
-            None => {
-                let store = store_path(self.store.clone())?;
-                files.push(huren_verifier::status::StatusLists::dir_for(&store));
-                files.push(store);
-            }
+        if let Some(path) = trust_path(self.trust.as_deref(), self.store.as_deref())? {
+            files.push(huren_verifier::status::StatusLists::dir_for(&path));
+            files.push(path);
         }
         Ok(files)
     }
@@ -193,21 +194,27 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             serve(trust, listen, log, at.as_deref().map(parse_time).transpose()?)?;
             Ok(true)
         }
-        Command::Sync { url, store, at, timeout } => {
+        Command::Sync { url, store, at, timeout, follow_redirects } => {
             let now = time_or_now(at.as_deref())?;
             let mut store = TrustStore::open(&store_path(store)?)?;
-            let options = SyncOptions { timeout: std::time::Duration::from_secs(timeout), ..SyncOptions::default() };
-            match sync(&mut store, &url, now, &options)? {
-                SyncOutcome::NotModified => println!("{url}: not modified; trust store unchanged"),
-                SyncOutcome::Imported(report) => println!(
-                    "{url}: root v{}, bundles updated {:?}, unchanged {:?}",
-                    store.state().root().version,
-                    report.bundles_updated,
-                    report.bundles_unchanged
-                ),
-            }
-            // Then every status list the province bundles declare.
-            let mut all_synced = true;
+            let options = SyncOptions {
+                timeout: std::time::Duration::from_secs(timeout),
+                follow_cross_origin_redirects: follow_redirects,
+                ..SyncOptions::default()
+            };
+            // Each document on its own: a mirror that fails, or one province's refused bundle, holds back nothing
+            // else; the status lists come from the issuers' own signed URLs.
+            let mut all_synced = match sync(&mut store, &url, now, &options) {
+                Ok(SyncOutcome::NotModified) => {
+                    println!("{url}: not modified; trust store unchanged");
+                    true
+                }
+                Ok(SyncOutcome::Imported(report)) => print_import_report(&url, &store, &report),
+                Err(e) => {
+                    eprintln!("huren-verifier: trust bundle from {url}: {e}");
+                    false
+                }
+            };
             for (province, list, result) in huren_verifier::status::sync_status(&mut store, now, &options) {
                 match result {
                     Ok(StatusUpdate::Full(v)) => println!("status list {province}/{list}: full list, version {v}"),
@@ -225,8 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Trust { action, store, at } => {
             let now = time_or_now(at.as_deref())?;
-            trust_command(action, &store_path(store)?, now)?;
-            Ok(true)
+            trust_command(action, &store_path(store)?, now)
         }
     }
 }
@@ -500,24 +506,49 @@ fn store_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(base.join("huren/trust-store.cbor"))
 }
 
-fn load_trust(trust: Option<PathBuf>, store: Option<PathBuf>) -> anyhow::Result<TrustSource> {
+/// Where a checkpoint's trust comes from, resolved once for loading and for watching: `--trust` (a trust file or
+/// a store), else the store (`--store`, $HUREN_STORE, or the default path when it exists), else $HUREN_TRUST.
+/// `None`: nothing to trust.
+fn trust_path(trust: Option<&Path>, store: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
     if let Some(path) = trust {
-        return TrustSource::open(&path)
-            .with_context(|| format!("{} is neither a trust file nor a trust store", path.display()));
+        return Ok(Some(path.to_path_buf()));
     }
     let explicit_store = store.is_some();
-    let path = store_path(store)?;
+    let path = store_path(store.map(Path::to_path_buf))?;
     if explicit_store || path.exists() {
-        return Ok(TrustSource::Store(TrustStore::open(&path)?));
+        return Ok(Some(path));
     }
-    if let Some(legacy) = std::env::var_os("HUREN_TRUST") {
-        return load_trust(Some(PathBuf::from(legacy)), None);
-    }
-    eprintln!("huren-verifier: warning: no trust store or trust file (--store, --trust); no key is trusted");
-    Ok(TrustSource::List(TrustList::default()))
+    Ok(std::env::var_os("HUREN_TRUST").map(PathBuf::from))
 }
 
-fn trust_command(action: TrustAction, path: &Path, now: i64) -> anyhow::Result<()> {
+fn load_trust(trust: Option<&Path>, store: Option<&Path>) -> anyhow::Result<TrustSource> {
+    match trust_path(trust, store)? {
+        Some(path) => TrustSource::open(&path)
+            .with_context(|| format!("{} is neither a trust file nor a trust store", path.display())),
+        None => {
+            eprintln!("huren-verifier: warning: no trust store or trust file (--store, --trust); no key is trusted");
+            Ok(TrustSource::List(TrustList::default()))
+        }
+    }
+}
+
+/// Print what an import took and each part it refused; true when nothing was refused.
+fn print_import_report(source: &str, store: &TrustStore, report: &huren_keys::UpdateReport) -> bool {
+    println!(
+        "{source}: root v{} (followed {:?}), bundles updated {:?}, unchanged {:?}",
+        store.state().root().version,
+        report.roots_followed,
+        report.bundles_updated,
+        report.bundles_unchanged
+    );
+    for (what, reason) in &report.refused {
+        eprintln!("huren-verifier: {source}: {what} refused (the rest was taken): {reason}");
+    }
+    report.refused.is_empty()
+}
+
+/// Run a `trust` action; false when part of an import was refused (exit status 1).
+fn trust_command(action: TrustAction, path: &Path, now: i64) -> anyhow::Result<bool> {
     match action {
         TrustAction::Provision { root } => {
             let bytes = std::fs::read(&root).with_context(|| format!("reading {}", root.display()))?;
@@ -535,21 +566,14 @@ fn trust_command(action: TrustAction, path: &Path, now: i64) -> anyhow::Result<(
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let mut store = TrustStore::open(path)?;
             let report = store.import(&bytes, now)?;
-            println!(
-                "imported {}: root v{} (followed {:?}), bundles updated {:?}, unchanged {:?}",
-                file.display(),
-                store.state().root().version,
-                report.roots_followed,
-                report.bundles_updated,
-                report.bundles_unchanged
-            );
+            return Ok(print_import_report(&file.display().to_string(), &store, &report));
         }
         TrustAction::Status { json } => {
             let store = TrustStore::open(path)?;
             print!("{}", status_report(&store, now, json));
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn status_report(store: &TrustStore, now: i64, json: bool) -> String {
@@ -572,16 +596,7 @@ fn status_report(store: &TrustStore, now: i64, json: bool) -> String {
                        "revoked_keys": b.revocations.len(), "expired": now >= b.expires})
             })
             .collect();
-        let lists: Vec<_> = store
-            .status_lists()
-            .iter()
-            .map(|l| {
-                json!({"province": l.province, "list": l.list, "version": l.version,
-                       "issued_at": rfc3339(l.issued_at), "ttl_seconds": l.ttl, "entries": l.bits.len(),
-                       "not_valid": l.bits.non_valid().count(), "age_seconds": now.saturating_sub(l.issued_at),
-                       "past_ttl": now > l.expires_at()})
-            })
-            .collect();
+        let lists = store.status_list_report(now);
         return format!(
             "{}\n",
             json!({"store": store.path().display().to_string(), "root_version": root.version, "status_lists": lists,
@@ -612,19 +627,28 @@ fn status_report(store: &TrustStore, now: i64, json: bool) -> String {
             if now >= b.expires { " (EXPIRED)" } else { "" }
         ));
     }
-    for l in store.status_lists().iter() {
-        let age = now.saturating_sub(l.issued_at);
-        out.push_str(&format!(
-            "  {}/{} status list v{}: {} entries, {} not valid, {} min old (time-to-live {} min){}\n",
-            l.province,
-            l.list,
-            l.version,
-            l.bits.len(),
-            l.bits.non_valid().count(),
-            age / 60,
-            l.ttl / 60,
-            if now > l.expires_at() { " (PAST ITS TIME-TO-LIVE)" } else { "" }
-        ));
+    for (province, list) in store.known_lists() {
+        let line = match store.list_state(&province, list) {
+            ListState::Held(l) => format!(
+                "status list v{}: {} entries, {} not valid, {} min old (time-to-live {} min){}",
+                l.version,
+                l.bits.len(),
+                l.bits.non_valid().count(),
+                now.saturating_sub(l.issued_at) / 60,
+                l.ttl / 60,
+                if now > l.expires_at() { " (PAST ITS TIME-TO-LIVE)" } else { "" }
+            ),
+            ListState::NeverSynced { allowed: true, .. } => {
+                "status list never synced: its codes pass with \"revocation not checked\" (the province allows it)"
+                    .to_string()
+            }
+            other => format!(
+                "status list {}: its codes are REFUSED (STATUS_UNAVAILABLE): {}",
+                other.name(),
+                other.describe()
+            ),
+        };
+        out.push_str(&format!("  {province}/{list} {line}\n"));
     }
     out
 }
