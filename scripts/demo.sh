@@ -10,7 +10,9 @@ out="${HUREN_DEMO_DIR:-demo-out}"
 rm -rf "$out"
 mkdir -p "$out"
 
-cargo build --quiet --bin huren-keys --bin huren-issuer --bin huren-verifier --bin huren-wallet
+# The first build takes a few minutes on two cores: cargo shows its progress.
+echo "== 0. Building the four binaries (huren-keys, huren-issuer, huren-verifier, huren-wallet)"
+cargo build --bin huren-keys --bin huren-issuer --bin huren-verifier --bin huren-wallet
 bin="${CARGO_TARGET_DIR:-target}/debug"
 keys="$bin/huren-keys"
 issuer="$bin/huren-issuer"
