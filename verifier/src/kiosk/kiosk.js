@@ -85,8 +85,16 @@ async function refreshTrust() {
     } else {
       text = `信任数据 ${hours} 小时前更新 · Trust data ${hours} h old`;
     }
-    const pastTtl = (status.status_lists || []).filter((l) => l.past_ttl).length;
+    const lists = status.status_lists || [];
+    const pastTtl = lists.filter((l) => l.past_ttl).length;
     if (pastTtl > 0) text += ` · ${pastTtl} 个状态列表过期 · ${pastTtl} status list(s) past their time-to-live`;
+    // Lists whose codes are refused until a sync: lost (held once, now missing or damaged) or never synced.
+    const unusable = lists.filter((l) => l.state === 'lost' || l.state === 'never-synced');
+    if (unusable.length > 0) {
+      const names = unusable.map((l) => `${l.province}/${l.list}`).join(', ');
+      text += ` · 状态列表不可用，请同步：${names} · Status list(s) unavailable, sync: ${names}`;
+      if (banner.dataset.state === 'fresh') banner.dataset.state = 'warn';
+    }
     if (status.log) text += ' · 记录结果 · outcome log on';
     banner.textContent = text;
   } catch (e) {
