@@ -3,7 +3,12 @@
 //! credentials the pipeline must refuse late (expired, unknown key, wrong issuer, broken schema behind a good signature) so the
 //! fuzzer starts from every stage of the pipeline.
 //!
-//! Run from `fuzz/`: `cargo +nightly run --example gen_seeds [-- OUTPUT_DIR]` (default `fuzz/corpus`).
+//! `cargo run -p huren-tests --bin huren-fuzz-seeds [-- OUTPUT_DIR]` (default `fuzz/corpus`). It lives in the main
+//! workspace, not in `fuzz/`, so the ordinary build and clippy check it (the fuzz crate needs nightly and a build of
+//! its own).
+
+// A generator of test inputs: a broken fixture should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions, clippy::cast_possible_truncation)]
 
 use std::fs;
 use std::path::Path;
@@ -14,7 +19,7 @@ use huren_wallet_core::{
     TestOutcome, TestResult, Vaccination,
 };
 
-#[path = "../fuzz_targets/federation.rs"]
+#[path = "../../../fuzz/fuzz_targets/federation.rs"]
 #[allow(dead_code)] // the seeds need the documents, not the signed root
 mod federation;
 
@@ -136,7 +141,7 @@ fn main() -> Res<()> {
     // Default: fuzz/corpus; an argument names another directory (to inspect the seeds without touching the corpus).
     let corpus = std::env::args_os()
         .nth(1)
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"), std::path::PathBuf::from);
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus"), std::path::PathBuf::from);
     let trusted = huren_keys::dangerous::signing_key_from_seed(&[7; 32])?;
     let stranger = huren_keys::dangerous::signing_key_from_seed(&[8; 32])?;
     // The same trust list as the `verify` targets (fuzz_targets/common.rs), to report each seed's outcome.
