@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz every target in fuzz/ (cargo-fuzz, nightly toolchain; docs/FUZZING.md).
 #
+#   bash scripts/fuzz.sh build            # build every target (CI starts this early, in the background)
 #   bash scripts/fuzz.sh smoke            # 10 s per target from the committed corpus, which stays untouched (CI)
 #   bash scripts/fuzz.sh long 600 [T...]  # 600 s per target (or the named ones), corpus grown in place, then cmin
 #
@@ -32,8 +33,11 @@ flags_for() {
   esac
 }
 
-if [ "$mode" = smoke ]; then
+if [ "$mode" = smoke ] || [ "$mode" = build ]; then
   cargo +nightly fuzz build --fuzz-dir "$root/fuzz" ${FUZZ_SANITIZER:+--sanitizer "$FUZZ_SANITIZER"}
+fi
+if [ "$mode" = build ]; then
+  exit 0
 fi
 failed=()
 for t in "${targets[@]}"; do
