@@ -36,6 +36,9 @@ pub struct StatusLists {
     unreadable: BTreeMap<(String, u32), String>,
 }
 
+/// A status list's identity: (province, list id).
+pub type ListKey = (String, u32);
+
 /// What an update of one list did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusUpdate {
@@ -166,7 +169,7 @@ impl StatusLists {
         trust: &TrustList,
         now: i64,
         floor: impl Fn(&str, u32) -> Option<(i64, u64)>,
-    ) -> Result<StatusUpdate, StoreError> {
+    ) -> Result<(StatusUpdate, ListKey), StoreError> {
         let list = StatusList::verify(signed, trust)?.into_document();
         if let Some((issued_at, version)) = floor(&list.province, list.list) {
             if (list.issued_at, list.version) < (issued_at, version) {
@@ -197,21 +200,26 @@ impl StatusLists {
                 .into());
             }
             if list.version == current.list.version && current.chain.len() == 1 {
-                return Ok(StatusUpdate::UpToDate(list.version));
+                return Ok((StatusUpdate::UpToDate(list.version), key));
             }
         }
         let version = list.version;
         let held = Held { list, chain: vec![signed.to_vec()] };
         self.save(&held)?;
         self.unreadable.remove(&key);
-        self.held.insert(key, held);
-        Ok(StatusUpdate::Full(version))
+        self.held.insert(key.clone(), held);
+        Ok((StatusUpdate::Full(version), key))
     }
 
     /// Apply a signed delta to the list it is for (the caller holds the store's lock; the held copy is re-read
     /// from disk first): verified against `trust`, from the version held, producing
     /// exactly the signed version (digest). On any refusal the held list is unchanged.
-    pub fn apply_delta(&mut self, signed: &[u8], trust: &TrustList, now: i64) -> Result<StatusUpdate, StoreError> {
+    pub fn apply_delta(
+        &mut self,
+        signed: &[u8],
+        trust: &TrustList,
+        now: i64,
+    ) -> Result<(StatusUpdate, ListKey), StoreError> {
         let delta = StatusDelta::verify(signed, trust)?;
         if delta.issued_at > now.saturating_add(CLOCK_SKEW) {
             return Err(huren_keys::Error::DocumentInvalid(format!(
@@ -230,8 +238,8 @@ impl StatusLists {
         next.chain.push(signed.to_vec());
         self.save(&next)?;
         let update = StatusUpdate::Delta(delta.from, delta.to);
-        self.held.insert(key, next);
-        Ok(update)
+        self.held.insert(key.clone(), next);
+        Ok((update, key))
     }
 }
 

@@ -207,10 +207,8 @@ impl TrustStore {
         let _lock = Self::lock(&self.path)?;
         let state = &self.state;
         let floor = |province: &str, list: u32| state.status_mark(province, list).map(|m| (m.issued_at, m.version));
-        let update = self.status.import_full(signed, &self.trust, now, floor)?;
-        if let Ok(list) = StatusList::verify(signed, &self.trust) {
-            self.raise_status_mark(&list.province, list.list)?;
-        }
+        let (update, (province, list)) = self.status.import_full(signed, &self.trust, now, floor)?;
+        self.raise_status_mark(&province, list)?;
         Ok(update)
     }
 
@@ -231,10 +229,8 @@ impl TrustStore {
     /// record the list's new version as its mark.
     pub fn apply_status_delta(&mut self, signed: &[u8], now: i64) -> Result<StatusUpdate, StoreError> {
         let _lock = Self::lock(&self.path)?;
-        let update = self.status.apply_delta(signed, &self.trust, now)?;
-        if let Ok(delta) = huren_keys::status::StatusDelta::verify(signed, &self.trust) {
-            self.raise_status_mark(&delta.province, delta.list)?;
-        }
+        let (update, (province, list)) = self.status.apply_delta(signed, &self.trust, now)?;
+        self.raise_status_mark(&province, list)?;
         Ok(update)
     }
 
