@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::DecodePrivateKey;
 use sha2::{Digest, Sha256};
 use spki::der::Decode;
 use zeroize::Zeroizing;
@@ -19,6 +19,13 @@ const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32 key bytes follow.
 const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+/// DER prefix of an Ed25519 private key as RFC 8410 §7 writes it: PKCS#8 v1 (`PrivateKeyInfo`, version 0), the
+/// algorithm without parameters, the 32-byte seed as an OCTET STRING inside the privateKey OCTET STRING, and
+/// nothing after it. The seed follows. Version 2 (RFC 5958, the public key attached as `[1]`) is what the
+/// `pkcs8` crate writes by default, and OpenSSL 3.0 and Python's `cryptography` refuse it; v1 every tool reads.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 /// DER tag-length-value.
 fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
@@ -275,18 +282,37 @@ impl SigningKey {
         Ok(SigningKey { secret, public })
     }
 
-    /// Decode a PKCS#8 PEM document (`-----BEGIN PRIVATE KEY-----`).
+    /// Decode a PKCS#8 PEM document (`-----BEGIN PRIVATE KEY-----`): v1 (RFC 8410, what Huren writes and
+    /// OpenSSL, HSM tools and Python's `cryptography` exchange) or v2 (RFC 5958, what Huren wrote before), whose
+    /// attached public key must then match the private one.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, Error> {
         let secret = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|e| Error::KeyEncoding(e.to_string()))?;
         Self::from_dalek(secret)
     }
 
-    /// Encode as PKCS#8 PEM. The returned string is zeroized when dropped.
-    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
-        self.secret.to_pkcs8_pem(Default::default()).map_err(|e| Error::KeyEncoding(e.to_string()))
+    /// Decode PKCS#8 DER, v1 or v2, as [`SigningKey::from_pkcs8_pem`] does.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
+        let secret = ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(|e| Error::KeyEncoding(e.to_string()))?;
+        Self::from_dalek(secret)
     }
 
-    /// Write the key as PKCS#8 PEM to a new file readable by its owner only (mode 0600).
+    /// Encode as RFC 8410 PKCS#8 v1 DER (48 bytes, no public key attached). Zeroized when dropped.
+    pub fn to_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
+        let mut der = Zeroizing::new(Vec::with_capacity(ED25519_PKCS8_V1_PREFIX.len() + 32));
+        der.extend_from_slice(&ED25519_PKCS8_V1_PREFIX);
+        der.extend_from_slice(self.secret.as_bytes());
+        der
+    }
+
+    /// Encode as RFC 8410 PKCS#8 v1 PEM (`-----BEGIN PRIVATE KEY-----`), the form `openssl genpkey -algorithm
+    /// ed25519` writes. The returned string is zeroized when dropped.
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
+        let document = ed25519_dalek::pkcs8::SecretDocument::try_from(self.to_pkcs8_der().as_slice())
+            .map_err(|e| Error::KeyEncoding(e.to_string()))?;
+        document.to_pem("PRIVATE KEY", Default::default()).map_err(|e| Error::KeyEncoding(e.to_string()))
+    }
+
+    /// Write the key as RFC 8410 PKCS#8 v1 PEM to a new file readable by its owner only (mode 0600).
     /// An existing file is never overwritten.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let pem = self.to_pkcs8_pem()?;
@@ -311,16 +337,16 @@ impl SigningKey {
         let hex_body: String =
             text.lines().filter(|l| !l.starts_with("-----")).flat_map(|l| l.trim().chars()).collect();
         let bytes = unhex(&hex_body).ok_or_else(|| Error::KeyEncoding("encrypted key: not hex".into()))?;
-        let der = decrypt_key(&bytes, passphrase)?;
-        let secret = ed25519_dalek::SigningKey::from_pkcs8_der(&der).map_err(|e| Error::KeyEncoding(e.to_string()))?;
-        Self::from_dalek(secret)
+        // Files sealed before issue 15 hold v2, later ones v1: both decode.
+        Self::from_pkcs8_der(&decrypt_key(&bytes, passphrase)?)
     }
 
     /// Write the key encrypted under a passphrase (PBKDF2-HMAC-SHA256 with `iterations`, then AES-256-GCM over the
-    /// PKCS#8 DER), to a new file readable by its owner only. Use [`KDF_ITERATIONS`] outside tests.
+    /// RFC 8410 PKCS#8 v1 DER), to a new file readable by its owner only. Use [`KDF_ITERATIONS`] outside tests.
+    /// The container is Huren's own (standard tools cannot open it); what it seals is the standard encoding, and
+    /// `huren-keys export` writes it out as a plain PEM file.
     pub fn save_encrypted(&self, path: &Path, passphrase: &[u8], iterations: u32) -> Result<(), Error> {
-        let der = self.secret.to_pkcs8_der().map_err(|e| Error::KeyEncoding(e.to_string()))?;
-        let sealed = encrypt_key(der.as_bytes(), passphrase, iterations)?;
+        let sealed = encrypt_key(&self.to_pkcs8_der(), passphrase, iterations)?;
         let body: Vec<String> =
             hex(&sealed).as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
         let text = format!("{ENCRYPTED_BEGIN}\n{}\n{ENCRYPTED_END}\n", body.join("\n"));
@@ -428,6 +454,9 @@ mod tests {
         key.save_encrypted(&path, b"correct horse", 2_000).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(ENCRYPTED_BEGIN) && !text.contains("PRIVATE KEY-----\nMC"), "no plaintext PKCS#8");
+        // What is sealed is the v1 encoding (48 bytes): 4 + 16 + 12 + 48 + 16 bytes in hex.
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert_eq!(body.len(), 2 * (4 + 16 + 12 + 48 + 16));
         assert_eq!(SigningKey::load_with(&path, Some(b"correct horse")).unwrap().public(), key.public());
         assert!(
             matches!(SigningKey::load_with(&path, Some(b"wrong")), Err(Error::KeyEncoding(m)) if m.contains("passphrase"))
@@ -443,6 +472,36 @@ mod tests {
         std::fs::write(&tampered, lines.join("\n")).unwrap();
         assert!(SigningKey::load_with(&tampered, Some(b"correct horse")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// RFC 8410 §10.3's example private key, exactly as the RFC prints it.
+    const RFC8410_PEM: &str =
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n";
+
+    #[test]
+    fn keys_are_written_as_rfc8410_pkcs8_v1() {
+        let key = SigningKey::from_pkcs8_pem(RFC8410_PEM).unwrap();
+        assert_eq!(key.to_pkcs8_pem().unwrap().as_str(), RFC8410_PEM, "byte for byte the RFC's encoding");
+        let der = key.to_pkcs8_der();
+        assert_eq!((der.len(), &der[..16]), (48, &ED25519_PKCS8_V1_PREFIX[..]));
+        assert_eq!(der[4], 0, "version 0 (v1): no public key attached");
+        assert_eq!(SigningKey::from_pkcs8_der(&der).unwrap().public(), key.public());
+    }
+
+    #[test]
+    fn a_v2_key_whose_attached_public_key_is_another_keys_is_refused() {
+        let key = SigningKey::from_seed(&[1u8; 32]).unwrap();
+        let other = SigningKey::from_seed(&[2u8; 32]).unwrap();
+        // OneAsymmetricKey v2: version 1, the same seed, then [1] IMPLICIT BIT STRING with a public key.
+        let v2 = |public: &PublicKey| {
+            let mut body = vec![0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+            body.extend_from_slice(&key.to_pkcs8_der()[16..]);
+            body.extend_from_slice(&[0x81, 0x21, 0x00]);
+            body.extend_from_slice(&public.spki_der()[12..]);
+            der_tlv(0x30, &body)
+        };
+        assert_eq!(SigningKey::from_pkcs8_der(&v2(key.public())).unwrap().public(), key.public());
+        assert!(matches!(SigningKey::from_pkcs8_der(&v2(other.public())), Err(Error::KeyEncoding(_))));
     }
 
     #[test]

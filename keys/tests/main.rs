@@ -4,3 +4,4 @@ mod cli;
 mod cose_wg;
 mod ed25519_batch;
 mod federation;
+mod key_files;

@@ -5,6 +5,7 @@ mod batch_cli;
 mod batch_verify;
 mod dcc_cli;
 mod dcc_conformance;
+mod dcc_quirks;
 mod dynamic_codes;
 mod end_to_end;
 mod federation;

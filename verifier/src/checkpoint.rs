@@ -310,8 +310,10 @@ pub fn human_report(label: &str, outcome: &Result<Answer, Rejection>) -> String 
             let native = [d.name.family.as_deref(), d.name.given.as_deref()].into_iter().flatten().collect::<Vec<_>>();
             let standard = [Some(d.name.family_std.as_str()), d.name.given_std.as_deref()].into_iter().flatten();
             let dates: Vec<String> = d.key_dates.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let warnings: String =
+                d.warnings.iter().map(|w| format!("    ! {} / {}\n", w.message_zh(), w.message_en())).collect();
             format!(
-                "OK  {} / {}  [{short}]  (EU DCC)\n    {} · {} ({}) · born {}\n    {}{} · {} · valid until {}\n    signed by {}\n",
+                "OK  {} / {}  [{short}]  (EU DCC)\n    {} · {} ({}) · born {}\n    {}{} · {} · valid until {}\n    signed by {}\n{warnings}",
                 Code::Ok.message_zh(),
                 Code::Ok.message_en(),
                 d.issuer.as_deref().unwrap_or("?"),

@@ -8,6 +8,12 @@
 //! document signer certificates ([`DccTrust`]): their validity and extended key usage
 //! (1.3.6.1.4.1.1847.2021.1.1 / .2 / .3 for test / vaccination / recovery) are enforced; a certificate with an
 //! extended key usage but none of those OIDs signs nothing.
+//!
+//! Real 2021 quirks the EU reference verifiers accept, and Huren with them (docs/conformance.md): `null` where an
+//! entry array (`v`, `t`, `r`) is absent counts as absent; a CWT without `exp` is valid within bounds derived from
+//! the entry's own dates and the signer certificate ([`derived_validity`]), with a [`DccWarning`] in the answer.
+//! What would make a signature or a date ambiguous is still refused: a key that occurs twice in a map, an `exp` or
+//! `iat` that is present but not a NumericDate, a date Huren needs that is not a date (or a time without a zone).
 
 use ciborium::Value;
 use huren_keys::cose::Sign1;
@@ -307,8 +313,14 @@ pub struct Dcc {
     pub issuer: Option<String>,
     /// `iat`.
     pub issued_at: Option<i64>,
-    /// `exp`.
+    /// The end of validity: `exp`, or when the CWT has none, the bound derived from the entry's dates
+    /// ([`derived_validity`]) and, once verified, the signer certificate's end; a [`DccWarning::NoExpiry`] then
+    /// says so.
     pub expires_at: i64,
+    /// Not valid before this time: only set when the CWT has no `exp` (the entry's start: `df`, `sc` or `dt`, and
+    /// once verified the signer certificate's start). With `exp`, validity is the issuer's `exp` alone, as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<i64>,
     /// Schema version (`ver`).
     pub version: String,
     /// The holder's name.
@@ -325,7 +337,135 @@ pub struct Dcc {
     pub dose: Option<(u64, u64)>,
     /// The unique certificate identifier (`ci`).
     pub certificate_id: String,
+    /// What staff should know about an accepted certificate (the kiosk turns a warning into an amber answer).
+    pub warnings: Vec<DccWarning>,
 }
+
+/// Where Huren took the end of validity of a DCC without `exp` from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExpirySource {
+    /// A recovery's `du` (certificate valid until), to the end of that day (UTC).
+    RecoveryValidUntil,
+    /// A NAAT (PCR) test's sample time `sc` plus [`NAAT_VALIDITY`].
+    NaatSampleTime,
+    /// Any other test's sample time `sc` plus [`OTHER_TEST_VALIDITY`].
+    TestSampleTime,
+    /// A vaccination's date `dt` plus [`VACCINATION_VALIDITY`].
+    VaccinationDate,
+    /// The signer certificate, which ends before the entry's bound.
+    SignerCertificate,
+}
+
+impl ExpirySource {
+    /// Stable machine name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExpirySource::RecoveryValidUntil => "du",
+            ExpirySource::NaatSampleTime => "sc+72h",
+            ExpirySource::TestSampleTime => "sc+48h",
+            ExpirySource::VaccinationDate => "dt+365d",
+            ExpirySource::SignerCertificate => "signer-certificate",
+        }
+    }
+
+    fn en(self) -> &'static str {
+        match self {
+            ExpirySource::RecoveryValidUntil => "the recovery's valid-until date (du)",
+            ExpirySource::NaatSampleTime => "the PCR sample time (sc) + 72 h",
+            ExpirySource::TestSampleTime => "the test's sample time (sc) + 48 h",
+            ExpirySource::VaccinationDate => "the vaccination date (dt) + 365 days",
+            ExpirySource::SignerCertificate => "the signer certificate's expiry",
+        }
+    }
+
+    fn zh(self) -> &'static str {
+        match self {
+            ExpirySource::RecoveryValidUntil => "康复证明的有效截止日（du）",
+            ExpirySource::NaatSampleTime => "核酸检测采样时间（sc）加 72 小时",
+            ExpirySource::TestSampleTime => "检测采样时间（sc）加 48 小时",
+            ExpirySource::VaccinationDate => "接种日期（dt）加 365 天",
+            ExpirySource::SignerCertificate => "签名证书的到期时间",
+        }
+    }
+}
+
+/// A remark on a valid DCC. Warnings never refuse anything (refusals are [`Rejection`]s); they tell staff to look
+/// again. Serialised as `{"code", "message": {"en", "zh"}, ...}` in the CLI's `--json` answer (`dcc.warnings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DccWarning {
+    /// The CWT has no `exp` (real 2021 certificates): Huren accepted it until `valid_until`, taken from `source`.
+    NoExpiry {
+        /// What bounded the validity.
+        source: ExpirySource,
+        /// The end of validity Huren used (Unix seconds); also the DCC's `expires_at`.
+        valid_until: i64,
+    },
+}
+
+impl DccWarning {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DccWarning::NoExpiry { .. } => "NO_EXPIRY",
+        }
+    }
+
+    /// One line in English.
+    pub fn message_en(&self) -> String {
+        match self {
+            DccWarning::NoExpiry { source, valid_until } => {
+                format!("The certificate states no expiry; accepted until {} ({})", utc(*valid_until), source.en())
+            }
+        }
+    }
+
+    /// One line in Chinese.
+    pub fn message_zh(&self) -> String {
+        match self {
+            DccWarning::NoExpiry { source, valid_until } => {
+                format!("证书未写明有效期；按{}认可至 {}", source.zh(), utc(*valid_until))
+            }
+        }
+    }
+}
+
+impl serde::Serialize for DccWarning {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("code", self.code())?;
+        match self {
+            DccWarning::NoExpiry { source, valid_until } => {
+                map.serialize_entry("source", source.name())?;
+                map.serialize_entry("valid_until", &utc(*valid_until))?;
+            }
+        }
+        let message = [("en", self.message_en()), ("zh", self.message_zh())];
+        map.serialize_entry("message", &message.into_iter().collect::<std::collections::BTreeMap<_, _>>())?;
+        map.end()
+    }
+}
+
+/// RFC 3339 in UTC, as answers write times.
+fn utc(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// How long a NAAT (PCR, `tt` LP6464-4) result is accepted after its sample time when the CWT has no `exp`: the
+/// EU's common acceptance period in 2021 (Council Recommendation (EU) 2020/1475 as amended by (EU) 2021/961).
+pub const NAAT_VALIDITY: i64 = 72 * 3600;
+/// The same for any other test (rapid antigen, or a type Huren does not know): the shorter EU bound.
+pub const OTHER_TEST_VALIDITY: i64 = 48 * 3600;
+/// The same for a vaccination, from its date: the one-year `exp` issuers set in 2021.
+pub const VACCINATION_VALIDITY: i64 = 365 * 86_400;
+/// Clock difference tolerated on the start of a derived validity, as for Huren's own `iat`/`nbf` (5 minutes).
+pub const DERIVED_START_SKEW: i64 = 300;
+const NAAT: &str = "LP6464-4";
 
 /// Decode the text of an `HC1:` code into COSE bytes (prefix, base45, zlib when compressed).
 pub fn decode_hc1(text: &str) -> Result<Vec<u8>, Rejection> {
@@ -381,21 +521,107 @@ fn schema(reason: impl Into<String>) -> Rejection {
     Rejection::SchemaInvalid { reason: reason.into() }
 }
 
+/// The value under `key`, or none; a key that occurs twice is refused (which value counts would be a guess, and
+/// with `null` meaning absent, `"v": null, "v": [...]` would otherwise hide an entry).
+fn field<'a>(map: &'a [(Value, Value)], key: &str) -> Result<Option<&'a Value>, Rejection> {
+    let mut found = map.iter().filter(|(k, _)| k.as_text() == Some(key)).map(|(_, v)| v);
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(schema(format!("key {key:?} occurs twice")));
+    }
+    Ok(first)
+}
+
 /// A text field; a tagged text (some issuers tag `sc` as a CBOR date-time, tag 0) counts as its text.
-fn text_field(map: &[(Value, Value)], key: &str) -> Option<String> {
-    let value = map.iter().find(|(k, _)| k.as_text() == Some(key)).map(|(_, v)| v)?;
-    match value {
+fn text_field(map: &[(Value, Value)], key: &str) -> Result<Option<String>, Rejection> {
+    Ok(field(map, key)?.and_then(|value| match value {
         Value::Tag(_, inner) => inner.as_text().map(str::to_string),
         other => other.as_text().map(str::to_string),
+    }))
+}
+
+/// A CWT claim by its integer key; a claim that occurs twice makes the CWT malformed.
+fn int_claim(map: &[(Value, Value)], key: i64) -> Result<Option<&Value>, Rejection> {
+    let mut found =
+        map.iter().filter(|(k, _)| k.as_integer().and_then(|i| i64::try_from(i).ok()) == Some(key)).map(|(_, v)| v);
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(Rejection::CwtMalformed { reason: format!("claim {key} occurs twice") });
+    }
+    Ok(first)
+}
+
+/// A NumericDate claim (`exp`, `iat`): absent is `None`; present, it must be a date, `null` included (a date that
+/// is there but unreadable is refused, never taken as absent).
+fn date_claim(map: &[(Value, Value)], key: i64, name: &str) -> Result<Option<i64>, Rejection> {
+    match int_claim(map, key)? {
+        None => Ok(None),
+        Some(value) => as_i64(value).map(Some).ok_or_else(|| schema(format!("{name} is not a NumericDate"))),
     }
 }
 
-fn field<'a>(map: &'a [(Value, Value)], key: &str) -> Option<&'a Value> {
-    map.iter().find(|(k, _)| k.as_text() == Some(key)).map(|(_, v)| v)
+/// Start of a `YYYY-MM-DD` day (UTC), or an RFC 3339 date-time with its zone. A date-time without a zone is
+/// refused: its instant would be a guess within 26 hours.
+fn parse_date(text: &str) -> Option<(i64, bool)> {
+    use time::format_description::well_known::Rfc3339;
+    let b = text.as_bytes();
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let day = time::Date::parse(text, format).ok()?;
+        return Some((day.midnight().assume_utc().unix_timestamp(), true));
+    }
+    time::OffsetDateTime::parse(text, &Rfc3339).ok().map(|t| (t.unix_timestamp(), false))
 }
 
-fn int_claim(map: &[(Value, Value)], key: i64) -> Option<&Value> {
-    map.iter().find(|(k, _)| k.as_integer().and_then(|i| i64::try_from(i).ok()) == Some(key)).map(|(_, v)| v)
+/// The validity of a DCC whose CWT has no `exp`, from its entry alone: `(not before, not after, source)`.
+///
+/// - recovery: from `df` to the end of `du` (dates are UTC days);
+/// - test: from the sample time `sc` (a date-time with a zone) for [`NAAT_VALIDITY`] (`tt` LP6464-4) or
+///   [`OTHER_TEST_VALIDITY`];
+/// - vaccination: from `dt` for [`VACCINATION_VALIDITY`].
+///
+/// The signer certificate bounds it further once the signer is known ([`verify_dcc`]).
+pub fn derived_validity(kind: DccKind, entry: &[(Value, Value)]) -> Result<(i64, i64, ExpirySource), Rejection> {
+    let date = |key: &str| -> Result<(i64, bool), Rejection> {
+        let text = text_field(entry, key)?.ok_or_else(|| schema(format!("no exp, and no {key} to bound validity")))?;
+        parse_date(&text).ok_or_else(|| {
+            schema(format!("no exp, and {key} ({text:?}) is not a date or a date-time with a time zone"))
+        })
+    };
+    let overflow = || schema("no exp, and the entry's dates are out of range");
+    match kind {
+        DccKind::Recovery => {
+            let (from, _) = date("df")?;
+            let (until, whole_day) = date("du")?;
+            let until = if whole_day { until.checked_add(86_399).ok_or_else(overflow)? } else { until };
+            Ok((from, until, ExpirySource::RecoveryValidUntil))
+        }
+        DccKind::Test => {
+            let (sampled, whole_day) = date("sc")?;
+            if whole_day {
+                return Err(schema("no exp, and the sample time (sc) has no time of day"));
+            }
+            let naat = text_field(entry, "tt")?.as_deref() == Some(NAAT);
+            let (span, source) = if naat {
+                (NAAT_VALIDITY, ExpirySource::NaatSampleTime)
+            } else {
+                (OTHER_TEST_VALIDITY, ExpirySource::TestSampleTime)
+            };
+            Ok((sampled, sampled.checked_add(span).ok_or_else(overflow)?, source))
+        }
+        DccKind::Vaccination => {
+            let (vaccinated, _) = date("dt")?;
+            Ok((
+                vaccinated,
+                vaccinated.checked_add(VACCINATION_VALIDITY).ok_or_else(overflow)?,
+                ExpirySource::VaccinationDate,
+            ))
+        }
+    }
 }
 
 fn as_i64(value: &Value) -> Option<i64> {
@@ -416,27 +642,29 @@ pub fn decode_claims(payload: &[u8]) -> Result<Dcc, Rejection> {
         return Err(Rejection::CwtMalformed { reason: "bytes after the claims".into() });
     }
     let Value::Map(claims) = claims else { return Err(Rejection::CwtMalformed { reason: "claims not a map".into() }) };
-    let issuer = int_claim(&claims, 1).and_then(|v| v.as_text().map(str::to_string));
-    let expires_at = int_claim(&claims, 4).and_then(as_i64).ok_or_else(|| schema("no expiry (exp)"))?;
-    let issued_at = int_claim(&claims, 6).and_then(as_i64);
-    let hcert = int_claim(&claims, -260).and_then(Value::as_map).ok_or_else(|| schema("no hcert claim (-260)"))?;
-    let dgc = int_claim(hcert, 1).and_then(Value::as_map).ok_or_else(|| schema("no DCC in hcert (key 1)"))?;
-    let version = text_field(dgc, "ver").ok_or_else(|| schema("no schema version (ver)"))?;
-    let nam = field(dgc, "nam").and_then(Value::as_map).ok_or_else(|| schema("no name (nam)"))?;
+    let issuer = int_claim(&claims, 1)?.and_then(|v| v.as_text().map(str::to_string));
+    let exp = date_claim(&claims, 4, "exp")?;
+    let issued_at = date_claim(&claims, 6, "iat")?;
+    let hcert = int_claim(&claims, -260)?.and_then(Value::as_map).ok_or_else(|| schema("no hcert claim (-260)"))?;
+    let dgc = int_claim(hcert, 1)?.and_then(Value::as_map).ok_or_else(|| schema("no DCC in hcert (key 1)"))?;
+    let version = text_field(dgc, "ver")?.ok_or_else(|| schema("no schema version (ver)"))?;
+    let nam = field(dgc, "nam")?.and_then(Value::as_map).ok_or_else(|| schema("no name (nam)"))?;
     let name = DccName {
-        family: text_field(nam, "fn"),
-        family_std: text_field(nam, "fnt").filter(|s| !s.is_empty()).ok_or_else(|| schema("no fnt"))?,
-        given: text_field(nam, "gn"),
-        given_std: text_field(nam, "gnt"),
+        family: text_field(nam, "fn")?,
+        family_std: text_field(nam, "fnt")?.filter(|s| !s.is_empty()).ok_or_else(|| schema("no fnt"))?,
+        given: text_field(nam, "gn")?,
+        given_std: text_field(nam, "gnt")?,
     };
     let std_name_ok = |s: &str| s.len() <= 80 && s.chars().all(|c| c.is_ascii_uppercase() || c == '<');
     if !std_name_ok(&name.family_std) || name.given_std.as_deref().is_some_and(|g| !std_name_ok(g)) {
         return Err(schema("transliterated names must be A-Z and <, at most 80 characters"));
     }
-    let date_of_birth = text_field(dgc, "dob").ok_or_else(|| schema("no date of birth (dob)"))?;
+    let date_of_birth = text_field(dgc, "dob")?.ok_or_else(|| schema("no date of birth (dob)"))?;
     let mut entries = Vec::new();
     for (key, kind) in [("v", DccKind::Vaccination), ("t", DccKind::Test), ("r", DccKind::Recovery)] {
-        if let Some(list) = field(dgc, key) {
+        // Schema 1.0.x payloads from several issuers carry `"v": null` (and t, r) for an absent array; the
+        // reference verifiers read null as absent, and so does Huren. Anything else that is not an array is refused.
+        if let Some(list) = field(dgc, key)?.filter(|v| !v.is_null()) {
             let list = list.as_array().ok_or_else(|| schema(format!("{key} is not an array")))?;
             entries.extend(list.iter().map(|e| (kind, e)));
         }
@@ -448,7 +676,7 @@ pub fn decode_claims(payload: &[u8]) -> Result<Dcc, Rejection> {
         return Err(schema("entries of more than one kind (v/t/r)"));
     }
     let entry = entry.as_map().ok_or_else(|| schema("entry is not a map"))?;
-    let certificate_id = text_field(entry, "ci").ok_or_else(|| schema("no certificate identifier (ci)"))?;
+    let certificate_id = text_field(entry, "ci")?.ok_or_else(|| schema("no certificate identifier (ci)"))?;
     let date_keys: &[&str] = match kind {
         DccKind::Vaccination => &["dt"],
         DccKind::Test => &["sc"],
@@ -456,16 +684,40 @@ pub fn decode_claims(payload: &[u8]) -> Result<Dcc, Rejection> {
     };
     let key_dates = date_keys
         .iter()
-        .map(|k| text_field(entry, k).map(|v| (k.to_string(), v)).ok_or_else(|| schema(format!("no {k}"))))
+        .map(|k| text_field(entry, k)?.map(|v| (k.to_string(), v)).ok_or_else(|| schema(format!("no {k}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let dose = match kind {
         DccKind::Vaccination => {
-            let n = |k| field(entry, k).and_then(as_i64).and_then(|v| u64::try_from(v).ok());
-            Some((n("dn").ok_or_else(|| schema("no dn"))?, n("sd").ok_or_else(|| schema("no sd"))?))
+            let n = |k| -> Result<Option<u64>, Rejection> {
+                Ok(field(entry, k)?.and_then(as_i64).and_then(|v| u64::try_from(v).ok()))
+            };
+            Some((n("dn")?.ok_or_else(|| schema("no dn"))?, n("sd")?.ok_or_else(|| schema("no sd"))?))
         }
         _ => None,
     };
-    Ok(Dcc { issuer, issued_at, expires_at, version, name, date_of_birth, kind, key_dates, dose, certificate_id })
+    // Real 2021 certificates without `exp` are accepted, as the reference verifiers accept them, but only within
+    // what the entry itself allows (and, in `verify_dcc`, the signer certificate), and with a warning.
+    let (expires_at, not_before, warnings) = match exp {
+        Some(exp) => (exp, None, Vec::new()),
+        None => {
+            let (from, until, source) = derived_validity(kind, entry)?;
+            (until, Some(from), vec![DccWarning::NoExpiry { source, valid_until: until }])
+        }
+    };
+    Ok(Dcc {
+        issuer,
+        issued_at,
+        expires_at,
+        not_before,
+        version,
+        name,
+        date_of_birth,
+        kind,
+        key_dates,
+        dose,
+        certificate_id,
+        warnings,
+    })
 }
 
 /// A DCC whose signature, signer certificate, key usage and expiry checked out.
@@ -497,10 +749,28 @@ pub fn check_validity(dcc: &Dcc, signer: &DccSigner, now: i64) -> Result<(), Rej
     if now > signer.not_after || now < signer.not_before {
         return Err(Rejection::KeyUsageMismatch { reason: "the signer certificate is not valid now".into() });
     }
+    if let Some(valid_from) = dcc.not_before.filter(|from| now.saturating_add(DERIVED_START_SKEW) < *from) {
+        return Err(Rejection::NotYetValid { now, valid_from });
+    }
     if now > dcc.expires_at {
         return Err(Rejection::Expired { now, expired_at: dcc.expires_at });
     }
     Ok(())
+}
+
+/// For a DCC without `exp`: narrow the derived validity to the signer certificate's, so that the answer shows
+/// the bound that applies. A DCC with `exp` keeps it as written (the certificate is checked separately).
+fn bound_by_signer(dcc: &mut Dcc, signer: &DccSigner) {
+    let Some(not_before) = dcc.not_before else { return };
+    dcc.not_before = Some(not_before.max(signer.not_before));
+    if signer.not_after < dcc.expires_at {
+        dcc.expires_at = signer.not_after;
+        for warning in &mut dcc.warnings {
+            let DccWarning::NoExpiry { source, valid_until } = warning;
+            *source = ExpirySource::SignerCertificate;
+            *valid_until = signer.not_after;
+        }
+    }
 }
 
 /// Verify an `HC1:` code offline against `trust` at `now`.
@@ -508,7 +778,8 @@ pub fn verify_dcc(text: &str, trust: &DccTrust, now: i64) -> Result<VerifiedDcc,
     let cose = decode_hc1(text)?;
     let sign1 = parse_cose(&cose)?;
     let (payload, signer) = verify_signature(&sign1, trust)?;
-    let dcc = decode_claims(payload)?;
+    let mut dcc = decode_claims(payload)?;
+    bound_by_signer(&mut dcc, signer);
     check_validity(&dcc, signer, now)?;
     Ok(VerifiedDcc { dcc, kid: signer.kid })
 }
@@ -538,6 +809,175 @@ mod tests {
         assert_eq!(rsa_modulus_bits(&pkcs1(&small)), Some(1017));
         assert_eq!(rsa_modulus_bits(&[0x30, 0x05, 0x02]), None, "truncated");
         assert_eq!(rsa_modulus_bits(&[]), None);
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    fn map(pairs: &[(&str, Value)]) -> Value {
+        Value::Map(pairs.iter().map(|(k, v)| (text(k), v.clone())).collect())
+    }
+
+    /// The CWT claims of a DCC: `exp` (when given), `iat`, and an hcert whose DCC has `ver`, `nam`, `dob` and then
+    /// `entries` (for example `("r", [..])` and a 1.0.x `("v", null)`).
+    fn claims(exp: Option<Value>, entries: &[(&str, Value)]) -> Vec<u8> {
+        let mut dgc = vec![
+            ("ver", text("1.0.0")),
+            ("nam", map(&[("fn", text("Musterfrau")), ("fnt", text("MUSTERFRAU"))])),
+            ("dob", text("1964-08-12")),
+        ];
+        dgc.extend(entries.iter().cloned());
+        let mut claims = vec![(Value::from(1), text("DE")), (Value::from(6), Value::from(1_620_000_000))];
+        if let Some(exp) = exp {
+            claims.push((Value::from(4), exp));
+        }
+        claims.push((Value::from(-260), Value::Map(vec![(Value::from(1), map(&dgc))])));
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(&Value::Map(claims), &mut out).unwrap();
+        out
+    }
+
+    fn recovery(df: &str, du: &str) -> Value {
+        Value::Array(vec![map(&[
+            ("tg", text("840539006")),
+            ("fr", text("2021-04-10")),
+            ("df", text(df)),
+            ("du", text(du)),
+            ("ci", text("URN:UVCI:01:DE:R1")),
+        ])])
+    }
+
+    fn test_entry(tt: &str, sc: &str) -> Value {
+        Value::Array(vec![map(&[("tt", text(tt)), ("sc", text(sc)), ("ci", text("URN:UVCI:01:DE:T1"))])])
+    }
+
+    fn unix(rfc3339: &str) -> i64 {
+        time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).unwrap().unix_timestamp()
+    }
+
+    fn reason(result: Result<Dcc, Rejection>) -> (crate::Code, String) {
+        match result.unwrap_err() {
+            r @ (Rejection::SchemaInvalid { .. } | Rejection::CwtMalformed { .. }) => (r.code(), r.to_string()),
+            other => panic!("unexpected rejection {other:?}"),
+        }
+    }
+
+    #[test]
+    fn null_entry_arrays_of_1_0_payloads_count_as_absent() {
+        let entries = [("v", Value::Null), ("t", Value::Null), ("r", recovery("2021-04-20", "2021-10-10"))];
+        let dcc = decode_claims(&claims(Some(Value::from(1_650_000_000)), &entries)).unwrap();
+        assert_eq!((dcc.kind, dcc.certificate_id.as_str()), (DccKind::Recovery, "URN:UVCI:01:DE:R1"));
+        assert!(dcc.warnings.is_empty(), "null for an absent array is not worth a warning");
+        // Only nulls: no entry at all. Anything else that is not an array is still refused.
+        let nothing = [("v", Value::Null), ("t", Value::Null), ("r", Value::Null)];
+        assert!(reason(decode_claims(&claims(Some(Value::from(1)), &nothing))).1.contains("no v/t/r entry"));
+        let number = [("v", Value::from(0)), ("r", recovery("2021-04-20", "2021-10-10"))];
+        assert!(reason(decode_claims(&claims(Some(Value::from(1)), &number))).1.contains("v is not an array"));
+    }
+
+    #[test]
+    fn a_missing_exp_is_bounded_by_the_entrys_own_dates_with_a_warning() {
+        let r = decode_claims(&claims(None, &[("r", recovery("2021-04-20", "2021-10-10"))])).unwrap();
+        assert_eq!((r.not_before, r.expires_at), (Some(unix("2021-04-20T00:00:00Z")), unix("2021-10-10T23:59:59Z")));
+        assert_eq!(
+            r.warnings,
+            vec![DccWarning::NoExpiry { source: ExpirySource::RecoveryValidUntil, valid_until: r.expires_at }]
+        );
+        let pcr = decode_claims(&claims(None, &[("t", test_entry("LP6464-4", "2021-05-29T19:21:13+02:00"))])).unwrap();
+        let sampled = unix("2021-05-29T17:21:13Z");
+        assert_eq!((pcr.not_before, pcr.expires_at), (Some(sampled), sampled + 72 * 3600));
+        let rat = decode_claims(&claims(None, &[("t", test_entry("LP217198-3", "2021-05-29T17:21:13Z"))])).unwrap();
+        assert_eq!(rat.expires_at, sampled + 48 * 3600);
+        assert_eq!(rat.warnings[0].code(), "NO_EXPIRY");
+        let jab = Value::Array(vec![map(&[
+            ("dt", text("2021-06-01")),
+            ("dn", Value::from(2)),
+            ("sd", Value::from(2)),
+            ("ci", text("URN:UVCI:01:DE:V1")),
+        ])]);
+        let v = decode_claims(&claims(None, &[("v", jab)])).unwrap();
+        assert_eq!(v.expires_at, unix("2021-06-01T00:00:00Z") + 365 * 86_400);
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["warnings"][0]["code"], "NO_EXPIRY");
+        assert_eq!(json["warnings"][0]["source"], "dt+365d");
+        assert_eq!(json["warnings"][0]["valid_until"], "2022-06-01T00:00:00Z");
+        assert!(json["warnings"][0]["message"]["zh"].as_str().unwrap().contains("接种日期"));
+    }
+
+    #[test]
+    fn what_would_make_a_date_or_an_entry_ambiguous_is_still_refused() {
+        let r = || ("r", recovery("2021-04-20", "2021-10-10"));
+        let schema_invalid = crate::Code::SchemaInvalid;
+        // exp or iat present but not a NumericDate: refused, never read as absent.
+        for exp in [Value::Null, text("2022-01-01"), Value::Float(1.5e9 + 0.5)] {
+            assert_eq!(reason(decode_claims(&claims(Some(exp), &[r()]))).0, schema_invalid);
+        }
+        let mut bad_iat = ciborium::de::from_reader::<Value, _>(&claims(Some(Value::from(1)), &[r()])[..]).unwrap();
+        if let Value::Map(m) = &mut bad_iat {
+            m[1].1 = text("yesterday");
+        }
+        let mut bytes = Vec::new();
+        ciborium::ser::into_writer(&bad_iat, &mut bytes).unwrap();
+        assert!(reason(decode_claims(&bytes)).1.contains("iat is not a NumericDate"));
+        // A claim or a DCC key twice: which one counts would be a guess.
+        let mut twice = ciborium::de::from_reader::<Value, _>(&claims(Some(Value::from(1)), &[r()])[..]).unwrap();
+        if let Value::Map(m) = &mut twice {
+            m.push((Value::from(4), Value::from(2_000_000_000)));
+        }
+        let mut bytes = Vec::new();
+        ciborium::ser::into_writer(&twice, &mut bytes).unwrap();
+        assert_eq!(reason(decode_claims(&bytes)).0, crate::Code::CwtMalformed);
+        let hidden = [("v", Value::Null), r(), ("v", Value::Array(vec![]))];
+        assert!(reason(decode_claims(&claims(Some(Value::from(1)), &hidden))).1.contains("occurs twice"));
+        // Without exp, the dates that bound validity must be dates, and a sample time must have a zone.
+        let no_zone = [("t", test_entry("LP6464-4", "2021-05-29T19:21:13"))];
+        assert!(reason(decode_claims(&claims(None, &no_zone))).1.contains("time zone"));
+        let day_only = [("t", test_entry("LP6464-4", "2021-05-29"))];
+        assert!(reason(decode_claims(&claims(None, &day_only))).1.contains("no time of day"));
+        let not_a_date = [("r", recovery("2021-04-20", "in six months"))];
+        assert_eq!(reason(decode_claims(&claims(None, &not_a_date))).0, schema_invalid);
+        let signed_year = [("r", recovery("2021-04-20", "+2021-10-10"))];
+        assert_eq!(reason(decode_claims(&claims(None, &signed_year))).0, schema_invalid);
+        // With exp, the entry's dates are shown as written and not interpreted (as before).
+        assert!(decode_claims(&claims(Some(Value::from(1)), &not_a_date)).is_ok());
+    }
+
+    #[test]
+    fn without_exp_the_derived_bounds_and_the_signer_certificate_decide() {
+        let signer = |not_before: i64, not_after: i64| DccSigner {
+            kid: [0; 8],
+            key: huren_keys::SigningKey::generate().unwrap().public().clone(),
+            not_before,
+            not_after,
+            kinds: vec![DccKind::Recovery],
+        };
+        let long_lived = signer(unix("2021-01-01T00:00:00Z"), unix("2023-01-01T00:00:00Z"));
+        let mut dcc = decode_claims(&claims(None, &[("r", recovery("2021-04-20", "2021-10-10"))])).unwrap();
+        bound_by_signer(&mut dcc, &long_lived);
+        let code =
+            |dcc: &Dcc, signer: &DccSigner, at: &str| check_validity(dcc, signer, unix(at)).map_err(|r| r.code());
+        assert_eq!(code(&dcc, &long_lived, "2021-04-19T23:00:00Z"), Err(crate::Code::NotYetValid));
+        assert_eq!(code(&dcc, &long_lived, "2021-04-19T23:56:00Z"), Ok(()), "within the 5-minute skew");
+        assert_eq!(code(&dcc, &long_lived, "2021-10-10T23:59:59Z"), Ok(()));
+        assert_eq!(code(&dcc, &long_lived, "2021-10-11T00:00:00Z"), Err(crate::Code::Expired));
+        // A signer certificate that ends first ends the DCC's validity, and the warning says so.
+        let short_lived = signer(unix("2021-01-01T00:00:00Z"), unix("2021-08-01T00:00:00Z"));
+        let mut dcc = decode_claims(&claims(None, &[("r", recovery("2021-04-20", "2021-10-10"))])).unwrap();
+        bound_by_signer(&mut dcc, &short_lived);
+        assert_eq!(dcc.expires_at, short_lived.not_after);
+        assert_eq!(
+            dcc.warnings,
+            vec![DccWarning::NoExpiry { source: ExpirySource::SignerCertificate, valid_until: short_lived.not_after }]
+        );
+        assert!(code(&dcc, &short_lived, "2021-08-02T00:00:00Z").is_err());
+        // With exp, nothing changes: the entry's dates and the certificate's end are not folded in.
+        let mut with_exp =
+            decode_claims(&claims(Some(Value::from(1_700_000_000)), &[("r", recovery("2021-04-20", "2021-10-10"))]))
+                .unwrap();
+        bound_by_signer(&mut with_exp, &short_lived);
+        assert_eq!((with_exp.expires_at, with_exp.not_before), (1_700_000_000, None));
+        assert!(with_exp.warnings.is_empty());
     }
 
     #[test]

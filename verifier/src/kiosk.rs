@@ -332,7 +332,11 @@ pub fn kiosk_answer(
     let mut report = json_report(label, format_of(text), outcome, now);
     let (_, trust_warning) = checkpoint.trust_age(now);
     let status_warning = checkpoint.status_note(outcome, now);
-    let warnings: Vec<String> = trust_warning.into_iter().chain(status_warning).collect();
+    let mut warnings: Vec<String> = trust_warning.into_iter().chain(status_warning).collect();
+    if let Ok(Answer::Dcc(v)) = outcome {
+        // E.g. a DCC without `exp`, accepted within derived bounds: amber, with the reason shown.
+        warnings.extend(v.dcc().warnings.iter().map(|w| format!("{} · {}", w.message_zh(), w.message_en())));
+    }
     let (mut verdict, reason_zh, reason_en, person) = match outcome {
         Err(r) => (Verdict::Red, r.code().message_zh().to_string(), r.code().message_en().to_string(), json!(null)),
         Ok(Answer::Huren(v)) => {

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! huren-keys keygen --out gd/root                       # gd/root.key.pem (0600) + gd/root.pub.der
+//! huren-keys export --key gd/issuer.key --out plain.key.pem  # sealed or old file -> standard PKCS#8 v1 PEM
 //! huren-keys propose --version 1 --threshold 2 --member CN-GD=gd/root.pub.der ... --out root-v1.proposal
 //! huren-keys sign --proposal root-v1.proposal --key gd/root.key.pem --out gd.sig     # each member, offline
 //! huren-keys combine --proposal root-v1.proposal --sig gd.sig --sig hb.sig --out root-v1.cose
@@ -40,6 +41,18 @@ enum Command {
     /// Generate an Ed25519 key: PREFIX.key.pem (private, mode 0600) and PREFIX.pub.der (public SPKI).
     Keygen {
         /// Path prefix for the two files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a private key as a standard RFC 8410 PKCS#8 v1 PEM file (mode 0600) that OpenSSL, HSM import tools
+    /// and Python's `cryptography` read: from a passphrase-sealed key file (`HUREN ENCRYPTED PRIVATE KEY`; the
+    /// passphrase from $HUREN_KEY_PASSPHRASE, else the first line of $HUREN_KEY_PASSPHRASE_FILE) or from a plain
+    /// PKCS#8 file of any version (files written before issue 15 are v2, which OpenSSL 3.0 refuses).
+    Export {
+        /// The key file to read.
+        #[arg(long)]
+        key: PathBuf,
+        /// The new plain PEM file (never overwritten). It holds the secret unencrypted: keep it offline.
         #[arg(long)]
         out: PathBuf,
     },
@@ -250,6 +263,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_new(&public, key.public().spki_der())?;
             println!("key {} -> {} (private, 0600), {}", key.public().kid(), private.display(), public.display());
         }
+        Command::Export { key, out } => {
+            let passphrase = passphrase()?;
+            let key = SigningKey::load_with(&key, passphrase.as_ref().map(|p| p.as_slice())).with_context(|| {
+                match &passphrase {
+                    Some(_) => format!("reading {}", key.display()),
+                    None => format!(
+                        "reading {} (a sealed key needs $HUREN_KEY_PASSPHRASE or $HUREN_KEY_PASSPHRASE_FILE)",
+                        key.display()
+                    ),
+                }
+            })?;
+            key.save(&out)?;
+            println!("key {} -> {} (PKCS#8 v1, unencrypted, 0600)", key.public().kid(), out.display());
+        }
         Command::Propose { version, threshold, members, valid_days, at, out } => {
             let now = time_or_now(at.as_deref())?;
             let mut list: Vec<Member> = Vec::new();
@@ -404,6 +431,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A sealed key's passphrase, read as `huren-issuer` reads it: `$HUREN_KEY_PASSPHRASE`, else the first line of
+/// `$HUREN_KEY_PASSPHRASE_FILE`, else none (a plain key file needs none).
+fn passphrase() -> anyhow::Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+    if let Some(p) = std::env::var_os("HUREN_KEY_PASSPHRASE") {
+        return Ok(Some(zeroize::Zeroizing::new(p.into_encoded_bytes())));
+    }
+    match std::env::var_os("HUREN_KEY_PASSPHRASE_FILE") {
+        Some(path) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.to_string_lossy()))?,
+            );
+            Ok(Some(zeroize::Zeroizing::new(text.lines().next().unwrap_or_default().as_bytes().to_vec())))
+        }
+        None => Ok(None),
+    }
 }
 
 /// A trust state pinned to a signed root as of its own issue time (so an old pinned root still anchors a chain).
