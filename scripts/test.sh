@@ -7,7 +7,8 @@
 #   - PostgreSQL answering on 127.0.0.1:5432 with trust auth and a database `test` (the issuer's storage suite runs
 #     against SQLite and PostgreSQL for real; override with HUREN_TEST_DATABASE_URL);
 #   - Chromium, chromedriver and a CJK font (the kiosk's browser test, with a fake camera);
-#   - OpenSSL's command-line tool (key files must be readable by standard tools).
+#   - OpenSSL's command-line tool and Python's `cryptography` (key files must be readable by standard tools; the
+#     EU DCC tests make signer certificates with openssl).
 # .ci/run calls this script, so CI checks exactly what the README promises.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,12 @@ fi
 chromium --version 2>/dev/null | head -1
 command -v openssl >/dev/null 2>&1 || { echo "installing OpenSSL's command-line tool"; apt_install openssl; }
 openssl version
+if ! python3 -c 'import cryptography' 2>/dev/null; then
+  echo "installing Python's cryptography package"
+  apt_install python3-cryptography || true
+  python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
+fi
+python3 -c 'import cryptography; print("python cryptography", cryptography.__version__)'
 
 echo "== tests: cargo test --workspace $*"
 cargo test --workspace "$@"
