@@ -578,11 +578,10 @@ async fn load(state: &AppState, id: &str) -> Result<StoredCredential, ApiError> 
     state.inner.db.credential(&bytes).await?.ok_or(ApiError::NotFound)
 }
 
+/// A credential id from a path: 8 to 16 bytes in lower-case hex, the one spelling the service writes (so `+a`,
+/// upper case or spaces name no credential).
 fn parse_id(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) || hex.len() > 32 || !hex.is_ascii() {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+    huren_keys::unhex(hex).ok().filter(|id| (8..=16).contains(&id.len()))
 }
 
 async fn fetch(

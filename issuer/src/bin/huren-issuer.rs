@@ -440,7 +440,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let db = database(&dir, database_url.as_deref()).await?;
-                let bytes = parse_hex(&id).with_context(|| format!("{id:?} is not a credential id"))?;
+                let bytes = parse_id(&id).with_context(|| format!("{id:?} is not a credential id (lower-case hex)"))?;
                 let now = time_or_now(None)?;
                 if !db.set_status(&bytes, status, &reason, now, "cli").await? {
                     bail!("no credential {id}, or it is already revoked");
@@ -600,11 +600,9 @@ fn read_holder_key(path: &std::path::Path) -> anyhow::Result<HolderKey> {
     key.with_context(|| format!("{}: not an Ed25519 holder public key (32 raw bytes or SPKI DER)", path.display()))
 }
 
-fn parse_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) || !hex.is_ascii() || hex.is_empty() {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+/// A credential id as `issue` prints it: 8 to 16 bytes in lower-case hex.
+fn parse_id(hex: &str) -> Option<Vec<u8>> {
+    huren_keys::unhex(hex).ok().filter(|id| (8..=16).contains(&id.len()))
 }
 
 /// Where `bulk` issues.
