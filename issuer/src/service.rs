@@ -388,6 +388,11 @@ impl From<crate::Error> for ApiError {
         match e {
             crate::Error::Request(m) => ApiError::BadRequest(m),
             crate::Error::Credential(e) => ApiError::BadRequest(e.to_string()),
+            crate::Error::InvalidInput(detail) => {
+                // The database's own words stay in the log: they may quote the value.
+                tracing::info!(error = %detail, "request refused by the database as invalid data");
+                ApiError::BadRequest("a value in this request cannot be stored (such as a NUL character)".into())
+            }
             crate::Error::CommitUnknown(detail) => {
                 tracing::error!(error = %detail, "request failed: the database may or may not have stored it");
                 ApiError::Internal
@@ -684,9 +689,7 @@ async fn change_status(
     let token = authorise(&state, &headers, &["revoker", "admin"]).await?;
     let change: StatusChange =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
-    if change.reason.trim().is_empty() || change.reason.chars().count() > 200 {
-        return Err(ApiError::BadRequest("a reason of 1 to 200 characters is required".into()));
-    }
+    check_reason(&change.reason)?;
     let current = load(&state, &id).await?;
     if current.status == CredentialStatus::Revoked {
         return Err(ApiError::Conflict("a revoked credential stays revoked".into()));
@@ -698,6 +701,18 @@ async fn change_status(
     }
     metrics::counter!("huren_status_changes_total", "status" => status.as_str()).increment(1);
     Ok(Json(json!({ "id": id, "status": status.as_str(), "reason": change.reason })))
+}
+
+/// The rule for a status change's reason, for the API and the CLI alike: 1 to 200 characters, not all blank, and
+/// no control characters (U+0000, which PostgreSQL cannot store; line breaks that would forge lines in a log),
+/// checked before anything reaches the database.
+pub fn check_reason(reason: &str) -> Result<(), crate::Error> {
+    if reason.trim().is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        return Err(crate::Error::Request(
+            "a reason of 1 to 200 characters, none of them a control character, is required".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A status list's path segment, as a list id.

@@ -4,6 +4,7 @@
 #[macro_use]
 mod service;
 
+mod bad_input;
 mod canonical;
 mod cli;
 mod crash;

@@ -437,10 +437,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 CredentialStatus::Revoked
             };
+            // Refused before the database is opened: nothing about a malformed request reaches it.
+            let bytes = parse_id(&id).with_context(|| format!("{id:?} is not a credential id (lower-case hex)"))?;
+            huren_issuer::service::check_reason(&reason)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let db = database(&dir, database_url.as_deref()).await?;
-                let bytes = parse_id(&id).with_context(|| format!("{id:?} is not a credential id (lower-case hex)"))?;
                 let now = time_or_now(None)?;
                 if !db.set_status(&bytes, status, &reason, now, "cli").await? {
                     bail!("no credential {id}, or it is already revoked");
