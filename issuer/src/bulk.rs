@@ -294,7 +294,7 @@ pub async fn issue_batch(
     requests: Vec<IssueRequest>,
     now: i64,
 ) -> Result<Vec<Result<String, String>>, crate::Error> {
-    let mut refs = status.allocate(db, requests.len(), now).await?.into_iter();
+    let mut refs = status.allocate(db, province.code(), requests.len(), now).await?.into_iter();
     let requests: Vec<_> = requests.into_iter().map(|r| (r, refs.next())).collect();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let share = requests.len().div_ceil(cores).max(1);

@@ -216,6 +216,16 @@ impl Province {
         Ok(Province { files, issuer_key, certificate: certificate_body })
     }
 
+    /// The province code of the directory `dir`, from its metadata alone (no key is opened): for tools that act
+    /// on the province's database without signing.
+    pub fn code_of(dir: &Path) -> Result<String, Error> {
+        let path = ProvinceFiles { dir: dir.to_path_buf() }.metadata();
+        let json = std::fs::read(&path).map_err(io(&path))?;
+        let metadata: Metadata =
+            serde_json::from_slice(&json).map_err(|e| Error::Directory(format!("{}: {e}", path.display())))?;
+        Ok(metadata.province)
+    }
+
     /// Open a province created by [`Province::init`] or [`Province::adopt`] whose issuer key is not encrypted.
     pub fn open(dir: &Path) -> Result<Self, Error> {
         Self::open_with(dir, None)

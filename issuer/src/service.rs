@@ -494,7 +494,7 @@ async fn issue(
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 128 visible ASCII characters".into()))?;
     // A retry with the same key gets the credential issued the first time, never a second one.
     let now = state.now();
-    let [status] = state.inner.status.allocate(&state.inner.db, 1, now).await?[..] else {
+    let [status] = state.inner.status.allocate(&state.inner.db, state.inner.province.code(), 1, now).await?[..] else {
         return Err(ApiError::Internal);
     };
     let issued = state.inner.province.issue_with_status(&request, now, Some(status))?;
@@ -569,7 +569,7 @@ pub async fn issue_and_record(
     request: &IssueRequest,
     now: i64,
 ) -> Result<(String, crate::Issued), crate::Error> {
-    let refs = status.allocate(db, 1, now).await?;
+    let refs = status.allocate(db, province.code(), 1, now).await?;
     let issued = province.issue_with_status(request, now, refs.first().copied())?;
     let c = &issued.credential;
     let id = huren_keys::hex(&c.id);
@@ -578,9 +578,16 @@ pub async fn issue_and_record(
     Ok((id, issued))
 }
 
-async fn load(state: &AppState, id: &str) -> Result<StoredCredential, ApiError> {
+/// A credential of this service's province that `token` (of the same province: [`authorise`] checked) may see.
+/// Another province's credential is [`ApiError::NotFound`], as an unknown id: provinces that share a database do
+/// not learn which ids the others issued.
+async fn load(state: &AppState, token: &StoredToken, id: &str) -> Result<StoredCredential, ApiError> {
     let bytes = parse_id(id).ok_or(ApiError::NotFound)?;
-    state.inner.db.credential(&bytes).await?.ok_or(ApiError::NotFound)
+    let credential = state.inner.db.credential(&bytes).await?.ok_or(ApiError::NotFound)?;
+    if credential.province != state.inner.province.code() || credential.province != token.province {
+        return Err(ApiError::NotFound);
+    }
+    Ok(credential)
 }
 
 /// A credential id from a path: 8 to 16 bytes in lower-case hex, the one spelling the service writes (so `+a`,
@@ -594,8 +601,8 @@ async fn fetch(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    authorise(&state, &headers, &ROLES).await?;
-    let c = load(&state, &id).await?;
+    let token = authorise(&state, &headers, &ROLES).await?;
+    let c = load(&state, &token, &id).await?;
     Ok(Json(json!({
         "id": id, "province": c.province, "type": c.kind, "issued_at": c.issued_at, "expires_at": c.expires_at,
         "status": c.status.as_str(), "status_reason": c.status_reason, "qr_text": transport::encode(&c.cose),
@@ -603,8 +610,8 @@ async fn fetch(
 }
 
 async fn symbol(state: &AppState, headers: &HeaderMap, id: &str) -> Result<QrSymbol, ApiError> {
-    authorise(state, headers, &ROLES).await?;
-    let c = load(state, id).await?;
+    let token = authorise(state, headers, &ROLES).await?;
+    let c = load(state, &token, id).await?;
     QrSymbol::new(&transport::encode(&c.cose), Ecc::Q).map_err(|_| ApiError::Internal)
 }
 
@@ -646,7 +653,7 @@ async fn claim_link(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     use ring::rand::SecureRandom;
     let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
-    let credential = load(&state, &id).await?;
+    let credential = load(&state, &token, &id).await?;
     let mut secret = [0u8; 24];
     ring::rand::SystemRandom::new().fill(&mut secret).map_err(|_| ApiError::Internal)?;
     let secret = huren_keys::hex(&secret);
@@ -657,17 +664,23 @@ async fn claim_link(
     Ok((StatusCode::CREATED, Json(json!({ "path": format!("/v1/claim/{secret}"), "expires_at": expires_at }))))
 }
 
-/// Redeem a claim link (no token: the link is the credential): once, before it expires; then 410 Gone.
+/// Redeem a claim link (no token: the link is the credential): once, before it expires; then 410 Gone. A link
+/// for another province's credential is gone here too, and left for its own province's service.
 async fn redeem(
     State(state): State<AppState>,
     Path(secret): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let now = state.now();
     let hash = Sha256::digest(secret.as_bytes()).to_vec();
-    let Some(credential_id) = state.inner.db.redeem_claim_link(&hash, now).await? else {
+    let province = state.inner.province.code();
+    let Some(credential_id) = state.inner.db.redeem_claim_link(&hash, province, now).await? else {
         return Err(ApiError::Gone);
     };
     let credential = state.inner.db.credential(&credential_id).await?.ok_or(ApiError::NotFound)?;
+    if credential.province != province {
+        // The redemption checked the province in the same statement: this cannot happen.
+        return Err(ApiError::Gone);
+    }
     let id = huren_keys::hex(&credential.id);
     Ok(Json(json!({ "id": id, "qr_text": transport::encode(&credential.cose), "status": credential.status.as_str() })))
 }
@@ -690,13 +703,14 @@ async fn change_status(
     let change: StatusChange =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
     check_reason(&change.reason)?;
-    let current = load(&state, &id).await?;
+    let current = load(&state, &token, &id).await?;
     if current.status == CredentialStatus::Revoked {
         return Err(ApiError::Conflict("a revoked credential stays revoked".into()));
     }
     let now = state.now();
     let bytes = current.id;
-    if !state.inner.db.set_status(&bytes, status, &change.reason, now, &token.id).await? {
+    let province = state.inner.province.code();
+    if !state.inner.db.set_status(&bytes, province, status, &change.reason, now, &token.id).await? {
         return Err(ApiError::Conflict("the credential was revoked meanwhile".into()));
     }
     metrics::counter!("huren_status_changes_total", "status" => status.as_str()).increment(1);

@@ -47,7 +47,7 @@ async fn postgres_data_exceptions_are_bad_input_not_unavailability() {
     let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
     let bytes = huren_keys::unhex(&id).unwrap();
     let audit = s.db.audit_log().await.unwrap();
-    let refused = s.db.set_status(&bytes, CredentialStatus::Revoked, "lost\0", 1, "tok").await.unwrap_err();
+    let refused = s.db.set_status(&bytes, "CN-GD", CredentialStatus::Revoked, "lost\0", 1, "tok").await.unwrap_err();
     assert!(!matches!(refused, huren_issuer::Error::StorageUnavailable(_)), "{refused:?}");
     assert!(matches!(refused, huren_issuer::Error::InvalidInput(_)), "{refused:?}");
     assert_eq!(s.db.credential(&bytes).await.unwrap().unwrap().status, CredentialStatus::Valid);
@@ -55,7 +55,7 @@ async fn postgres_data_exceptions_are_bad_input_not_unavailability() {
     // A real outage is still "unavailable": the pool is closed.
     let Database::Postgres(pool) = &s.db else { unreachable!() };
     pool.close().await;
-    let outage = s.db.set_status(&bytes, CredentialStatus::Revoked, "lost", 1, "tok").await.unwrap_err();
+    let outage = s.db.set_status(&bytes, "CN-GD", CredentialStatus::Revoked, "lost", 1, "tok").await.unwrap_err();
     assert!(matches!(outage, huren_issuer::Error::StorageUnavailable(_)), "{outage:?}");
     finish(&s).await;
 }

@@ -444,7 +444,8 @@ async fn status_references_never_collide_across_nodes(backend: Backend) {
     let a = StatusService::new(config("a")).unwrap();
     let b = StatusService::new(config("b")).unwrap();
     let per_node = usize::try_from(3 * BLOCK_SIZE).unwrap();
-    let (refs_a, refs_b) = tokio::join!(a.allocate(&s.db, per_node, T0), b.allocate(&s.db, per_node, T0));
+    let (refs_a, refs_b) =
+        tokio::join!(a.allocate(&s.db, "CN-GD", per_node, T0), b.allocate(&s.db, "CN-GD", per_node, T0));
     let all: Vec<_> = refs_a.unwrap().into_iter().chain(refs_b.unwrap()).collect();
     let distinct: std::collections::HashSet<_> = all.iter().map(|r| (r.list, r.index)).collect();
     assert_eq!(distinct.len(), all.len(), "no index handed out twice");

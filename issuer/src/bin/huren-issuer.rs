@@ -440,11 +440,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Refused before the database is opened: nothing about a malformed request reaches it.
             let bytes = parse_id(&id).with_context(|| format!("{id:?} is not a credential id (lower-case hex)"))?;
             huren_issuer::service::check_reason(&reason)?;
+            // Only this province's credentials, also on a database shared with other provinces.
+            let province = Province::code_of(&dir)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let db = database(&dir, database_url.as_deref()).await?;
                 let now = time_or_now(None)?;
-                if !db.set_status(&bytes, status, &reason, now, "cli").await? {
+                if !db.set_status(&bytes, &province, status, &reason, now, "cli").await? {
                     bail!("no credential {id}, or it is already revoked");
                 }
                 println!("{id}: {}", status.as_str());
