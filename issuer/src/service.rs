@@ -71,6 +71,11 @@ impl AppState {
         self.inner.status.publish(&self.inner.province, &self.inner.db, self.now()).await
     }
 
+    /// The service's status list allocation and publication.
+    pub fn status(&self) -> &crate::status::StatusService {
+        &self.inner.status
+    }
+
     /// The interval between status publications.
     pub fn status_interval(&self) -> std::time::Duration {
         self.inner.status.config().interval
@@ -271,7 +276,7 @@ pub fn openapi() -> serde_json::Value {
             "/openapi.json": { "get": op("This document", None, None, "200", None) },
             "/v1/trust-bundle": { "get": op("The federation trust bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
             "/v1/province-bundle": { "get": op("This province's signed bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
-            "/v1/credentials": { "post": op("Issue one credential (an Idempotency-Key header makes retries return the first credential, 200). An optional `holder_key` (the holder device's 32-byte Ed25519 public key as 64 hex digits) binds the credential to that device: verifiers then accept it only as the wallet's dynamic code (HP1:), not as the static QR code returned here", Some("issuer, admin"), None, "201", Some("application/json")) },
+            "/v1/credentials": { "post": op("Issue one credential (an Idempotency-Key header makes retries of the same request return the first credential, 200; the same key with another request is 422 and issues nothing). An optional `holder_key` (the holder device's 32-byte Ed25519 public key as 64 hex digits) binds the credential to that device: verifiers then accept it only as the wallet's dynamic code (HP1:), not as the static QR code returned here", Some("issuer, admin"), None, "201", Some("application/json")) },
             "/v1/credentials/bulk": { "post": op("Bulk issuance: NDJSON or text/csv in, NDJSON out (one line per input line, then a summary)", Some("issuer, admin"), None, "200", Some("application/x-ndjson")) },
             "/v1/credentials/{id}": { "get": op("A credential's status and QR text", Some("any"), Some(&id), "200", None) },
             "/v1/credentials/{id}/qr.png": { "get": op("QR code as PNG", Some("any"), Some(&id), "200", None) },
@@ -328,6 +333,8 @@ pub enum ApiError {
     BadRequest(String),
     /// The resource is in a state that forbids the change.
     Conflict(String),
+    /// The request cannot be processed as sent (an Idempotency-Key used before with another request).
+    Unprocessable(String),
     /// A one-time resource already used, or expired.
     Gone,
     /// Too many refused authentications from this client: wait this many seconds.
@@ -348,6 +355,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found", "no such resource".into()),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "bad request", d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d),
+            ApiError::Unprocessable(d) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable content", d),
             ApiError::Gone => {
                 (StatusCode::GONE, "gone", "this claim link was already used, has expired or never existed".into())
             }
@@ -482,35 +490,90 @@ async fn issue(
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
     let Some(key) = headers.get("idempotency-key") else {
         let (id, issued) = issue_and_store(&state, &token, &request).await?;
-        return Ok((
-            StatusCode::CREATED,
-            Json(json!({ "id": id, "qr_text": issued.qr_text(), "credential": issued.credential })),
-        ));
+        return Ok((StatusCode::CREATED, Json(issued_json(&id, &issued))));
     };
     let key = key
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 128)
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 128 visible ASCII characters".into()))?;
-    // A retry with the same key gets the credential issued the first time, never a second one.
+    // A retry with the same key gets the credential issued the first time, never a second one; the key is
+    // looked up before anything is spent on the request (a status index, a signature).
+    let digest = request_digest(&request)?;
+    if let Some(earlier) = state.inner.db.idempotency_record(&token.id, key).await? {
+        return replay(&state, &request, &digest, &earlier).await;
+    }
     let now = state.now();
-    let [status] = state.inner.status.allocate(&state.inner.db, state.inner.province.code(), 1, now).await?[..] else {
+    let province = state.inner.province.code();
+    let [status] = state.inner.status.allocate(&state.inner.db, province, 1, now).await?[..] else {
         return Err(ApiError::Internal);
     };
     let issued = state.inner.province.issue_with_status(&request, now, Some(status))?;
     let record = record_of(&issued);
-    match state.inner.db.insert_credential_once(&record, &token.id, key, now).await? {
+    match state.inner.db.insert_credential_once(&record, &token.id, key, &digest, now).await? {
         None => {
             let (c, id) = (&issued.credential, huren_keys::hex(&issued.credential.id));
             metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
-            Ok((StatusCode::CREATED, Json(json!({ "id": id, "qr_text": issued.qr_text(), "credential": c }))))
+            Ok((StatusCode::CREATED, Json(issued_json(&id, &issued))))
         }
-        Some(earlier) => {
-            let first = state.inner.db.credential(&earlier).await?.ok_or(ApiError::Internal)?;
-            let id = huren_keys::hex(&first.id);
-            Ok((StatusCode::OK, Json(json!({ "id": id, "qr_text": transport::encode(&first.cose), "replayed": true }))))
-        }
+        // A concurrent request with the same key won the race: its credential answers (the index this one took
+        // stays unused, as any index handed out to a request that was then not issued).
+        Some(earlier) => replay(&state, &request, &digest, &earlier).await,
     }
+}
+
+/// The answer to an issuance.
+fn issued_json(id: &str, issued: &crate::Issued) -> serde_json::Value {
+    json!({ "id": id, "qr_text": issued.qr_text(), "credential": issued.credential })
+}
+
+/// The digest an idempotency key is stored with: SHA-256 over a domain label and the request as parsed and
+/// serialised again (members in the order of [`IssueRequest`]'s fields; absent and `null` alike), so a retry is
+/// recognised however its JSON is spelt (member order, white space, escapes), and any change of meaning (another
+/// subject, body, validity or holder key) makes another request.
+pub fn request_digest(request: &IssueRequest) -> Result<Vec<u8>, crate::Error> {
+    let canonical = serde_json::to_vec(request).map_err(|e| crate::Error::Request(format!("request: {e}")))?;
+    let mut hasher = Sha256::new();
+    hasher.update(b"huren issue request v1\n");
+    hasher.update(&canonical);
+    Ok(hasher.finalize().to_vec())
+}
+
+/// Answer a request whose idempotency key was used before: the first credential again (200, `replayed`) when it
+/// is the same request, 422 when it is another one (never the first person's credential for a second person).
+async fn replay(
+    state: &AppState,
+    request: &IssueRequest,
+    digest: &[u8],
+    earlier: &crate::storage::IdempotencyRecord,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let first = state.inner.db.credential(&earlier.credential_id).await?.ok_or(ApiError::Internal)?;
+    let same = match &earlier.request_sha256 {
+        Some(stored) => stored.as_slice() == digest,
+        // A key stored before digests were: compare the request with what was issued for it.
+        None => issued_for(request, &first),
+    };
+    if !same {
+        return Err(ApiError::Unprocessable(
+            "this Idempotency-Key was used with another request: nothing was issued; use a new key for a new request"
+                .into(),
+        ));
+    }
+    let id = huren_keys::hex(&first.id);
+    Ok((StatusCode::OK, Json(json!({ "id": id, "qr_text": transport::encode(&first.cose), "replayed": true }))))
+}
+
+/// Whether `stored` is what `request` issues: the same subject, body, holder key, start and length of validity.
+/// A credential that cannot be read back counts as another request (refused rather than guessed).
+fn issued_for(request: &IssueRequest, stored: &StoredCredential) -> bool {
+    let Ok(sign1) = huren_keys::cose::Sign1::parse(&stored.cose) else { return false };
+    let Ok(c) = huren_wallet_core::Credential::from_claims(sign1.unverified_payload()) else { return false };
+    let validity = i64::from(request.valid_for_hours).checked_mul(3600);
+    c.subject == request.subject
+        && c.body == request.body
+        && c.holder == request.holder_key
+        && c.not_before == request.not_before
+        && c.expires_at.checked_sub(c.issued_at) == validity
 }
 
 /// The stored form of a freshly issued credential.

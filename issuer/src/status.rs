@@ -89,6 +89,8 @@ pub struct StatusService {
     published: std::sync::RwLock<HashMap<u32, Arc<tokio::sync::Mutex<Published>>>>,
     /// The newest signed version of each list, for readers: never blocked by a publication in progress.
     newest: std::sync::RwLock<HashMap<u32, SignedVersion>>,
+    /// Status references handed out since this service started.
+    handed_out: std::sync::atomic::AtomicU64,
 }
 
 /// A version number and the signed document of that version.
@@ -130,7 +132,14 @@ impl StatusService {
             allocator: tokio::sync::Mutex::new(Allocator { list: 1, free: Vec::new() }),
             published: std::sync::RwLock::new(HashMap::new()),
             newest: std::sync::RwLock::new(HashMap::new()),
+            handed_out: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many status references this service has handed out since it started (each is used at most once:
+    /// one handed out for a request that is then not issued is an index of the list left unused).
+    pub fn handed_out(&self) -> u64 {
+        self.handed_out.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The configuration.
@@ -151,7 +160,10 @@ impl StatusService {
         let mut refs = Vec::with_capacity(count);
         while refs.len() < count {
             match allocator.free.pop() {
-                Some(index) => refs.push(StatusRef { list: allocator.list, index }),
+                Some(index) => {
+                    refs.push(StatusRef { list: allocator.list, index });
+                    self.handed_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 None => self.reserve_block(db, province, &mut allocator, now).await?,
             }
         }

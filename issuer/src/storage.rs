@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_idempotency.sql")),
     (5, include_str!("../migrations/0005_status_lists.sql")),
     (6, include_str!("../migrations/0006_province_scope.sql")),
+    (7, include_str!("../migrations/0007_idempotency_request.sql")),
 ];
 
 /// An API token as stored (the secret itself is never stored, only its SHA-256).
@@ -42,6 +43,15 @@ pub struct StoredToken {
     pub created_at: i64,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
+}
+
+/// The credential an idempotency key already answers, and the request it was first used with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The credential issued for the key's first request.
+    pub credential_id: Vec<u8>,
+    /// SHA-256 of that request (`None` for keys stored before it was recorded, migration 7).
+    pub request_sha256: Option<Vec<u8>>,
 }
 
 /// Revocation status of a stored credential.
@@ -471,6 +481,19 @@ fn sqlite_failure(code: &str) -> Failure {
     }
 }
 
+/// An idempotency key's row: the credential and the request digest.
+fn idempotency_record<R: Row>(row: &R) -> Result<IdempotencyRecord, Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(IdempotencyRecord {
+        credential_id: row.try_get("credential_id").map_err(db_err)?,
+        request_sha256: row.try_get("request_sha256").map_err(db_err)?,
+    })
+}
+
 /// The province a signed status list names (our own publication, read back: not verified again).
 fn publication_province(document: &[u8]) -> Option<String> {
     let sign1 = huren_keys::cose::Sign1::parse(document).ok()?;
@@ -720,25 +743,39 @@ impl Database {
         Ok(token)
     }
 
-    /// Store a newly issued credential, its `issue` audit entry and the idempotency key it answers, in one
-    /// transaction: if `token_id` used `key` already (a retry, or a concurrent duplicate), nothing is stored and
-    /// the first credential's id is returned instead.
+    /// What `token_id`'s idempotency key `key` already answers, if it was used.
+    pub async fn idempotency_record(&self, token_id: &str, key: &str) -> Result<Option<IdempotencyRecord>, Error> {
+        let sql = "SELECT credential_id, request_sha256 FROM idempotency_keys WHERE token_id = $1 AND key = $2";
+        let record = on_pool!(self, |pool| {
+            match sqlx::query(sql).bind(token_id).bind(key).fetch_optional(pool).await.map_err(db_err)? {
+                Some(row) => Some(idempotency_record(&row)?),
+                None => None,
+            }
+        });
+        Ok(record)
+    }
+
+    /// Store a newly issued credential, its `issue` audit entry and the idempotency key it answers (with the
+    /// SHA-256 of its request), in one transaction: if `token_id` used `key` already (a retry, or a concurrent
+    /// duplicate), nothing is stored and what the key answers is returned instead.
     pub async fn insert_credential_once(
         &self,
         c: &StoredCredential,
         token_id: &str,
         key: &str,
+        request_sha256: &[u8],
         now: i64,
-    ) -> Result<Option<Vec<u8>>, Error> {
-        let claim = "INSERT INTO idempotency_keys (token_id, key, credential_id, created_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (token_id, key) DO NOTHING";
-        let existing = "SELECT credential_id FROM idempotency_keys WHERE token_id = $1 AND key = $2";
+    ) -> Result<Option<IdempotencyRecord>, Error> {
+        let claim = "INSERT INTO idempotency_keys (token_id, key, credential_id, created_at, request_sha256) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token_id, key) DO NOTHING";
+        let existing = "SELECT credential_id, request_sha256 FROM idempotency_keys WHERE token_id = $1 AND key = $2";
         let (earlier, _) = audited!(self, |tx| {
             let claimed = sqlx::query(claim)
                 .bind(token_id)
                 .bind(key)
                 .bind(&c.id)
                 .bind(now)
+                .bind(request_sha256)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?
@@ -748,7 +785,7 @@ impl Database {
                 (None, vec![AuditRecord::issue(c, token_id)])
             } else {
                 let row = sqlx::query(existing).bind(token_id).bind(key).fetch_one(&mut *tx).await.map_err(db_err)?;
-                (Some(row.try_get::<Vec<u8>, _>("credential_id").map_err(db_err)?), Vec::new())
+                (Some(idempotency_record(&row)?), Vec::new())
             }
         });
         Ok(earlier)

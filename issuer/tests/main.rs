@@ -8,6 +8,7 @@ mod bad_input;
 mod canonical;
 mod cli;
 mod crash;
+mod idempotency;
 mod nodes;
 mod provinces;
 mod serve_limits;

@@ -3,7 +3,7 @@
 //! PostgreSQL is required: .ci/run starts it when it is not running, and these tests fail rather than skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use huren_issuer::storage::{verify_audit_chain, CredentialStatus, Database, StoredCredential};
+use huren_issuer::storage::{verify_audit_chain, CredentialStatus, Database, IdempotencyRecord, StoredCredential};
 
 fn record(id: u8) -> StoredCredential {
     StoredCredential {
@@ -85,13 +85,16 @@ async fn suite(db: &Database) {
         [("status.suspended", "under review"), ("status.valid", "cleared"), ("status.revoked", "reported lost")]
     );
 
-    // Idempotency keys: the first insert wins, a retry learns the first id and stores nothing.
-    assert_eq!(db.insert_credential_once(&record(2), "tok", "k1", 50).await.unwrap(), None);
-    assert_eq!(db.insert_credential_once(&record(3), "tok", "k1", 51).await.unwrap(), Some(vec![2; 8]));
+    // Idempotency keys: the first insert wins, a retry learns the first id (and request digest) and stores nothing.
+    assert_eq!(db.idempotency_record("tok", "k1").await.unwrap(), None);
+    assert_eq!(db.insert_credential_once(&record(2), "tok", "k1", &[0xaa; 32], 50).await.unwrap(), None);
+    let first = IdempotencyRecord { credential_id: vec![2; 8], request_sha256: Some(vec![0xaa; 32]) };
+    assert_eq!(db.idempotency_record("tok", "k1").await.unwrap(), Some(first.clone()));
+    assert_eq!(db.insert_credential_once(&record(3), "tok", "k1", &[0xbb; 32], 51).await.unwrap(), Some(first));
     assert_eq!(db.credential(&[3; 8]).await.unwrap(), None, "the retry stored nothing");
     assert_eq!(db.audit_log().await.unwrap().len(), 605, "and audited nothing");
     assert_eq!(
-        db.insert_credential_once(&record(3), "other-token", "k1", 52).await.unwrap(),
+        db.insert_credential_once(&record(3), "other-token", "k1", &[0xbb; 32], 52).await.unwrap(),
         None,
         "keys are per token"
     );

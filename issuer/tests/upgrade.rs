@@ -117,4 +117,75 @@ async fn status_lists_of_an_older_release_are_assigned_to_their_provinces(backen
     clean(place).await;
 }
 
-on_both_backends!(status_lists_of_an_older_release_are_assigned_to_their_provinces);
+async fn idempotency_keys_of_an_older_release_answer_only_their_own_request(backend: Backend) {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    const T0: i64 = 1_790_000_000;
+
+    let (db, place) = older("idem", backend, 6).await;
+    let dir = std::env::temp_dir().join(format!("huren-upgrade-idem-{backend:?}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let province = huren_issuer::Province::init(&dir, "CN-GD", T0 - 100, &Default::default()).unwrap();
+    let token = huren_issuer::service::create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
+    let token_id = token.strip_prefix("hrt_").unwrap().split_once('.').unwrap().0.to_string();
+    // As release 6 stored a keyed issuance: the credential, and the key without any request digest.
+    let request: huren_issuer::IssueRequest = serde_json::from_str(crate::service::REQUEST).unwrap();
+    let issued = province.issue(&request, T0).unwrap();
+    let c = &issued.credential;
+    let record = huren_issuer::storage::StoredCredential {
+        id: c.id.clone(),
+        province: c.issuer.clone(),
+        kind: c.credential_type().name().into(),
+        issued_at: c.issued_at,
+        expires_at: c.expires_at,
+        cose: issued.cose.clone(),
+        status: huren_issuer::storage::CredentialStatus::Valid,
+        status_reason: None,
+        status_changed_at: None,
+        status_ref: None,
+    };
+    db.insert_issued(&[record], &token_id).await.unwrap();
+    let key = "INSERT INTO idempotency_keys (token_id, key, credential_id, created_at) VALUES ($1, 'old-key', $2, 1)";
+    exec(&db, key, &[Param::Text(&token_id), Param::Bytes(&c.id)]).await;
+
+    db.migrate().await.unwrap();
+    let state = huren_issuer::service::AppState::with_clock(province, db.clone(), Box::new(|| T0 + 60));
+    let post = |body: String| {
+        let (state, token) = (state.clone(), token.clone());
+        async move {
+            let request = Request::builder()
+                .method("POST")
+                .uri("/v1/credentials")
+                .header("authorization", format!("Bearer {token}"))
+                .header("idempotency-key", "old-key")
+                .body(Body::from(body))
+                .unwrap();
+            let response = huren_issuer::service::app(state).oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        }
+    };
+    // The same request: the credential issued then. Another person's: refused, nothing issued.
+    let (status, replayed) = post(crate::service::REQUEST.into()).await;
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["id"], huren_keys::hex(&c.id).as_str());
+    let other = r#"{"subject": {"name": "李四", "masked_id": "4201**********0002"},
+        "body": {"type": "health-status", "colour": "green", "reason": "no-risk"}, "valid_for_hours": 24}"#;
+    let longer = crate::service::REQUEST.replace("\"valid_for_hours\": 24", "\"valid_for_hours\": 25");
+    for body in [other.to_string(), longer] {
+        let (status, problem) = post(body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {problem}");
+    }
+    let issues = db.audit_log().await.unwrap().iter().filter(|e| e.action == "issue").count();
+    assert_eq!(issues, 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+    clean(place).await;
+}
+
+on_both_backends!(
+    status_lists_of_an_older_release_are_assigned_to_their_provinces,
+    idempotency_keys_of_an_older_release_answer_only_their_own_request,
+);
