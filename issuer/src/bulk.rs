@@ -48,8 +48,8 @@ pub fn parse_line(format: Format, line: &str) -> Result<Option<IssueRequest>, St
     if line.trim().is_empty() {
         return Ok(None);
     }
-    match format {
-        Format::Ndjson => serde_json::from_str(line).map(Some).map_err(|e| format!("JSON: {e}")),
+    let request: IssueRequest = match format {
+        Format::Ndjson => serde_json::from_str(line).map_err(|e| format!("JSON: {e}"))?,
         Format::Csv => {
             let fields: Vec<&str> = line.split(',').map(str::trim).collect();
             if fields.first() == Some(&"name") {
@@ -67,9 +67,12 @@ pub fn parse_line(format: Format, line: &str) -> Result<Option<IssueRequest>, St
                 "body": { "type": "health-status", "colour": colour, "reason": reason },
                 "valid_for_hours": hours,
             });
-            serde_json::from_value(value).map(Some).map_err(|e| format!("CSV row: {e}"))
+            serde_json::from_value(value).map_err(|e| format!("CSV row: {e}"))?
         }
-    }
+    };
+    // Refused here, with the line's own error, before the batch spends a status index on it.
+    request.check().map_err(|e| e.to_string())?;
+    Ok(Some(request))
 }
 
 /// Splits a byte stream into lines of at most [`MAX_LINE_BYTES`], across chunk boundaries.

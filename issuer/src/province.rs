@@ -92,6 +92,22 @@ pub struct IssueRequest {
     pub holder_key: Option<huren_wallet_core::HolderKey>,
 }
 
+impl IssueRequest {
+    /// Check what can be checked before anything is spent on the request (a status index, a signature): the
+    /// subject's name and pinyin by the one rule for names ([`huren_wallet_core::name::check_name`]). Signing
+    /// checks the rest.
+    pub fn check(&self) -> Result<(), Error> {
+        let name = |field: &str, text: &str| {
+            huren_wallet_core::name::check_name(text).map_err(|problem| Error::Request(format!("{field}: {problem}")))
+        };
+        name("name", &self.subject.name)?;
+        match &self.subject.pinyin {
+            Some(pinyin) => name("pinyin", pinyin),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A freshly issued credential.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -348,6 +364,7 @@ impl Province {
         now: i64,
         status: Option<huren_wallet_core::StatusRef>,
     ) -> Result<Issued, Error> {
+        request.check()?;
         if request.valid_for_hours == 0 {
             return Err(Error::Request("valid_for_hours must be at least 1".into()));
         }

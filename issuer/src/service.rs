@@ -488,6 +488,7 @@ async fn issue(
     let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
     let request: IssueRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
+    request.check()?;
     let Some(key) = headers.get("idempotency-key") else {
         let (id, issued) = issue_and_store(&state, &token, &request).await?;
         return Ok((StatusCode::CREATED, Json(issued_json(&id, &issued))));

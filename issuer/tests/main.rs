@@ -9,6 +9,7 @@ mod canonical;
 mod cli;
 mod crash;
 mod idempotency;
+mod names;
 mod nodes;
 mod provinces;
 mod serve_limits;
