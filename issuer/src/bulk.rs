@@ -25,24 +25,73 @@ pub const MAX_BULK_BYTES: usize = 256 * 1024 * 1024;
 pub enum Format {
     /// One JSON issue request per line.
     Ndjson,
-    /// `name,masked_id,colour,reason,valid_for_hours` per line (an optional header line starting with `name`);
-    /// health statuses only; fields may not contain commas.
+    /// `name,masked_id,colour,reason,valid_for_hours` per line (the first line may be that header, see
+    /// [`is_csv_header`]); health statuses only; fields may not contain commas.
     Csv,
 }
 
+/// The CSV columns, in order: also the header line.
+pub const CSV_COLUMNS: [&str; 5] = ["name", "masked_id", "colour", "reason", "valid_for_hours"];
+
 impl Format {
-    /// The format named by a Content-Type header (`text/csv` or NDJSON by default).
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if ct.starts_with("text/csv") {
-            Format::Csv
-        } else {
-            Format::Ndjson
+    /// The format named by a request's Content-Type: `text/csv` is CSV; `application/x-ndjson`,
+    /// `application/ndjson`, `application/jsonl` or no Content-Type at all is NDJSON. Media types are matched
+    /// without regard to case and with their parameters (RFC 9110 §8.3.1); a `charset` must be UTF-8. Anything
+    /// else is refused (the caller answers 415) rather than read as NDJSON by guess.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, String> {
+        match headers.get(header::CONTENT_TYPE) {
+            None => Ok(Format::Ndjson),
+            Some(value) => {
+                Self::from_content_type(value.to_str().map_err(|_| "Content-Type is not ASCII".to_string())?)
+            }
         }
+    }
+
+    /// The format named by a Content-Type value (see [`Format::from_headers`]).
+    pub fn from_content_type(value: &str) -> Result<Self, String> {
+        let mut parts = value.split(';');
+        let essence = parts.next().unwrap_or_default().trim();
+        let format = if essence.eq_ignore_ascii_case("text/csv") {
+            Format::Csv
+        } else if ["application/x-ndjson", "application/ndjson", "application/jsonl"]
+            .iter()
+            .any(|t| essence.eq_ignore_ascii_case(t))
+        {
+            Format::Ndjson
+        } else {
+            return Err(format!("Content-Type {essence:?}: send text/csv or application/x-ndjson"));
+        };
+        for parameter in parts {
+            let (name, text) = parameter.split_once('=').unwrap_or((parameter, ""));
+            let text = text.trim().trim_matches('"');
+            if name.trim().eq_ignore_ascii_case("charset") && !text.eq_ignore_ascii_case("utf-8") {
+                return Err(format!("charset {text:?}: bulk input is read as UTF-8 only"));
+            }
+        }
+        Ok(format)
     }
 }
 
-/// Parse one input line into an issue request (`None` for a CSV header or a blank line).
+/// Whether `line` is the CSV header: the five column names of [`CSV_COLUMNS`], in order (any case, spaces around
+/// them). Only the first line of an input may be the header; a `name` later on is somebody's name.
+pub fn is_csv_header(line: &str) -> bool {
+    let fields: Vec<&str> = line.trim_end_matches('\r').split(',').map(str::trim).collect();
+    fields.len() == CSV_COLUMNS.len() && fields.iter().zip(CSV_COLUMNS).all(|(f, c)| f.eq_ignore_ascii_case(c))
+}
+
+/// Parse input line `number` (from 1): one UTF-8 byte order mark before the first line is dropped, and the first
+/// line of CSV input is skipped when it is the header (`Ok(None)`, as blank lines); every other line is a
+/// request ([`parse_line`]).
+pub fn parse_input_line(format: Format, number: u64, line: &str) -> Result<Option<IssueRequest>, String> {
+    let line = if number == 1 { line.strip_prefix('\u{feff}').unwrap_or(line) } else { line };
+    if format == Format::Csv && number == 1 && is_csv_header(line) {
+        return Ok(None);
+    }
+    parse_line(format, line)
+}
+
+/// Parse one input line into an issue request (`None` for a blank line). Every non-blank line is a request: a
+/// header is recognised only where it can be, by [`parse_input_line`].
 pub fn parse_line(format: Format, line: &str) -> Result<Option<IssueRequest>, String> {
     let line = line.trim_end_matches('\r');
     if line.trim().is_empty() {
@@ -52,9 +101,6 @@ pub fn parse_line(format: Format, line: &str) -> Result<Option<IssueRequest>, St
         Format::Ndjson => serde_json::from_str(line).map_err(|e| format!("JSON: {e}"))?,
         Format::Csv => {
             let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-            if fields.first() == Some(&"name") {
-                return Ok(None);
-            }
             let [name, masked_id, colour, reason, hours] = fields.as_slice() else {
                 return Err(format!(
                     "expected 5 fields (name,masked_id,colour,reason,valid_for_hours), got {}",
@@ -186,7 +232,7 @@ where
             let mut lines = Vec::with_capacity(take);
             let mut requests = Vec::with_capacity(take);
             for (n, line) in pending.drain(..take) {
-                match line.and_then(|l| parse_line(format, &l)) {
+                match line.and_then(|l| parse_input_line(format, n, &l)) {
                     Ok(None) => {}
                     Ok(Some(request)) => {
                         lines.push((n, None));
@@ -360,12 +406,43 @@ mod tests {
 
     #[test]
     fn csv_rows_and_headers() {
-        assert!(parse_line(Format::Csv, "name,masked_id,colour,reason,valid_for_hours").unwrap().is_none());
+        let header = "name,masked_id,colour,reason,valid_for_hours";
+        for first in [
+            header,
+            "\u{feff}name,masked_id,colour,reason,valid_for_hours\r",
+            " NAME , Masked_ID,colour,reason,valid_for_hours",
+        ] {
+            assert_eq!(parse_input_line(Format::Csv, 1, first), Ok(None), "{first:?}");
+        }
+        // Only the first line may be the header; a header-like line later is a row, with its own error.
+        assert!(parse_input_line(Format::Csv, 2, header).is_err());
+        assert!(parse_line(Format::Csv, header).is_err());
+        assert!(parse_input_line(Format::Csv, 1, "name,masked_id").is_err(), "half a header is no header");
+        let named = parse_input_line(Format::Csv, 3, "name,4403**1234,green,no-risk,24").unwrap().unwrap();
+        assert_eq!(named.subject.name, "name", "a person called name is a person");
+        assert!(
+            parse_input_line(Format::Csv, 2, "\u{feff}张三,4403**1234,green,no-risk,24").is_err(),
+            "BOM only first"
+        );
         let r = parse_line(Format::Csv, "张三,4403**********1234,green,no-risk,24").unwrap().unwrap();
         assert_eq!(r.subject.name, "张三");
         assert!(parse_line(Format::Csv, "张三,4403**1234,blue,no-risk,24").is_err());
         assert!(parse_line(Format::Csv, "a,b").is_err());
         assert!(parse_line(Format::Ndjson, "{").is_err());
         assert!(parse_line(Format::Ndjson, "  ").unwrap().is_none());
+    }
+
+    #[test]
+    fn media_types_are_read_without_regard_to_case_and_with_parameters() {
+        for ct in ["text/csv", "TEXT/CSV", " text/csv ; charset=UTF-8", "text/csv;charset=\"utf-8\";header=present"] {
+            assert_eq!(Format::from_content_type(ct), Ok(Format::Csv), "{ct}");
+        }
+        for ct in ["application/x-ndjson", "Application/NDJSON", "application/jsonl; charset=utf-8"] {
+            assert_eq!(Format::from_content_type(ct), Ok(Format::Ndjson), "{ct}");
+        }
+        for ct in ["", "text/plain", "text/csvx", "text/csv; charset=gbk", "application/json", "multipart/form-data"] {
+            assert!(Format::from_content_type(ct).is_err(), "{ct}");
+        }
+        assert_eq!(Format::from_headers(&HeaderMap::new()), Ok(Format::Ndjson), "no Content-Type: NDJSON");
     }
 }

@@ -277,7 +277,7 @@ pub fn openapi() -> serde_json::Value {
             "/v1/trust-bundle": { "get": op("The federation trust bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
             "/v1/province-bundle": { "get": op("This province's signed bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
             "/v1/credentials": { "post": op("Issue one credential (an Idempotency-Key header makes retries of the same request return the first credential, 200; the same key with another request is 422 and issues nothing). An optional `holder_key` (the holder device's 32-byte Ed25519 public key as 64 hex digits) binds the credential to that device: verifiers then accept it only as the wallet's dynamic code (HP1:), not as the static QR code returned here", Some("issuer, admin"), None, "201", Some("application/json")) },
-            "/v1/credentials/bulk": { "post": op("Bulk issuance: NDJSON or text/csv in, NDJSON out (one line per input line, then a summary)", Some("issuer, admin"), None, "200", Some("application/x-ndjson")) },
+            "/v1/credentials/bulk": { "post": op("Bulk issuance: NDJSON (application/x-ndjson, or no Content-Type) or text/csv in (UTF-8; one byte order mark at the start is dropped; only the first CSV line may be the header), NDJSON out (one line per input line, then a summary); other media types are 415", Some("issuer, admin"), None, "200", Some("application/x-ndjson")) },
             "/v1/credentials/{id}": { "get": op("A credential's status and QR text", Some("any"), Some(&id), "200", None) },
             "/v1/credentials/{id}/qr.png": { "get": op("QR code as PNG", Some("any"), Some(&id), "200", None) },
             "/v1/credentials/{id}/qr.svg": { "get": op("QR code as SVG", Some("any"), Some(&id), "200", None) },
@@ -335,6 +335,8 @@ pub enum ApiError {
     Conflict(String),
     /// The request cannot be processed as sent (an Idempotency-Key used before with another request).
     Unprocessable(String),
+    /// The request body is in a media type the endpoint does not read.
+    UnsupportedMediaType(String),
     /// A one-time resource already used, or expired.
     Gone,
     /// Too many refused authentications from this client: wait this many seconds.
@@ -356,6 +358,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "bad request", d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d),
             ApiError::Unprocessable(d) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable content", d),
+            ApiError::UnsupportedMediaType(d) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type", d),
             ApiError::Gone => {
                 (StatusCode::GONE, "gone", "this claim link was already used, has expired or never existed".into())
             }
@@ -601,7 +604,7 @@ async fn bulk_issue(
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
-    let format = crate::bulk::Format::from_headers(&headers);
+    let format = crate::bulk::Format::from_headers(&headers).map_err(ApiError::UnsupportedMediaType)?;
     Ok(crate::bulk::stream_response(body, format, move |requests| {
         let (state, token) = (state.clone(), token.clone());
         async move {

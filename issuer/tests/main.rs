@@ -5,6 +5,7 @@
 mod service;
 
 mod bad_input;
+mod bulk_input;
 mod canonical;
 mod cli;
 mod crash;
