@@ -19,6 +19,23 @@ use crate::IssueRequest;
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Largest bulk request body, in bytes.
 pub const MAX_BULK_BYTES: usize = 256 * 1024 * 1024;
+/// Default longest wait for progress: a complete non-blank input line, or a batch answered.
+pub const DEFAULT_PROGRESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Limits on one bulk input stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkLimits {
+    /// Longest time without progress (a complete non-blank line received, or a batch answered) while waiting
+    /// for input; then the input is cut: what was answered stays stored, and the summary says why. Without it a
+    /// client sending a blank line now and then would hold its connection for ever.
+    pub progress_timeout: std::time::Duration,
+}
+
+impl Default for BulkLimits {
+    fn default() -> Self {
+        BulkLimits { progress_timeout: DEFAULT_PROGRESS_TIMEOUT }
+    }
+}
 
 /// The input format of a bulk request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +220,7 @@ struct Batch {
 /// line, in input order, then a summary line, to `out`. Two batches are in flight at once (one signing while the
 /// other commits); a batch starts as soon as a slot is free, with whatever input has arrived, so a slow client
 /// is answered line by line and a fast one in full batches. Stops early, with everything answered so far stored,
-/// when `out` closes.
+/// when `out` closes. With the default [`BulkLimits`].
 pub async fn process<S, E, F, Fut>(input: S, format: Format, issue_batch: F, out: tokio::sync::mpsc::Sender<Bytes>)
 where
     S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
@@ -211,8 +228,28 @@ where
     F: Fn(Vec<IssueRequest>) -> Fut,
     Fut: std::future::Future<Output = BatchResult> + Send + 'static,
 {
+    process_with(input, format, BulkLimits::default(), issue_batch, out).await;
+}
+
+/// [`process`] within `limits`: when no progress is made for `limits.progress_timeout` while waiting for input
+/// (blank lines and bytes that complete no line do not count), the input is cut; the lines already received are
+/// still answered, and the summary's `aborted` says why.
+pub async fn process_with<S, E, F, Fut>(
+    input: S,
+    format: Format,
+    limits: BulkLimits,
+    issue_batch: F,
+    out: tokio::sync::mpsc::Sender<Bytes>,
+) where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+    F: Fn(Vec<IssueRequest>) -> Fut,
+    Fut: std::future::Future<Output = BatchResult> + Send + 'static,
+{
     use futures_util::FutureExt;
     let mut input = input;
+    let progress = || tokio::time::Instant::now() + limits.progress_timeout;
+    let mut deadline = progress();
     let mut splitter = LineSplitter::default();
     let (mut line_no, mut issued, mut failed) = (0u64, 0u64, 0u64);
     let mut aborted: Option<String> = None;
@@ -223,7 +260,11 @@ where
         // Top up to a full batch from input that has already arrived, then start batches while there is room.
         while !finished && pending.len() < BATCH_LINES {
             match input.next().now_or_never() {
-                Some(item) => take_input(item, &mut splitter, &mut pending, &mut line_no, &mut aborted, &mut finished),
+                Some(item) => {
+                    if take_input(item, &mut splitter, &mut pending, &mut line_no, &mut aborted, &mut finished) > 0 {
+                        deadline = progress();
+                    }
+                }
                 None => break,
             }
         }
@@ -241,7 +282,10 @@ where
                     Err(e) => lines.push((n, Some(Err(e)))),
                 }
             }
-            in_flight.push_back(Batch { lines, work: tokio::spawn(issue_batch(requests)) });
+            // Blank lines (and a header) make no batch: nothing to answer, and no progress.
+            if !lines.is_empty() {
+                in_flight.push_back(Batch { lines, work: tokio::spawn(issue_batch(requests)) });
+            }
         }
         if finished && in_flight.is_empty() {
             break;
@@ -285,10 +329,22 @@ where
                 if out.send(Bytes::from(text)).await.is_err() {
                     return; // the reader went away; what was answered is stored
                 }
+                deadline = progress();
             }
             // More input (the top of the loop takes whatever else has already arrived).
             item = input.next(), if !finished && pending.len() < BATCH_LINES => {
-                take_input(item, &mut splitter, &mut pending, &mut line_no, &mut aborted, &mut finished);
+                if take_input(item, &mut splitter, &mut pending, &mut line_no, &mut aborted, &mut finished) > 0 {
+                    deadline = progress();
+                }
+            }
+            // Waiting for input that makes no progress (nothing, blank lines, a line that never ends): cut it.
+            () = tokio::time::sleep_until(deadline), if !finished && pending.len() < BATCH_LINES => {
+                aborted = Some(format!(
+                    "no complete line received for {} s: the rest of the input was not read; send the lines after \
+                     the last one answered again",
+                    limits.progress_timeout.as_secs_f64()
+                ));
+                finished = true;
             }
         }
     }
@@ -297,7 +353,8 @@ where
 }
 
 /// Take one item of the input stream: its complete lines join `pending`, numbered; the end or an error of the
-/// stream sets `finished` (an error is kept as the reason the input was cut short).
+/// stream sets `finished` (an error is kept as the reason the input was cut short). Returns how many of the new
+/// lines are not blank (progress; an overlong or non-UTF-8 line counts: it is answered with its error).
 fn take_input<E: std::fmt::Display>(
     item: Option<Result<Bytes, E>>,
     splitter: &mut LineSplitter,
@@ -305,7 +362,8 @@ fn take_input<E: std::fmt::Display>(
     line_no: &mut u64,
     aborted: &mut Option<String>,
     finished: &mut bool,
-) {
+) -> usize {
+    let before = pending.len();
     let mut number = |line| {
         *line_no += 1;
         (*line_no, line)
@@ -322,6 +380,7 @@ fn take_input<E: std::fmt::Display>(
             *finished = true;
         }
     }
+    pending.iter().skip(before).filter(|(_, line)| line.as_ref().map_or(true, |l| !l.trim().is_empty())).count()
 }
 
 /// The oldest batch's outcome (pending forever when there is none; the caller guards on that).
@@ -372,14 +431,15 @@ pub async fn issue_batch(
         .collect())
 }
 
-/// Run a bulk issuance over HTTP: `issue_batch` as in [`process`]; the response streams the result lines.
-pub fn stream_response<F, Fut>(body: Body, format: Format, issue_batch: F) -> Response
+/// Run a bulk issuance over HTTP: `issue_batch` as in [`process`], within `limits`; the response streams the
+/// result lines.
+pub fn stream_response<F, Fut>(body: Body, format: Format, limits: BulkLimits, issue_batch: F) -> Response
 where
     F: Fn(Vec<IssueRequest>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = BatchResult> + Send + 'static,
 {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
-    tokio::spawn(process(body.into_data_stream(), format, issue_batch, sender));
+    tokio::spawn(process_with(body.into_data_stream(), format, limits, issue_batch, sender));
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|bytes| (Ok::<_, Infallible>(bytes), receiver))
     });
@@ -430,6 +490,47 @@ mod tests {
         assert!(parse_line(Format::Csv, "a,b").is_err());
         assert!(parse_line(Format::Ndjson, "{").is_err());
         assert!(parse_line(Format::Ndjson, "  ").unwrap().is_none());
+    }
+
+    /// Input that makes no progress is cut after the timeout, whatever keeps it alive: blank lines, or a line
+    /// that never ends; what came before is answered.
+    #[tokio::test]
+    async fn input_without_progress_is_cut() {
+        let request = r#"{"subject": {"name": "张三", "masked_id": "4403**1234"}, "body": {"type": "health-status",
+            "colour": "green", "reason": "no-risk"}, "valid_for_hours": 24}"#
+            .replace('\n', " ");
+        let issue = |requests: Vec<IssueRequest>| async move {
+            Ok((0..requests.len()).map(|i| Ok(format!("id-{i}"))).collect())
+        };
+        let limits = BulkLimits { progress_timeout: std::time::Duration::from_millis(300) };
+        for stall in ["\n\n\n", "{\"subject\": {\"name\": \"never ends"] {
+            let first = Bytes::from(format!("{request}\n{stall}"));
+            // One line, then the stall, then a trickle of blank lines that never completes anything.
+            let blanks = futures_util::stream::unfold((), |()| async {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Some((Ok::<_, std::io::Error>(Bytes::from_static(b"\n")), ()))
+            });
+            let blanks: std::pin::Pin<Box<dyn futures_util::Stream<Item = _> + Send>> =
+                if stall.ends_with('\n') { Box::pin(blanks) } else { Box::pin(futures_util::stream::pending()) };
+            let input = futures_util::stream::iter([Ok(first)]).chain(blanks);
+            let (out, mut answers) = tokio::sync::mpsc::channel(16);
+            let started = std::time::Instant::now();
+            let run = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                process_with(input, Format::Ndjson, limits, issue, out),
+            );
+            run.await.unwrap_or_else(|_| panic!("{stall:?}: never cut"));
+            assert!(started.elapsed() < std::time::Duration::from_secs(2), "{stall:?}");
+            let mut text = String::new();
+            while let Some(chunk) = answers.recv().await {
+                text.push_str(std::str::from_utf8(&chunk).unwrap());
+            }
+            let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            assert_eq!(lines[0]["id"], "id-0", "{text}");
+            let summary = &lines.last().unwrap()["summary"];
+            assert!(summary["aborted"].as_str().unwrap().contains("no complete line"), "{text}");
+            assert_eq!(lines.len(), 2, "blank lines are not answered: {text}");
+        }
     }
 
     #[test]

@@ -37,6 +37,8 @@ struct Inner {
     trust_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
     province_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
     auth_failures: crate::throttle::AuthFailures,
+    /// [`crate::bulk::BulkLimits::progress_timeout`], in milliseconds.
+    bulk_progress_millis: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -60,9 +62,12 @@ impl AppState {
         let (trust_bundle, province_bundle) = (std::sync::RwLock::new(None), std::sync::RwLock::new(None));
         let province = Arc::new(province);
         let auth_failures = crate::throttle::AuthFailures::default();
-        AppState {
-            inner: Arc::new(Inner { province, db, clock, status, trust_bundle, province_bundle, auth_failures }),
-        }
+        let default_progress = crate::bulk::DEFAULT_PROGRESS_TIMEOUT.as_millis();
+        let bulk_progress_millis =
+            std::sync::atomic::AtomicU64::new(u64::try_from(default_progress).unwrap_or(u64::MAX));
+        let inner =
+            Inner { province, db, clock, status, trust_bundle, province_bundle, auth_failures, bulk_progress_millis };
+        AppState { inner: Arc::new(inner) }
     }
 
     /// Publish the status lists that changed (or are past half their time-to-live) now; `serve` calls this every
@@ -74,6 +79,18 @@ impl AppState {
     /// The service's status list allocation and publication.
     pub fn status(&self) -> &crate::status::StatusService {
         &self.inner.status
+    }
+
+    /// Cut a bulk upload that makes no progress for this long (default
+    /// [`crate::bulk::DEFAULT_PROGRESS_TIMEOUT`]; see [`crate::bulk::BulkLimits`]).
+    pub fn set_bulk_progress_timeout(&self, timeout: std::time::Duration) {
+        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.inner.bulk_progress_millis.store(millis, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn bulk_limits(&self) -> crate::bulk::BulkLimits {
+        let millis = self.inner.bulk_progress_millis.load(std::sync::atomic::Ordering::Relaxed);
+        crate::bulk::BulkLimits { progress_timeout: std::time::Duration::from_millis(millis) }
     }
 
     /// The interval between status publications.
@@ -605,7 +622,7 @@ async fn bulk_issue(
 ) -> Result<Response, ApiError> {
     let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
     let format = crate::bulk::Format::from_headers(&headers).map_err(ApiError::UnsupportedMediaType)?;
-    Ok(crate::bulk::stream_response(body, format, move |requests| {
+    Ok(crate::bulk::stream_response(body, format, state.bulk_limits(), move |requests| {
         let (state, token) = (state.clone(), token.clone());
         async move {
             let (province, db, status) = (state.inner.province.clone(), &state.inner.db, &state.inner.status);

@@ -6,6 +6,7 @@ mod service;
 
 mod bad_input;
 mod bulk_input;
+mod bulk_progress;
 mod canonical;
 mod cli;
 mod crash;

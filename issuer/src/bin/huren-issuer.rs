@@ -82,6 +82,9 @@ enum Command {
         /// This node's name, when several nodes share one PostgreSQL database (default node-1).
         #[arg(long, env = "HUREN_NODE")]
         node: Option<String>,
+        /// Cut a bulk upload that sends no complete non-blank line for this many seconds (default 30).
+        #[arg(long)]
+        bulk_progress_timeout_seconds: Option<u64>,
     },
     /// Issue credentials from an NDJSON or CSV file, through a running server (--server) or directly on the
     /// database (--dir), with a progress bar; prints one JSON line per input line (its id or its error) and a
@@ -359,6 +362,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             status_interval_seconds,
             status_ttl_seconds,
             node,
+            bulk_progress_timeout_seconds,
         } => {
             let given = huren_issuer::config::ServeConfig {
                 dir,
@@ -370,12 +374,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 status_ttl_seconds,
                 status_list_size: None,
                 node,
+                bulk_progress_timeout_seconds,
             };
             let settings = match config {
                 Some(path) => given.or(huren_issuer::config::ServeConfig::load(&path)?),
                 None => given,
             };
             let status = huren_issuer::status::StatusService::new(settings.status())?;
+            let bulk_limits = settings.bulk()?;
             let dir = settings.dir.context("no province directory: pass --dir or set `dir` in --config")?;
             let listen = settings.listen.unwrap_or_else(|| huren_issuer::config::DEFAULT_LISTEN.to_string());
             let (database_url, trust_bundle, province_bundle) =
@@ -393,6 +399,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("huren-issuer: {} serving on http://{}", province.code(), listener.local_addr()?);
                 let clock = Box::new(|| time_or_now(None).unwrap_or(0));
                 let state = huren_issuer::service::AppState::configured(province, db, clock, status);
+                state.set_bulk_progress_timeout(bulk_limits.progress_timeout);
                 // Publish status lists now and then every interval, for as long as the server runs.
                 let publisher = state.clone();
                 tokio::spawn(async move {
