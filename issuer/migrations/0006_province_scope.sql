@@ -2,8 +2,8 @@
 -- blocks, credentials' status references and publications are keyed by province too (before this, a province
 -- could publish another's statuses or serve another's signed list).
 --
--- Blocks reserved before this: the province of the credentials in the block, or '' (unknown: no credential
--- was issued in it), which every province treats as taken.
+-- Blocks reserved before this: the province of the credentials in the block (4096 indices a block:
+-- `status::BLOCK_SIZE`), or '' (unknown: no credential was issued in it), which every province treats as taken.
 CREATE TABLE status_blocks_by_province (
     province TEXT NOT NULL,
     list_id BIGINT NOT NULL,
