@@ -19,42 +19,105 @@ use crate::IssueRequest;
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Largest bulk request body, in bytes.
 pub const MAX_BULK_BYTES: usize = 256 * 1024 * 1024;
+/// Default longest wait for progress: a complete non-blank input line, or a batch answered.
+pub const DEFAULT_PROGRESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Limits on one bulk input stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkLimits {
+    /// Longest time without progress (a complete non-blank line received, or a batch answered) while waiting
+    /// for input; then the input is cut: what was answered stays stored, and the summary says why. Without it a
+    /// client sending a blank line now and then would hold its connection for ever.
+    pub progress_timeout: std::time::Duration,
+}
+
+impl Default for BulkLimits {
+    fn default() -> Self {
+        BulkLimits { progress_timeout: DEFAULT_PROGRESS_TIMEOUT }
+    }
+}
 
 /// The input format of a bulk request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// One JSON issue request per line.
     Ndjson,
-    /// `name,masked_id,colour,reason,valid_for_hours` per line (an optional header line starting with `name`);
-    /// health statuses only; fields may not contain commas.
+    /// `name,masked_id,colour,reason,valid_for_hours` per line (the first line may be that header, see
+    /// [`is_csv_header`]); health statuses only; fields may not contain commas.
     Csv,
 }
 
+/// The CSV columns, in order: also the header line.
+pub const CSV_COLUMNS: [&str; 5] = ["name", "masked_id", "colour", "reason", "valid_for_hours"];
+
 impl Format {
-    /// The format named by a Content-Type header (`text/csv` or NDJSON by default).
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if ct.starts_with("text/csv") {
-            Format::Csv
-        } else {
-            Format::Ndjson
+    /// The format named by a request's Content-Type: `text/csv` is CSV; `application/x-ndjson`,
+    /// `application/ndjson`, `application/jsonl` or no Content-Type at all is NDJSON. Media types are matched
+    /// without regard to case and with their parameters (RFC 9110 §8.3.1); a `charset` must be UTF-8. Anything
+    /// else is refused (the caller answers 415) rather than read as NDJSON by guess.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, String> {
+        match headers.get(header::CONTENT_TYPE) {
+            None => Ok(Format::Ndjson),
+            Some(value) => {
+                Self::from_content_type(value.to_str().map_err(|_| "Content-Type is not ASCII".to_string())?)
+            }
         }
+    }
+
+    /// The format named by a Content-Type value (see [`Format::from_headers`]).
+    pub fn from_content_type(value: &str) -> Result<Self, String> {
+        let mut parts = value.split(';');
+        let essence = parts.next().unwrap_or_default().trim();
+        let format = if essence.eq_ignore_ascii_case("text/csv") {
+            Format::Csv
+        } else if ["application/x-ndjson", "application/ndjson", "application/jsonl"]
+            .iter()
+            .any(|t| essence.eq_ignore_ascii_case(t))
+        {
+            Format::Ndjson
+        } else {
+            return Err(format!("Content-Type {essence:?}: send text/csv or application/x-ndjson"));
+        };
+        for parameter in parts {
+            let (name, text) = parameter.split_once('=').unwrap_or((parameter, ""));
+            let text = text.trim().trim_matches('"');
+            if name.trim().eq_ignore_ascii_case("charset") && !text.eq_ignore_ascii_case("utf-8") {
+                return Err(format!("charset {text:?}: bulk input is read as UTF-8 only"));
+            }
+        }
+        Ok(format)
     }
 }
 
-/// Parse one input line into an issue request (`None` for a CSV header or a blank line).
+/// Whether `line` is the CSV header: the five column names of [`CSV_COLUMNS`], in order (any case, spaces around
+/// them). Only the first line of an input may be the header; a `name` later on is somebody's name.
+pub fn is_csv_header(line: &str) -> bool {
+    let fields: Vec<&str> = line.trim_end_matches('\r').split(',').map(str::trim).collect();
+    fields.len() == CSV_COLUMNS.len() && fields.iter().zip(CSV_COLUMNS).all(|(f, c)| f.eq_ignore_ascii_case(c))
+}
+
+/// Parse input line `number` (from 1): one UTF-8 byte order mark before the first line is dropped, and the first
+/// line of CSV input is skipped when it is the header (`Ok(None)`, as blank lines); every other line is a
+/// request ([`parse_line`]).
+pub fn parse_input_line(format: Format, number: u64, line: &str) -> Result<Option<IssueRequest>, String> {
+    let line = if number == 1 { line.strip_prefix('\u{feff}').unwrap_or(line) } else { line };
+    if format == Format::Csv && number == 1 && is_csv_header(line) {
+        return Ok(None);
+    }
+    parse_line(format, line)
+}
+
+/// Parse one input line into an issue request (`None` for a blank line). Every non-blank line is a request: a
+/// header is recognised only where it can be, by [`parse_input_line`].
 pub fn parse_line(format: Format, line: &str) -> Result<Option<IssueRequest>, String> {
     let line = line.trim_end_matches('\r');
     if line.trim().is_empty() {
         return Ok(None);
     }
-    match format {
-        Format::Ndjson => serde_json::from_str(line).map(Some).map_err(|e| format!("JSON: {e}")),
+    let request: IssueRequest = match format {
+        Format::Ndjson => serde_json::from_str(line).map_err(|e| format!("JSON: {e}"))?,
         Format::Csv => {
             let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-            if fields.first() == Some(&"name") {
-                return Ok(None);
-            }
             let [name, masked_id, colour, reason, hours] = fields.as_slice() else {
                 return Err(format!(
                     "expected 5 fields (name,masked_id,colour,reason,valid_for_hours), got {}",
@@ -67,9 +130,12 @@ pub fn parse_line(format: Format, line: &str) -> Result<Option<IssueRequest>, St
                 "body": { "type": "health-status", "colour": colour, "reason": reason },
                 "valid_for_hours": hours,
             });
-            serde_json::from_value(value).map(Some).map_err(|e| format!("CSV row: {e}"))
+            serde_json::from_value(value).map_err(|e| format!("CSV row: {e}"))?
         }
-    }
+    };
+    // Refused here, with the line's own error, before the batch spends a status index on it.
+    request.check().map_err(|e| e.to_string())?;
+    Ok(Some(request))
 }
 
 /// Splits a byte stream into lines of at most [`MAX_LINE_BYTES`], across chunk boundaries.
@@ -154,7 +220,7 @@ struct Batch {
 /// line, in input order, then a summary line, to `out`. Two batches are in flight at once (one signing while the
 /// other commits); a batch starts as soon as a slot is free, with whatever input has arrived, so a slow client
 /// is answered line by line and a fast one in full batches. Stops early, with everything answered so far stored,
-/// when `out` closes.
+/// when `out` closes. With the default [`BulkLimits`].
 pub async fn process<S, E, F, Fut>(input: S, format: Format, issue_batch: F, out: tokio::sync::mpsc::Sender<Bytes>)
 where
     S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
@@ -162,8 +228,28 @@ where
     F: Fn(Vec<IssueRequest>) -> Fut,
     Fut: std::future::Future<Output = BatchResult> + Send + 'static,
 {
+    process_with(input, format, BulkLimits::default(), issue_batch, out).await;
+}
+
+/// [`process`] within `limits`: when no progress is made for `limits.progress_timeout` while waiting for input
+/// (blank lines and bytes that complete no line do not count), the input is cut; the lines already received are
+/// still answered, and the summary's `aborted` says why.
+pub async fn process_with<S, E, F, Fut>(
+    input: S,
+    format: Format,
+    limits: BulkLimits,
+    issue_batch: F,
+    out: tokio::sync::mpsc::Sender<Bytes>,
+) where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+    F: Fn(Vec<IssueRequest>) -> Fut,
+    Fut: std::future::Future<Output = BatchResult> + Send + 'static,
+{
     use futures_util::FutureExt;
     let mut input = input;
+    let progress = || tokio::time::Instant::now() + limits.progress_timeout;
+    let mut deadline = progress();
     let mut splitter = LineSplitter::default();
     let (mut line_no, mut issued, mut failed) = (0u64, 0u64, 0u64);
     let mut aborted: Option<String> = None;
@@ -174,7 +260,11 @@ where
         // Top up to a full batch from input that has already arrived, then start batches while there is room.
         while !finished && pending.len() < BATCH_LINES {
             match input.next().now_or_never() {
-                Some(item) => take_input(item, &mut splitter, &mut pending, &mut line_no, &mut aborted, &mut finished),
+                Some(item) => {
+                    if take_input(item, &mut splitter, &mut pending, &mut line_no, &mut aborted, &mut finished) > 0 {
+                        deadline = progress();
+                    }
+                }
                 None => break,
             }
         }
@@ -183,7 +273,7 @@ where
             let mut lines = Vec::with_capacity(take);
             let mut requests = Vec::with_capacity(take);
             for (n, line) in pending.drain(..take) {
-                match line.and_then(|l| parse_line(format, &l)) {
+                match line.and_then(|l| parse_input_line(format, n, &l)) {
                     Ok(None) => {}
                     Ok(Some(request)) => {
                         lines.push((n, None));
@@ -192,7 +282,10 @@ where
                     Err(e) => lines.push((n, Some(Err(e)))),
                 }
             }
-            in_flight.push_back(Batch { lines, work: tokio::spawn(issue_batch(requests)) });
+            // Blank lines (and a header) make no batch: nothing to answer, and no progress.
+            if !lines.is_empty() {
+                in_flight.push_back(Batch { lines, work: tokio::spawn(issue_batch(requests)) });
+            }
         }
         if finished && in_flight.is_empty() {
             break;
@@ -236,10 +329,22 @@ where
                 if out.send(Bytes::from(text)).await.is_err() {
                     return; // the reader went away; what was answered is stored
                 }
+                deadline = progress();
             }
             // More input (the top of the loop takes whatever else has already arrived).
             item = input.next(), if !finished && pending.len() < BATCH_LINES => {
-                take_input(item, &mut splitter, &mut pending, &mut line_no, &mut aborted, &mut finished);
+                if take_input(item, &mut splitter, &mut pending, &mut line_no, &mut aborted, &mut finished) > 0 {
+                    deadline = progress();
+                }
+            }
+            // Waiting for input that makes no progress (nothing, blank lines, a line that never ends): cut it.
+            () = tokio::time::sleep_until(deadline), if !finished && pending.len() < BATCH_LINES => {
+                aborted = Some(format!(
+                    "no complete line received for {} s: the rest of the input was not read; send the lines after \
+                     the last one answered again",
+                    limits.progress_timeout.as_secs_f64()
+                ));
+                finished = true;
             }
         }
     }
@@ -248,7 +353,8 @@ where
 }
 
 /// Take one item of the input stream: its complete lines join `pending`, numbered; the end or an error of the
-/// stream sets `finished` (an error is kept as the reason the input was cut short).
+/// stream sets `finished` (an error is kept as the reason the input was cut short). Returns how many of the new
+/// lines are not blank (progress; an overlong or non-UTF-8 line counts: it is answered with its error).
 fn take_input<E: std::fmt::Display>(
     item: Option<Result<Bytes, E>>,
     splitter: &mut LineSplitter,
@@ -256,7 +362,8 @@ fn take_input<E: std::fmt::Display>(
     line_no: &mut u64,
     aborted: &mut Option<String>,
     finished: &mut bool,
-) {
+) -> usize {
+    let before = pending.len();
     let mut number = |line| {
         *line_no += 1;
         (*line_no, line)
@@ -273,6 +380,7 @@ fn take_input<E: std::fmt::Display>(
             *finished = true;
         }
     }
+    pending.iter().skip(before).filter(|(_, line)| line.as_ref().map_or(true, |l| !l.trim().is_empty())).count()
 }
 
 /// The oldest batch's outcome (pending forever when there is none; the caller guards on that).
@@ -294,7 +402,7 @@ pub async fn issue_batch(
     requests: Vec<IssueRequest>,
     now: i64,
 ) -> Result<Vec<Result<String, String>>, crate::Error> {
-    let mut refs = status.allocate(db, requests.len(), now).await?.into_iter();
+    let mut refs = status.allocate(db, province.code(), requests.len(), now).await?.into_iter();
     let requests: Vec<_> = requests.into_iter().map(|r| (r, refs.next())).collect();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let share = requests.len().div_ceil(cores).max(1);
@@ -323,14 +431,15 @@ pub async fn issue_batch(
         .collect())
 }
 
-/// Run a bulk issuance over HTTP: `issue_batch` as in [`process`]; the response streams the result lines.
-pub fn stream_response<F, Fut>(body: Body, format: Format, issue_batch: F) -> Response
+/// Run a bulk issuance over HTTP: `issue_batch` as in [`process`], within `limits`; the response streams the
+/// result lines.
+pub fn stream_response<F, Fut>(body: Body, format: Format, limits: BulkLimits, issue_batch: F) -> Response
 where
     F: Fn(Vec<IssueRequest>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = BatchResult> + Send + 'static,
 {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
-    tokio::spawn(process(body.into_data_stream(), format, issue_batch, sender));
+    tokio::spawn(process_with(body.into_data_stream(), format, limits, issue_batch, sender));
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|bytes| (Ok::<_, Infallible>(bytes), receiver))
     });
@@ -357,12 +466,84 @@ mod tests {
 
     #[test]
     fn csv_rows_and_headers() {
-        assert!(parse_line(Format::Csv, "name,masked_id,colour,reason,valid_for_hours").unwrap().is_none());
+        let header = "name,masked_id,colour,reason,valid_for_hours";
+        for first in [
+            header,
+            "\u{feff}name,masked_id,colour,reason,valid_for_hours\r",
+            " NAME , Masked_ID,colour,reason,valid_for_hours",
+        ] {
+            assert_eq!(parse_input_line(Format::Csv, 1, first), Ok(None), "{first:?}");
+        }
+        // Only the first line may be the header; a header-like line later is a row, with its own error.
+        assert!(parse_input_line(Format::Csv, 2, header).is_err());
+        assert!(parse_line(Format::Csv, header).is_err());
+        assert!(parse_input_line(Format::Csv, 1, "name,masked_id").is_err(), "half a header is no header");
+        let named = parse_input_line(Format::Csv, 3, "name,4403**1234,green,no-risk,24").unwrap().unwrap();
+        assert_eq!(named.subject.name, "name", "a person called name is a person");
+        assert!(
+            parse_input_line(Format::Csv, 2, "\u{feff}张三,4403**1234,green,no-risk,24").is_err(),
+            "BOM only first"
+        );
         let r = parse_line(Format::Csv, "张三,4403**********1234,green,no-risk,24").unwrap().unwrap();
         assert_eq!(r.subject.name, "张三");
         assert!(parse_line(Format::Csv, "张三,4403**1234,blue,no-risk,24").is_err());
         assert!(parse_line(Format::Csv, "a,b").is_err());
         assert!(parse_line(Format::Ndjson, "{").is_err());
         assert!(parse_line(Format::Ndjson, "  ").unwrap().is_none());
+    }
+
+    /// Input that makes no progress is cut after the timeout, whatever keeps it alive: blank lines, or a line
+    /// that never ends; what came before is answered.
+    #[tokio::test]
+    async fn input_without_progress_is_cut() {
+        let request = r#"{"subject": {"name": "张三", "masked_id": "4403**1234"}, "body": {"type": "health-status",
+            "colour": "green", "reason": "no-risk"}, "valid_for_hours": 24}"#
+            .replace('\n', " ");
+        let issue = |requests: Vec<IssueRequest>| async move {
+            Ok((0..requests.len()).map(|i| Ok(format!("id-{i}"))).collect())
+        };
+        let limits = BulkLimits { progress_timeout: std::time::Duration::from_millis(300) };
+        for stall in ["\n\n\n", "{\"subject\": {\"name\": \"never ends"] {
+            let first = Bytes::from(format!("{request}\n{stall}"));
+            // One line, then the stall, then a trickle of blank lines that never completes anything.
+            let blanks = futures_util::stream::unfold((), |()| async {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Some((Ok::<_, std::io::Error>(Bytes::from_static(b"\n")), ()))
+            });
+            let blanks: std::pin::Pin<Box<dyn futures_util::Stream<Item = _> + Send>> =
+                if stall.ends_with('\n') { Box::pin(blanks) } else { Box::pin(futures_util::stream::pending()) };
+            let input = futures_util::stream::iter([Ok(first)]).chain(blanks);
+            let (out, mut answers) = tokio::sync::mpsc::channel(16);
+            let started = std::time::Instant::now();
+            let run = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                process_with(input, Format::Ndjson, limits, issue, out),
+            );
+            run.await.unwrap_or_else(|_| panic!("{stall:?}: never cut"));
+            assert!(started.elapsed() < std::time::Duration::from_secs(2), "{stall:?}");
+            let mut text = String::new();
+            while let Some(chunk) = answers.recv().await {
+                text.push_str(std::str::from_utf8(&chunk).unwrap());
+            }
+            let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            assert_eq!(lines[0]["id"], "id-0", "{text}");
+            let summary = &lines.last().unwrap()["summary"];
+            assert!(summary["aborted"].as_str().unwrap().contains("no complete line"), "{text}");
+            assert_eq!(lines.len(), 2, "blank lines are not answered: {text}");
+        }
+    }
+
+    #[test]
+    fn media_types_are_read_without_regard_to_case_and_with_parameters() {
+        for ct in ["text/csv", "TEXT/CSV", " text/csv ; charset=UTF-8", "text/csv;charset=\"utf-8\";header=present"] {
+            assert_eq!(Format::from_content_type(ct), Ok(Format::Csv), "{ct}");
+        }
+        for ct in ["application/x-ndjson", "Application/NDJSON", "application/jsonl; charset=utf-8"] {
+            assert_eq!(Format::from_content_type(ct), Ok(Format::Ndjson), "{ct}");
+        }
+        for ct in ["", "text/plain", "text/csvx", "text/csv; charset=gbk", "application/json", "multipart/form-data"] {
+            assert!(Format::from_content_type(ct).is_err(), "{ct}");
+        }
+        assert_eq!(Format::from_headers(&HeaderMap::new()), Ok(Format::Ndjson), "no Content-Type: NDJSON");
     }
 }

@@ -29,6 +29,8 @@ pub struct ServeConfig {
     pub status_list_size: Option<u32>,
     /// This node's name (status block reservations; several nodes share one PostgreSQL database).
     pub node: Option<String>,
+    /// Seconds a bulk upload may go without progress before it is cut ([`crate::bulk::BulkLimits`]).
+    pub bulk_progress_timeout_seconds: Option<u64>,
 }
 
 /// Default listen address.
@@ -59,6 +61,16 @@ impl ServeConfig {
             status_ttl_seconds: self.status_ttl_seconds.or(file.status_ttl_seconds),
             status_list_size: self.status_list_size.or(file.status_list_size),
             node: self.node.or(file.node),
+            bulk_progress_timeout_seconds: self.bulk_progress_timeout_seconds.or(file.bulk_progress_timeout_seconds),
+        }
+    }
+
+    /// The bulk limits, defaults filled in; a timeout of 0 is refused (it would cut every upload at once).
+    pub fn bulk(&self) -> Result<crate::bulk::BulkLimits, Error> {
+        match self.bulk_progress_timeout_seconds {
+            None => Ok(crate::bulk::BulkLimits::default()),
+            Some(0) => Err(Error::Directory("configuration: bulk_progress_timeout_seconds must be at least 1".into())),
+            Some(seconds) => Ok(crate::bulk::BulkLimits { progress_timeout: std::time::Duration::from_secs(seconds) }),
         }
     }
 
@@ -88,6 +100,10 @@ mod tests {
         let merged = flags.or(example);
         assert_eq!(merged.listen.as_deref(), Some("0.0.0.0:9000"));
         assert_eq!(merged.dir.as_deref(), Some(Path::new("/var/lib/huren/CN-GD")));
+        assert_eq!(merged.bulk().unwrap(), crate::bulk::BulkLimits::default());
+        let slow = ServeConfig::parse("bulk_progress_timeout_seconds = 5").unwrap();
+        assert_eq!(slow.bulk().unwrap().progress_timeout, std::time::Duration::from_secs(5));
+        assert!(ServeConfig::parse("bulk_progress_timeout_seconds = 0").unwrap().bulk().is_err());
     }
 
     #[test]

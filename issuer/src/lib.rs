@@ -67,6 +67,10 @@ pub enum Error {
     /// Idempotency-Key).
     #[error("commit outcome unknown: {0}")]
     CommitUnknown(String),
+    /// The database refused a value of the request as invalid data (PostgreSQL class 22, such as a NUL
+    /// character in text): nothing was changed, and sending the same request again fails again.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
     /// The database cannot be reached right now (a lost connection, a busy pool, a restarting server, a
     /// serialisation conflict): nothing was changed, and the same request may be sent again.
     #[error("storage unavailable: {0}")]

@@ -37,6 +37,8 @@ struct Inner {
     trust_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
     province_bundle: std::sync::RwLock<Option<Arc<Vec<u8>>>>,
     auth_failures: crate::throttle::AuthFailures,
+    /// [`crate::bulk::BulkLimits::progress_timeout`], in milliseconds.
+    bulk_progress_millis: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -60,15 +62,35 @@ impl AppState {
         let (trust_bundle, province_bundle) = (std::sync::RwLock::new(None), std::sync::RwLock::new(None));
         let province = Arc::new(province);
         let auth_failures = crate::throttle::AuthFailures::default();
-        AppState {
-            inner: Arc::new(Inner { province, db, clock, status, trust_bundle, province_bundle, auth_failures }),
-        }
+        let default_progress = crate::bulk::DEFAULT_PROGRESS_TIMEOUT.as_millis();
+        let bulk_progress_millis =
+            std::sync::atomic::AtomicU64::new(u64::try_from(default_progress).unwrap_or(u64::MAX));
+        let inner =
+            Inner { province, db, clock, status, trust_bundle, province_bundle, auth_failures, bulk_progress_millis };
+        AppState { inner: Arc::new(inner) }
     }
 
     /// Publish the status lists that changed (or are past half their time-to-live) now; `serve` calls this every
     /// publication interval. Returns the (list, version) pairs published.
     pub async fn publish_status(&self) -> Result<Vec<(u32, u64)>, crate::Error> {
         self.inner.status.publish(&self.inner.province, &self.inner.db, self.now()).await
+    }
+
+    /// The service's status list allocation and publication.
+    pub fn status(&self) -> &crate::status::StatusService {
+        &self.inner.status
+    }
+
+    /// Cut a bulk upload that makes no progress for this long (default
+    /// [`crate::bulk::DEFAULT_PROGRESS_TIMEOUT`]; see [`crate::bulk::BulkLimits`]).
+    pub fn set_bulk_progress_timeout(&self, timeout: std::time::Duration) {
+        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.inner.bulk_progress_millis.store(millis, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn bulk_limits(&self) -> crate::bulk::BulkLimits {
+        let millis = self.inner.bulk_progress_millis.load(std::sync::atomic::Ordering::Relaxed);
+        crate::bulk::BulkLimits { progress_timeout: std::time::Duration::from_millis(millis) }
     }
 
     /// The interval between status publications.
@@ -271,8 +293,8 @@ pub fn openapi() -> serde_json::Value {
             "/openapi.json": { "get": op("This document", None, None, "200", None) },
             "/v1/trust-bundle": { "get": op("The federation trust bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
             "/v1/province-bundle": { "get": op("This province's signed bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
-            "/v1/credentials": { "post": op("Issue one credential (an Idempotency-Key header makes retries return the first credential, 200). An optional `holder_key` (the holder device's 32-byte Ed25519 public key as 64 hex digits) binds the credential to that device: verifiers then accept it only as the wallet's dynamic code (HP1:), not as the static QR code returned here", Some("issuer, admin"), None, "201", Some("application/json")) },
-            "/v1/credentials/bulk": { "post": op("Bulk issuance: NDJSON or text/csv in, NDJSON out (one line per input line, then a summary)", Some("issuer, admin"), None, "200", Some("application/x-ndjson")) },
+            "/v1/credentials": { "post": op("Issue one credential (an Idempotency-Key header makes retries of the same request return the first credential, 200; the same key with another request is 422 and issues nothing). An optional `holder_key` (the holder device's 32-byte Ed25519 public key as 64 hex digits) binds the credential to that device: verifiers then accept it only as the wallet's dynamic code (HP1:), not as the static QR code returned here", Some("issuer, admin"), None, "201", Some("application/json")) },
+            "/v1/credentials/bulk": { "post": op("Bulk issuance: NDJSON (application/x-ndjson, or no Content-Type) or text/csv in (UTF-8; one byte order mark at the start is dropped; only the first CSV line may be the header), NDJSON out (one line per input line, then a summary); other media types are 415", Some("issuer, admin"), None, "200", Some("application/x-ndjson")) },
             "/v1/credentials/{id}": { "get": op("A credential's status and QR text", Some("any"), Some(&id), "200", None) },
             "/v1/credentials/{id}/qr.png": { "get": op("QR code as PNG", Some("any"), Some(&id), "200", None) },
             "/v1/credentials/{id}/qr.svg": { "get": op("QR code as SVG", Some("any"), Some(&id), "200", None) },
@@ -328,6 +350,10 @@ pub enum ApiError {
     BadRequest(String),
     /// The resource is in a state that forbids the change.
     Conflict(String),
+    /// The request cannot be processed as sent (an Idempotency-Key used before with another request).
+    Unprocessable(String),
+    /// The request body is in a media type the endpoint does not read.
+    UnsupportedMediaType(String),
     /// A one-time resource already used, or expired.
     Gone,
     /// Too many refused authentications from this client: wait this many seconds.
@@ -348,6 +374,8 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found", "no such resource".into()),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "bad request", d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d),
+            ApiError::Unprocessable(d) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable content", d),
+            ApiError::UnsupportedMediaType(d) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type", d),
             ApiError::Gone => {
                 (StatusCode::GONE, "gone", "this claim link was already used, has expired or never existed".into())
             }
@@ -388,6 +416,11 @@ impl From<crate::Error> for ApiError {
         match e {
             crate::Error::Request(m) => ApiError::BadRequest(m),
             crate::Error::Credential(e) => ApiError::BadRequest(e.to_string()),
+            crate::Error::InvalidInput(detail) => {
+                // The database's own words stay in the log: they may quote the value.
+                tracing::info!(error = %detail, "request refused by the database as invalid data");
+                ApiError::BadRequest("a value in this request cannot be stored (such as a NUL character)".into())
+            }
             crate::Error::CommitUnknown(detail) => {
                 tracing::error!(error = %detail, "request failed: the database may or may not have stored it");
                 ApiError::Internal
@@ -475,37 +508,93 @@ async fn issue(
     let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
     let request: IssueRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
+    request.check()?;
     let Some(key) = headers.get("idempotency-key") else {
         let (id, issued) = issue_and_store(&state, &token, &request).await?;
-        return Ok((
-            StatusCode::CREATED,
-            Json(json!({ "id": id, "qr_text": issued.qr_text(), "credential": issued.credential })),
-        ));
+        return Ok((StatusCode::CREATED, Json(issued_json(&id, &issued))));
     };
     let key = key
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 128)
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 128 visible ASCII characters".into()))?;
-    // A retry with the same key gets the credential issued the first time, never a second one.
+    // A retry with the same key gets the credential issued the first time, never a second one; the key is
+    // looked up before anything is spent on the request (a status index, a signature).
+    let digest = request_digest(&request)?;
+    if let Some(earlier) = state.inner.db.idempotency_record(&token.id, key).await? {
+        return replay(&state, &request, &digest, &earlier).await;
+    }
     let now = state.now();
-    let [status] = state.inner.status.allocate(&state.inner.db, 1, now).await?[..] else {
+    let province = state.inner.province.code();
+    let [status] = state.inner.status.allocate(&state.inner.db, province, 1, now).await?[..] else {
         return Err(ApiError::Internal);
     };
     let issued = state.inner.province.issue_with_status(&request, now, Some(status))?;
     let record = record_of(&issued);
-    match state.inner.db.insert_credential_once(&record, &token.id, key, now).await? {
+    match state.inner.db.insert_credential_once(&record, &token.id, key, &digest, now).await? {
         None => {
             let (c, id) = (&issued.credential, huren_keys::hex(&issued.credential.id));
             metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
-            Ok((StatusCode::CREATED, Json(json!({ "id": id, "qr_text": issued.qr_text(), "credential": c }))))
+            Ok((StatusCode::CREATED, Json(issued_json(&id, &issued))))
         }
-        Some(earlier) => {
-            let first = state.inner.db.credential(&earlier).await?.ok_or(ApiError::Internal)?;
-            let id = huren_keys::hex(&first.id);
-            Ok((StatusCode::OK, Json(json!({ "id": id, "qr_text": transport::encode(&first.cose), "replayed": true }))))
-        }
+        // A concurrent request with the same key won the race: its credential answers (the index this one took
+        // stays unused, as any index handed out to a request that was then not issued).
+        Some(earlier) => replay(&state, &request, &digest, &earlier).await,
     }
+}
+
+/// The answer to an issuance.
+fn issued_json(id: &str, issued: &crate::Issued) -> serde_json::Value {
+    json!({ "id": id, "qr_text": issued.qr_text(), "credential": issued.credential })
+}
+
+/// The digest an idempotency key is stored with: SHA-256 over a domain label and the request as parsed and
+/// serialised again (members in the order of [`IssueRequest`]'s fields; absent and `null` alike), so a retry is
+/// recognised however its JSON is spelt (member order, white space, escapes), and any change of meaning (another
+/// subject, body, validity or holder key) makes another request.
+pub fn request_digest(request: &IssueRequest) -> Result<Vec<u8>, crate::Error> {
+    let canonical = serde_json::to_vec(request).map_err(|e| crate::Error::Request(format!("request: {e}")))?;
+    let mut hasher = Sha256::new();
+    hasher.update(b"huren issue request v1\n");
+    hasher.update(&canonical);
+    Ok(hasher.finalize().to_vec())
+}
+
+/// Answer a request whose idempotency key was used before: the first credential again (200, `replayed`) when it
+/// is the same request, 422 when it is another one (never the first person's credential for a second person).
+async fn replay(
+    state: &AppState,
+    request: &IssueRequest,
+    digest: &[u8],
+    earlier: &crate::storage::IdempotencyRecord,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let first = state.inner.db.credential(&earlier.credential_id).await?.ok_or(ApiError::Internal)?;
+    let same = match &earlier.request_sha256 {
+        Some(stored) => stored.as_slice() == digest,
+        // A key stored before digests were: compare the request with what was issued for it.
+        None => issued_for(request, &first),
+    };
+    if !same {
+        return Err(ApiError::Unprocessable(
+            "this Idempotency-Key was used with another request: nothing was issued; use a new key for a new request"
+                .into(),
+        ));
+    }
+    let id = huren_keys::hex(&first.id);
+    Ok((StatusCode::OK, Json(json!({ "id": id, "qr_text": transport::encode(&first.cose), "replayed": true }))))
+}
+
+/// Whether `stored` is what `request` issues: the same subject, body, holder key, start and length of validity.
+/// A credential that cannot be read back counts as another request (refused rather than guessed).
+fn issued_for(request: &IssueRequest, stored: &StoredCredential) -> bool {
+    let Ok(sign1) = huren_keys::cose::Sign1::parse(&stored.cose) else { return false };
+    let Ok(c) = huren_wallet_core::Credential::from_claims(sign1.unverified_payload()) else { return false };
+    let validity = i64::from(request.valid_for_hours).checked_mul(3600);
+    c.subject == request.subject
+        && c.body == request.body
+        && c.holder == request.holder_key
+        && c.not_before == request.not_before
+        && c.expires_at.checked_sub(c.issued_at) == validity
 }
 
 /// The stored form of a freshly issued credential.
@@ -532,8 +621,8 @@ async fn bulk_issue(
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
-    let format = crate::bulk::Format::from_headers(&headers);
-    Ok(crate::bulk::stream_response(body, format, move |requests| {
+    let format = crate::bulk::Format::from_headers(&headers).map_err(ApiError::UnsupportedMediaType)?;
+    Ok(crate::bulk::stream_response(body, format, state.bulk_limits(), move |requests| {
         let (state, token) = (state.clone(), token.clone());
         async move {
             let (province, db, status) = (state.inner.province.clone(), &state.inner.db, &state.inner.status);
@@ -564,7 +653,7 @@ pub async fn issue_and_record(
     request: &IssueRequest,
     now: i64,
 ) -> Result<(String, crate::Issued), crate::Error> {
-    let refs = status.allocate(db, 1, now).await?;
+    let refs = status.allocate(db, province.code(), 1, now).await?;
     let issued = province.issue_with_status(request, now, refs.first().copied())?;
     let c = &issued.credential;
     let id = huren_keys::hex(&c.id);
@@ -573,16 +662,22 @@ pub async fn issue_and_record(
     Ok((id, issued))
 }
 
-async fn load(state: &AppState, id: &str) -> Result<StoredCredential, ApiError> {
+/// A credential of this service's province that `token` (of the same province: [`authorise`] checked) may see.
+/// Another province's credential is [`ApiError::NotFound`], as an unknown id: provinces that share a database do
+/// not learn which ids the others issued.
+async fn load(state: &AppState, token: &StoredToken, id: &str) -> Result<StoredCredential, ApiError> {
     let bytes = parse_id(id).ok_or(ApiError::NotFound)?;
-    state.inner.db.credential(&bytes).await?.ok_or(ApiError::NotFound)
+    let credential = state.inner.db.credential(&bytes).await?.ok_or(ApiError::NotFound)?;
+    if credential.province != state.inner.province.code() || credential.province != token.province {
+        return Err(ApiError::NotFound);
+    }
+    Ok(credential)
 }
 
+/// A credential id from a path: 8 to 16 bytes in lower-case hex, the one spelling the service writes (so `+a`,
+/// upper case or spaces name no credential).
 fn parse_id(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) || hex.len() > 32 || !hex.is_ascii() {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+    huren_keys::unhex(hex).ok().filter(|id| (8..=16).contains(&id.len()))
 }
 
 async fn fetch(
@@ -590,8 +685,8 @@ async fn fetch(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    authorise(&state, &headers, &ROLES).await?;
-    let c = load(&state, &id).await?;
+    let token = authorise(&state, &headers, &ROLES).await?;
+    let c = load(&state, &token, &id).await?;
     Ok(Json(json!({
         "id": id, "province": c.province, "type": c.kind, "issued_at": c.issued_at, "expires_at": c.expires_at,
         "status": c.status.as_str(), "status_reason": c.status_reason, "qr_text": transport::encode(&c.cose),
@@ -599,8 +694,8 @@ async fn fetch(
 }
 
 async fn symbol(state: &AppState, headers: &HeaderMap, id: &str) -> Result<QrSymbol, ApiError> {
-    authorise(state, headers, &ROLES).await?;
-    let c = load(state, id).await?;
+    let token = authorise(state, headers, &ROLES).await?;
+    let c = load(state, &token, id).await?;
     QrSymbol::new(&transport::encode(&c.cose), Ecc::Q).map_err(|_| ApiError::Internal)
 }
 
@@ -642,7 +737,7 @@ async fn claim_link(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     use ring::rand::SecureRandom;
     let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
-    let credential = load(&state, &id).await?;
+    let credential = load(&state, &token, &id).await?;
     let mut secret = [0u8; 24];
     ring::rand::SystemRandom::new().fill(&mut secret).map_err(|_| ApiError::Internal)?;
     let secret = huren_keys::hex(&secret);
@@ -653,17 +748,23 @@ async fn claim_link(
     Ok((StatusCode::CREATED, Json(json!({ "path": format!("/v1/claim/{secret}"), "expires_at": expires_at }))))
 }
 
-/// Redeem a claim link (no token: the link is the credential): once, before it expires; then 410 Gone.
+/// Redeem a claim link (no token: the link is the credential): once, before it expires; then 410 Gone. A link
+/// for another province's credential is gone here too, and left for its own province's service.
 async fn redeem(
     State(state): State<AppState>,
     Path(secret): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let now = state.now();
     let hash = Sha256::digest(secret.as_bytes()).to_vec();
-    let Some(credential_id) = state.inner.db.redeem_claim_link(&hash, now).await? else {
+    let province = state.inner.province.code();
+    let Some(credential_id) = state.inner.db.redeem_claim_link(&hash, province, now).await? else {
         return Err(ApiError::Gone);
     };
     let credential = state.inner.db.credential(&credential_id).await?.ok_or(ApiError::NotFound)?;
+    if credential.province != province {
+        // The redemption checked the province in the same statement: this cannot happen.
+        return Err(ApiError::Gone);
+    }
     let id = huren_keys::hex(&credential.id);
     Ok(Json(json!({ "id": id, "qr_text": transport::encode(&credential.cose), "status": credential.status.as_str() })))
 }
@@ -685,20 +786,31 @@ async fn change_status(
     let token = authorise(&state, &headers, &["revoker", "admin"]).await?;
     let change: StatusChange =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
-    if change.reason.trim().is_empty() || change.reason.chars().count() > 200 {
-        return Err(ApiError::BadRequest("a reason of 1 to 200 characters is required".into()));
-    }
-    let current = load(&state, &id).await?;
+    check_reason(&change.reason)?;
+    let current = load(&state, &token, &id).await?;
     if current.status == CredentialStatus::Revoked {
         return Err(ApiError::Conflict("a revoked credential stays revoked".into()));
     }
     let now = state.now();
     let bytes = current.id;
-    if !state.inner.db.set_status(&bytes, status, &change.reason, now, &token.id).await? {
+    let province = state.inner.province.code();
+    if !state.inner.db.set_status(&bytes, province, status, &change.reason, now, &token.id).await? {
         return Err(ApiError::Conflict("the credential was revoked meanwhile".into()));
     }
     metrics::counter!("huren_status_changes_total", "status" => status.as_str()).increment(1);
     Ok(Json(json!({ "id": id, "status": status.as_str(), "reason": change.reason })))
+}
+
+/// The rule for a status change's reason, for the API and the CLI alike: 1 to 200 characters, not all blank, and
+/// no control characters (U+0000, which PostgreSQL cannot store; line breaks that would forge lines in a log),
+/// checked before anything reaches the database.
+pub fn check_reason(reason: &str) -> Result<(), crate::Error> {
+    if reason.trim().is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        return Err(crate::Error::Request(
+            "a reason of 1 to 200 characters, none of them a control character, is required".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A status list's path segment, as a list id.

@@ -1,6 +1,8 @@
 //! Revocation status on the issuer: where each credential sits in a status list, and the signed lists and deltas
 //! the province publishes.
 //!
+//! Every list belongs to one province: provinces that share a database each have their own lists 1, 2, ...
+//!
 //! Allocation: a list has `list_size` indices cut into blocks of [`BLOCK_SIZE`]. A node reserves a block chosen at
 //! random among the free ones (a row in `status_blocks`, so two nodes never hold the same block) and hands out its
 //! indices in a random order; when a list has no free block, the next list starts. An index is never handed out
@@ -87,6 +89,8 @@ pub struct StatusService {
     published: std::sync::RwLock<HashMap<u32, Arc<tokio::sync::Mutex<Published>>>>,
     /// The newest signed version of each list, for readers: never blocked by a publication in progress.
     newest: std::sync::RwLock<HashMap<u32, SignedVersion>>,
+    /// Status references handed out since this service started.
+    handed_out: std::sync::atomic::AtomicU64,
 }
 
 /// A version number and the signed document of that version.
@@ -128,7 +132,14 @@ impl StatusService {
             allocator: tokio::sync::Mutex::new(Allocator { list: 1, free: Vec::new() }),
             published: std::sync::RwLock::new(HashMap::new()),
             newest: std::sync::RwLock::new(HashMap::new()),
+            handed_out: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many status references this service has handed out since it started (each is used at most once:
+    /// one handed out for a request that is then not issued is an index of the list left unused).
+    pub fn handed_out(&self) -> u64 {
+        self.handed_out.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The configuration.
@@ -136,24 +147,41 @@ impl StatusService {
         &self.config
     }
 
-    /// `count` fresh status references.
-    pub async fn allocate(&self, db: &Database, count: usize, now: i64) -> Result<Vec<StatusRef>, Error> {
+    /// `count` fresh status references in `province`'s lists (a service serves one province; provinces that share
+    /// a database each have lists of their own).
+    pub async fn allocate(
+        &self,
+        db: &Database,
+        province: &str,
+        count: usize,
+        now: i64,
+    ) -> Result<Vec<StatusRef>, Error> {
         let mut allocator = self.allocator.lock().await;
         let mut refs = Vec::with_capacity(count);
         while refs.len() < count {
             match allocator.free.pop() {
-                Some(index) => refs.push(StatusRef { list: allocator.list, index }),
-                None => self.reserve_block(db, &mut allocator, now).await?,
+                Some(index) => {
+                    refs.push(StatusRef { list: allocator.list, index });
+                    self.handed_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                None => self.reserve_block(db, province, &mut allocator, now).await?,
             }
         }
         Ok(refs)
     }
 
-    /// Reserve a random free block, moving on to the next list when this one is full.
-    async fn reserve_block(&self, db: &Database, allocator: &mut Allocator, now: i64) -> Result<(), Error> {
+    /// Reserve a random free block of `province`, moving on to the next list when this one is full.
+    async fn reserve_block(
+        &self,
+        db: &Database,
+        province: &str,
+        allocator: &mut Allocator,
+        now: i64,
+    ) -> Result<(), Error> {
         let blocks = self.config.list_size / BLOCK_SIZE;
         loop {
-            let taken: std::collections::HashSet<u32> = db.status_blocks(allocator.list).await?.into_iter().collect();
+            let taken: std::collections::HashSet<u32> =
+                db.status_blocks(province, allocator.list).await?.into_iter().collect();
             let free: Vec<u32> = (0..blocks).filter(|b| !taken.contains(b)).collect();
             if free.is_empty() {
                 allocator.list =
@@ -162,7 +190,7 @@ impl StatusService {
             }
             let block = free[usize::try_from(random_below(u32::try_from(free.len()).unwrap_or(u32::MAX))?)
                 .map_err(|_| Error::Request("block".into()))?];
-            if !db.reserve_status_block(allocator.list, block, &self.config.node, now).await? {
+            if !db.reserve_status_block(province, allocator.list, block, &self.config.node, now).await? {
                 continue; // another node took it meanwhile
             }
             // Fisher-Yates over the block's indices.
@@ -186,7 +214,7 @@ impl StatusService {
     /// that fails is logged and skipped; the others are still published.
     pub async fn publish(&self, province: &Province, db: &Database, now: i64) -> Result<Vec<(u32, u64)>, Error> {
         let mut published = Vec::new();
-        for list in db.status_lists().await? {
+        for list in db.status_lists(province.code()).await? {
             match self.publish_list(province, db, list, now).await {
                 Ok(Some(version)) => published.push((list, version)),
                 Ok(None) => {}
@@ -207,7 +235,7 @@ impl StatusService {
         if let Some(slot) = self.slot(list) {
             return Ok(slot);
         }
-        let fresh = match db.publication(list, None).await? {
+        let fresh = match db.publication(province.code(), list, None).await? {
             Some(signed) => Published { list: payload_of(&signed)?, signed: Arc::new(signed), deltas: HashMap::new() },
             None => {
                 let size = u64::from(self.config.list_size);
@@ -235,7 +263,7 @@ impl StatusService {
         let mut current = slot.lock().await;
         self.show(&current);
         let mut bits = huren_keys::status::StatusBits::new(current.list.bits.len())?;
-        for (index, status) in db.non_valid_in_list(list).await? {
+        for (index, status) in db.non_valid_in_list(province.code(), list).await? {
             let status = match status {
                 CredentialStatus::Valid => Status::Valid,
                 CredentialStatus::Revoked => Status::Revoked,
@@ -258,10 +286,10 @@ impl StatusService {
         };
         let signed = next.sign(province.issuer_key())?;
         let version = next.version;
-        let ours = db.insert_publication(list, version, now, &signed).await?;
+        let ours = db.insert_publication(province.code(), list, version, now, &signed).await?;
         if ours {
             *current = Published { list: next, signed: Arc::new(signed), deltas: HashMap::new() };
-        } else if let Some(theirs) = db.publication(list, None).await? {
+        } else if let Some(theirs) = db.publication(province.code(), list, None).await? {
             // Another node published this version first: serve theirs.
             *current = Published { list: payload_of(&theirs)?, signed: Arc::new(theirs), deltas: HashMap::new() };
         }
@@ -304,7 +332,7 @@ impl StatusService {
         if current.list.version - from > MAX_DELTA_SPAN {
             return Ok(None);
         }
-        let Some(old) = db.publication(list, Some(from)).await? else { return Ok(None) };
+        let Some(old) = db.publication(province.code(), list, Some(from)).await? else { return Ok(None) };
         // A delta that cannot be made (another layout, too many changes) is no delta: the client takes the list.
         let Ok(delta) = payload_of(&old).and_then(|old| Ok(old.delta_to(&current.list)?)) else { return Ok(None) };
         let signed = Arc::new(delta.sign(province.issuer_key())?);

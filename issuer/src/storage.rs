@@ -24,6 +24,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_claim_links.sql")),
     (4, include_str!("../migrations/0004_idempotency.sql")),
     (5, include_str!("../migrations/0005_status_lists.sql")),
+    (6, include_str!("../migrations/0006_province_scope.sql")),
+    (7, include_str!("../migrations/0007_idempotency_request.sql")),
 ];
 
 /// An API token as stored (the secret itself is never stored, only its SHA-256).
@@ -41,6 +43,15 @@ pub struct StoredToken {
     pub created_at: i64,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
+}
+
+/// The credential an idempotency key already answers, and the request it was first used with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The credential issued for the key's first request.
+    pub credential_id: Vec<u8>,
+    /// SHA-256 of that request (`None` for keys stored before it was recorded, migration 7).
+    pub request_sha256: Option<Vec<u8>>,
 }
 
 /// Revocation status of a stored credential.
@@ -402,35 +413,91 @@ fn status_ref(list: Option<i64>, index: Option<i64>) -> Result<Option<StatusRef>
 }
 
 fn db_err(e: sqlx::Error) -> Error {
-    if is_transient(&e) {
-        Error::StorageUnavailable(e.to_string())
-    } else {
-        Error::Storage(e.to_string())
+    match classify(&e) {
+        Failure::Transient => Error::StorageUnavailable(e.to_string()),
+        Failure::BadData => Error::InvalidInput(e.to_string()),
+        Failure::Other => Error::Storage(e.to_string()),
     }
 }
 
-/// Failures that say nothing about the request, only about reaching the database at this moment: the connection
-/// broke or was closed (PostgreSQL class 08, an administrator's termination 57P01-57P03), the pool had no
-/// connection in time, or the transaction lost a serialisation race (40001, 40P01; SQLite busy or locked). A
-/// transaction that fails so before its commit was rolled back, so the request may be sent again (503 to HTTP
-/// clients); a failed commit is settled first ([`settle_failed_commit`]).
-fn is_transient(e: &sqlx::Error) -> bool {
+/// What a database failure says about the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Nothing about the request, only about reaching the database at this moment: it may be sent again.
+    Transient,
+    /// The request carried a value the database refuses as data (PostgreSQL class 22, such as a NUL character in
+    /// text): sending it again fails again, so it is the client's to correct.
+    BadData,
+    /// Anything else: logged, and a 500 to HTTP clients.
+    Other,
+}
+
+/// Classify a failure by the backend that reported it: SQLite's numeric result codes and PostgreSQL's SQLSTATEs
+/// overlap as strings (PostgreSQL's `22021` has the low byte 5, SQLite's "busy"), so each code is read only by
+/// its own backend's rules.
+///
+/// Transient: the connection broke or was closed (I/O, TLS, protocol; PostgreSQL class 08, an administrator's
+/// termination 57P01-57P03), the pool had no connection in time, or the transaction lost a serialisation race
+/// (40001, 40P01; SQLite busy or locked). A transaction that fails so before its commit was rolled back, so the
+/// request may be sent again (503 to HTTP clients); a failed commit is settled first ([`settle_failed_commit`]).
+fn classify(e: &sqlx::Error) -> Failure {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(d) => d.code().is_some_and(|code| {
-            // SQLite reports extended result codes: the primary code is the low byte (5 busy, 6 locked).
-            let sqlite_busy_or_locked = code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
-            sqlite_busy_or_locked
-                || code.starts_with("08")
-                || ["57P01", "57P02", "57P03", "40001", "40P01"].contains(&&*code)
-        }),
-        _ => false,
+        | sqlx::Error::WorkerCrashed => Failure::Transient,
+        sqlx::Error::Database(d) => {
+            if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                postgres_failure(pg.code())
+            } else if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                d.code().map_or(Failure::Other, |code| sqlite_failure(&code))
+            } else {
+                Failure::Other
+            }
+        }
+        _ => Failure::Other,
     }
+}
+
+/// A PostgreSQL SQLSTATE's meaning for the request.
+fn postgres_failure(sqlstate: &str) -> Failure {
+    if sqlstate.starts_with("08") || ["57P01", "57P02", "57P03", "40001", "40P01"].contains(&sqlstate) {
+        Failure::Transient
+    } else if sqlstate.starts_with("22") {
+        Failure::BadData
+    } else {
+        Failure::Other
+    }
+}
+
+/// An SQLite result code's meaning for the request: the extended code as text, whose low byte is the primary
+/// code (5 busy, 6 locked: another writer holds the database).
+fn sqlite_failure(code: &str) -> Failure {
+    match code.parse::<u32>() {
+        Ok(n) if matches!(n & 0xff, 5 | 6) => Failure::Transient,
+        _ => Failure::Other,
+    }
+}
+
+/// An idempotency key's row: the credential and the request digest.
+fn idempotency_record<R: Row>(row: &R) -> Result<IdempotencyRecord, Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(IdempotencyRecord {
+        credential_id: row.try_get("credential_id").map_err(db_err)?,
+        request_sha256: row.try_get("request_sha256").map_err(db_err)?,
+    })
+}
+
+/// The province a signed status list names (our own publication, read back: not verified again).
+fn publication_province(document: &[u8]) -> Option<String> {
+    let sign1 = huren_keys::cose::Sign1::parse(document).ok()?;
+    Some(huren_keys::status::StatusList::from_payload(sign1.unverified_payload()).ok()?.province)
 }
 
 impl Database {
@@ -467,9 +534,15 @@ impl Database {
 
     /// Apply the migrations not applied yet, each in its own transaction.
     pub async fn migrate(&self) -> Result<(), Error> {
+        self.migrate_to(i64::MAX).await
+    }
+
+    /// Apply the migrations not applied yet up to `last` (and the data fix-ups of those applied): a database as
+    /// an older release left it, for tests of upgrades. [`Database::migrate`] applies them all.
+    pub async fn migrate_to(&self, last: i64) -> Result<(), Error> {
         let create = "CREATE TABLE IF NOT EXISTS huren_migrations (version BIGINT PRIMARY KEY)";
         on_writer!(self, |pool| sqlx::query(create).execute(pool).await.map(|_| ()).map_err(db_err))?;
-        for (version, sql) in MIGRATIONS {
+        for (version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version <= last) {
             // Comments out (they may hold `;`), the backend's byte type in.
             let sql: String = sql
                 .lines()
@@ -498,6 +571,47 @@ impl Database {
                 }
                 tx.commit().await.map_err(db_err)
             })?;
+        }
+        if last >= 6 {
+            self.assign_legacy_publications().await?;
+        }
+        Ok(())
+    }
+
+    /// Give each status list publication stored before lists were kept per province (migration 6) the province
+    /// its signed document names. A document that cannot be read is set aside (`-`), served to no one.
+    async fn assign_legacy_publications(&self) -> Result<(), Error> {
+        let legacy = "SELECT list_id, version FROM status_publications WHERE province = ''";
+        let keys: Vec<(i64, i64)> = on_pool!(self, |pool| {
+            let rows = sqlx::query(legacy).fetch_all(pool).await.map_err(db_err)?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0).map_err(db_err)?, r.try_get(1).map_err(db_err)?)))
+                .collect::<Result<_, Error>>()?
+        });
+        let read = "SELECT document FROM status_publications WHERE province = '' AND list_id = $1 AND version = $2";
+        let assign =
+            "UPDATE status_publications SET province = $1 WHERE province = '' AND list_id = $2 AND version = $3";
+        for (list, version) in keys {
+            let document: Vec<u8> = on_pool!(self, |pool| sqlx::query(read)
+                .bind(list)
+                .bind(version)
+                .fetch_one(pool)
+                .await
+                .map_err(db_err)?
+                .try_get(0)
+                .map_err(db_err)?);
+            let province = publication_province(&document).unwrap_or_else(|| {
+                tracing::warn!(list, version, "a stored status list publication cannot be read: set aside");
+                "-".into()
+            });
+            on_writer!(self, |pool| sqlx::query(assign)
+                .bind(&province)
+                .bind(list)
+                .bind(version)
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .map_err(db_err)?);
         }
         Ok(())
     }
@@ -542,24 +656,27 @@ impl Database {
         Ok(row)
     }
 
-    /// Change a credential's status with a reason, audited as done by `actor`, in one transaction; `false` when
-    /// no such credential exists or it is revoked (a revoked credential stays revoked).
+    /// Change the status of a credential of `province` with a reason, audited as done by `actor`, in one
+    /// transaction; `false` when that province has no such credential or it is revoked (a revoked credential stays
+    /// revoked).
     pub async fn set_status(
         &self,
         id: &[u8],
+        province: &str,
         status: CredentialStatus,
         reason: &str,
         at: i64,
         actor: &str,
     ) -> Result<bool, Error> {
         let sql = "UPDATE credentials SET status = $1, status_reason = $2, status_changed_at = $3 \
-                   WHERE id = $4 AND status <> 'revoked'";
+                   WHERE id = $4 AND province = $5 AND status <> 'revoked'";
         let (changed, _) = audited!(self, |tx| {
             let rows = sqlx::query(sql)
                 .bind(status.as_str())
                 .bind(reason)
                 .bind(at)
                 .bind(id)
+                .bind(province)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?
@@ -626,25 +743,39 @@ impl Database {
         Ok(token)
     }
 
-    /// Store a newly issued credential, its `issue` audit entry and the idempotency key it answers, in one
-    /// transaction: if `token_id` used `key` already (a retry, or a concurrent duplicate), nothing is stored and
-    /// the first credential's id is returned instead.
+    /// What `token_id`'s idempotency key `key` already answers, if it was used.
+    pub async fn idempotency_record(&self, token_id: &str, key: &str) -> Result<Option<IdempotencyRecord>, Error> {
+        let sql = "SELECT credential_id, request_sha256 FROM idempotency_keys WHERE token_id = $1 AND key = $2";
+        let record = on_pool!(self, |pool| {
+            match sqlx::query(sql).bind(token_id).bind(key).fetch_optional(pool).await.map_err(db_err)? {
+                Some(row) => Some(idempotency_record(&row)?),
+                None => None,
+            }
+        });
+        Ok(record)
+    }
+
+    /// Store a newly issued credential, its `issue` audit entry and the idempotency key it answers (with the
+    /// SHA-256 of its request), in one transaction: if `token_id` used `key` already (a retry, or a concurrent
+    /// duplicate), nothing is stored and what the key answers is returned instead.
     pub async fn insert_credential_once(
         &self,
         c: &StoredCredential,
         token_id: &str,
         key: &str,
+        request_sha256: &[u8],
         now: i64,
-    ) -> Result<Option<Vec<u8>>, Error> {
-        let claim = "INSERT INTO idempotency_keys (token_id, key, credential_id, created_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (token_id, key) DO NOTHING";
-        let existing = "SELECT credential_id FROM idempotency_keys WHERE token_id = $1 AND key = $2";
+    ) -> Result<Option<IdempotencyRecord>, Error> {
+        let claim = "INSERT INTO idempotency_keys (token_id, key, credential_id, created_at, request_sha256) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token_id, key) DO NOTHING";
+        let existing = "SELECT credential_id, request_sha256 FROM idempotency_keys WHERE token_id = $1 AND key = $2";
         let (earlier, _) = audited!(self, |tx| {
             let claimed = sqlx::query(claim)
                 .bind(token_id)
                 .bind(key)
                 .bind(&c.id)
                 .bind(now)
+                .bind(request_sha256)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?
@@ -654,7 +785,7 @@ impl Database {
                 (None, vec![AuditRecord::issue(c, token_id)])
             } else {
                 let row = sqlx::query(existing).bind(token_id).bind(key).fetch_one(&mut *tx).await.map_err(db_err)?;
-                (Some(row.try_get::<Vec<u8>, _>("credential_id").map_err(db_err)?), Vec::new())
+                (Some(idempotency_record(&row)?), Vec::new())
             }
         });
         Ok(earlier)
@@ -685,16 +816,28 @@ impl Database {
         Ok(())
     }
 
-    /// Redeem a claim link: marks it used (audited as `claim.redeem`) in one transaction and returns its
-    /// credential id, or `None` when the link is unknown, already redeemed or expired (two concurrent
-    /// redemptions: exactly one wins).
-    pub async fn redeem_claim_link(&self, secret_hash: &[u8], now: i64) -> Result<Option<Vec<u8>>, Error> {
+    /// Redeem a claim link for a credential of `province`: marks it used (audited as `claim.redeem`) in one
+    /// transaction and returns its credential id, or `None` when the link is unknown, already redeemed, expired or
+    /// for another province's credential (which leaves it untouched; two concurrent redemptions: exactly one wins).
+    pub async fn redeem_claim_link(
+        &self,
+        secret_hash: &[u8],
+        province: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, Error> {
         let update = "UPDATE claim_links SET redeemed_at = $1 \
-                      WHERE secret_hash = $2 AND redeemed_at IS NULL AND expires_at > $3";
+                      WHERE secret_hash = $2 AND redeemed_at IS NULL AND expires_at > $3 \
+                      AND credential_id IN (SELECT id FROM credentials WHERE province = $4)";
         let select = "SELECT credential_id FROM claim_links WHERE secret_hash = $1";
         let (id, _) = audited!(self, |tx| {
-            let won =
-                sqlx::query(update).bind(now).bind(secret_hash).bind(now).execute(&mut *tx).await.map_err(db_err)?;
+            let won = sqlx::query(update)
+                .bind(now)
+                .bind(secret_hash)
+                .bind(now)
+                .bind(province)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
             if won.rows_affected() == 1 {
                 let row = sqlx::query(select).bind(secret_hash).fetch_one(&mut *tx).await.map_err(db_err)?;
                 let id: Vec<u8> = row.try_get("credential_id").map_err(db_err)?;
@@ -707,11 +850,21 @@ impl Database {
         Ok(id)
     }
 
-    /// Reserve block `block` of status list `list` for `node`; `false` when another node holds it already.
-    pub async fn reserve_status_block(&self, list: u32, block: u32, node: &str, now: i64) -> Result<bool, Error> {
-        let sql = "INSERT INTO status_blocks (list_id, block, node, reserved_at) VALUES ($1, $2, $3, $4) \
-                   ON CONFLICT (list_id, block) DO NOTHING";
+    /// Reserve block `block` of `province`'s status list `list` for `node`; `false` when another node holds it
+    /// already.
+    pub async fn reserve_status_block(
+        &self,
+        province: &str,
+        list: u32,
+        block: u32,
+        node: &str,
+        now: i64,
+    ) -> Result<bool, Error> {
+        let sql =
+            "INSERT INTO status_blocks (province, list_id, block, node, reserved_at) VALUES ($1, $2, $3, $4, $5) \
+                   ON CONFLICT (province, list_id, block) DO NOTHING";
         let rows = on_writer!(self, |pool| sqlx::query(sql)
+            .bind(province)
             .bind(i64::from(list))
             .bind(i64::from(block))
             .bind(node)
@@ -723,31 +876,33 @@ impl Database {
         Ok(rows == 1)
     }
 
-    /// The blocks of status list `list` already reserved (by any node).
-    pub async fn status_blocks(&self, list: u32) -> Result<Vec<u32>, Error> {
-        let sql = "SELECT block FROM status_blocks WHERE list_id = $1";
+    /// The blocks of `province`'s status list `list` already reserved (by any of its nodes), and those reserved
+    /// before lists were kept per province whose province is unknown (taken for every province).
+    pub async fn status_blocks(&self, province: &str, list: u32) -> Result<Vec<u32>, Error> {
+        let sql = "SELECT block FROM status_blocks WHERE list_id = $1 AND province IN ($2, '')";
         let blocks: Vec<i64> = on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).bind(i64::from(list)).fetch_all(pool).await.map_err(db_err)?;
+            let rows = sqlx::query(sql).bind(i64::from(list)).bind(province).fetch_all(pool).await.map_err(db_err)?;
             rows.iter().map(|r| r.try_get(0).map_err(db_err)).collect::<Result<_, Error>>()?
         });
         blocks.into_iter().map(|b| u32::try_from(b).map_err(|_| Error::Storage("status block".into()))).collect()
     }
 
-    /// The status lists in which indices have been handed out, in order.
-    pub async fn status_lists(&self) -> Result<Vec<u32>, Error> {
-        let sql = "SELECT DISTINCT list_id FROM status_blocks ORDER BY list_id";
+    /// The status lists of `province` in which indices have been handed out, in order.
+    pub async fn status_lists(&self, province: &str) -> Result<Vec<u32>, Error> {
+        let sql = "SELECT DISTINCT list_id FROM status_blocks WHERE province = $1 ORDER BY list_id";
         let lists: Vec<i64> = on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(db_err)?;
+            let rows = sqlx::query(sql).bind(province).fetch_all(pool).await.map_err(db_err)?;
             rows.iter().map(|r| r.try_get(0).map_err(db_err)).collect::<Result<_, Error>>()?
         });
         lists.into_iter().map(|l| u32::try_from(l).map_err(|_| Error::Storage("status list id".into()))).collect()
     }
 
-    /// Every credential of status list `list` that is not valid: (index, status).
-    pub async fn non_valid_in_list(&self, list: u32) -> Result<Vec<(u32, CredentialStatus)>, Error> {
-        let sql = "SELECT status_index, status FROM credentials WHERE status_list = $1 AND status <> 'valid'";
+    /// Every credential of `province`'s status list `list` that is not valid: (index, status).
+    pub async fn non_valid_in_list(&self, province: &str, list: u32) -> Result<Vec<(u32, CredentialStatus)>, Error> {
+        let sql = "SELECT status_index, status FROM credentials \
+                   WHERE province = $1 AND status_list = $2 AND status <> 'valid'";
         let rows: Vec<(i64, String)> = on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).bind(i64::from(list)).fetch_all(pool).await.map_err(db_err)?;
+            let rows = sqlx::query(sql).bind(province).bind(i64::from(list)).fetch_all(pool).await.map_err(db_err)?;
             rows.iter()
                 .map(|r| Ok((r.try_get(0).map_err(db_err)?, r.try_get(1).map_err(db_err)?)))
                 .collect::<Result<_, Error>>()?
@@ -760,19 +915,21 @@ impl Database {
             .collect()
     }
 
-    /// Record a published version of a status list; `false` when that version exists already (another node
-    /// published it first).
+    /// Record a published version of `province`'s status list `list`; `false` when that version exists already
+    /// (another node of the province published it first).
     pub async fn insert_publication(
         &self,
+        province: &str,
         list: u32,
         version: u64,
         issued_at: i64,
         document: &[u8],
     ) -> Result<bool, Error> {
-        let sql = "INSERT INTO status_publications (list_id, version, issued_at, document) VALUES ($1, $2, $3, $4) \
-                   ON CONFLICT (list_id, version) DO NOTHING";
+        let sql = "INSERT INTO status_publications (province, list_id, version, issued_at, document) \
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (province, list_id, version) DO NOTHING";
         let version = i64::try_from(version).map_err(|_| Error::Storage("status list version".into()))?;
         let rows = on_writer!(self, |pool| sqlx::query(sql)
+            .bind(province)
             .bind(i64::from(list))
             .bind(version)
             .bind(issued_at)
@@ -784,15 +941,17 @@ impl Database {
         Ok(rows == 1)
     }
 
-    /// The signed document of a published version (`None` for the latest: the newest version).
-    pub async fn publication(&self, list: u32, version: Option<u64>) -> Result<Option<Vec<u8>>, Error> {
-        let latest = "SELECT document FROM status_publications WHERE list_id = $1 ORDER BY version DESC LIMIT 1";
-        let exact = "SELECT document FROM status_publications WHERE list_id = $1 AND version = $2";
+    /// The signed document of a published version of `province`'s list `list` (`None` for the latest: the
+    /// newest version).
+    pub async fn publication(&self, province: &str, list: u32, version: Option<u64>) -> Result<Option<Vec<u8>>, Error> {
+        let latest = "SELECT document FROM status_publications WHERE province = $1 AND list_id = $2 \
+                      ORDER BY version DESC LIMIT 1";
+        let exact = "SELECT document FROM status_publications WHERE province = $1 AND list_id = $2 AND version = $3";
         let version = version.map(i64::try_from).transpose().map_err(|_| Error::Storage("version".into()))?;
         let document = on_pool!(self, |pool| {
             let query = match version {
-                None => sqlx::query(latest).bind(i64::from(list)),
-                Some(v) => sqlx::query(exact).bind(i64::from(list)).bind(v),
+                None => sqlx::query(latest).bind(province).bind(i64::from(list)),
+                Some(v) => sqlx::query(exact).bind(province).bind(i64::from(list)).bind(v),
             };
             match query.fetch_optional(pool).await.map_err(db_err)? {
                 Some(row) => Some(row.try_get::<Vec<u8>, _>(0).map_err(db_err)?),
@@ -828,5 +987,33 @@ impl Database {
                 .collect::<Result<Vec<_>, Error>>()?
         });
         Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_read_by_their_own_backend() {
+        // PostgreSQL data exceptions are the request's fault, whatever their digits mean to SQLite (22021 has
+        // the low byte 5, "busy"; 22022 has 6, "locked").
+        for code in ["22021", "22022", "22001", "22P02", "22003"] {
+            assert_eq!(postgres_failure(code), Failure::BadData, "{code}");
+        }
+        for code in ["08000", "08006", "08P01", "57P01", "57P02", "57P03", "40001", "40P01"] {
+            assert_eq!(postgres_failure(code), Failure::Transient, "{code}");
+        }
+        // Permission denied, unique violation, undefined table: neither the client's to fix nor worth a retry.
+        for code in ["42501", "23505", "42P01", "5", "517"] {
+            assert_eq!(postgres_failure(code), Failure::Other, "{code}");
+        }
+        // SQLite: busy and locked in all their extended forms, nothing else.
+        for code in ["5", "6", "261", "517", "773", "262"] {
+            assert_eq!(sqlite_failure(code), Failure::Transient, "{code}");
+        }
+        for code in ["19", "2067", "1555", "11", "57P01", "08006", ""] {
+            assert_eq!(sqlite_failure(code), Failure::Other, "{code}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 const T0: i64 = 1_790_000_000;
 
 #[derive(Clone, Copy, Debug)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
@@ -45,21 +45,21 @@ on_both_backends!(
     an_unreachable_database_is_503_with_retry_after_and_changes_nothing,
 );
 
-fn postgres_url() -> String {
+pub(crate) fn postgres_url() -> String {
     std::env::var("HUREN_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-struct Setup {
-    schema: Option<String>,
-    dir: std::path::PathBuf,
-    state: AppState,
-    db: Database,
-    issuer: String,
-    revoker: String,
-    foreign: String,
+pub(crate) struct Setup {
+    pub(crate) schema: Option<String>,
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) state: AppState,
+    pub(crate) db: Database,
+    pub(crate) issuer: String,
+    pub(crate) revoker: String,
+    pub(crate) foreign: String,
 }
 
-async fn setup(name: &str, backend: Backend) -> Setup {
+pub(crate) async fn setup(name: &str, backend: Backend) -> Setup {
     let dir = std::env::temp_dir().join(format!("huren-service-{name}-{backend:?}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let province = Province::init(&dir.join("p"), "CN-GD", T0 - 100, &Default::default()).unwrap();
@@ -85,7 +85,7 @@ async fn setup(name: &str, backend: Backend) -> Setup {
     Setup { schema, dir, state, db, issuer, revoker, foreign }
 }
 
-async fn finish(s: &Setup) {
+pub(crate) async fn finish(s: &Setup) {
     if let Some(schema) = &s.schema {
         let Database::Postgres(admin) = Database::connect_postgres(&postgres_url(), None).await.unwrap() else {
             unreachable!()
@@ -95,7 +95,13 @@ async fn finish(s: &Setup) {
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
 
-async fn call(s: &Setup, method: &str, uri: &str, token: Option<&str>, body: &str) -> (StatusCode, Vec<u8>, String) {
+pub(crate) async fn call(
+    s: &Setup,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, Vec<u8>, String) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -108,7 +114,7 @@ async fn call(s: &Setup, method: &str, uri: &str, token: Option<&str>, body: &st
     (status, bytes, content_type)
 }
 
-const REQUEST: &str = r#"{"subject": {"name": "张三", "masked_id": "4403**********1234"},
+pub(crate) const REQUEST: &str = r#"{"subject": {"name": "张三", "masked_id": "4403**********1234"},
     "body": {"type": "health-status", "colour": "green", "reason": "no-risk"}, "valid_for_hours": 24}"#;
 
 async fn issue_fetch_render_and_revoke(backend: Backend) {
@@ -438,7 +444,8 @@ async fn status_references_never_collide_across_nodes(backend: Backend) {
     let a = StatusService::new(config("a")).unwrap();
     let b = StatusService::new(config("b")).unwrap();
     let per_node = usize::try_from(3 * BLOCK_SIZE).unwrap();
-    let (refs_a, refs_b) = tokio::join!(a.allocate(&s.db, per_node, T0), b.allocate(&s.db, per_node, T0));
+    let (refs_a, refs_b) =
+        tokio::join!(a.allocate(&s.db, "CN-GD", per_node, T0), b.allocate(&s.db, "CN-GD", per_node, T0));
     let all: Vec<_> = refs_a.unwrap().into_iter().chain(refs_b.unwrap()).collect();
     let distinct: std::collections::HashSet<_> = all.iter().map(|r| (r.list, r.index)).collect();
     assert_eq!(distinct.len(), all.len(), "no index handed out twice");

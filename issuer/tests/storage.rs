@@ -3,7 +3,7 @@
 //! PostgreSQL is required: .ci/run starts it when it is not running, and these tests fail rather than skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use huren_issuer::storage::{verify_audit_chain, CredentialStatus, Database, StoredCredential};
+use huren_issuer::storage::{verify_audit_chain, CredentialStatus, Database, IdempotencyRecord, StoredCredential};
 
 fn record(id: u8) -> StoredCredential {
     StoredCredential {
@@ -62,17 +62,22 @@ async fn suite(db: &Database) {
 
     // Suspend, reinstate, revoke, each audited; a revoked credential stays revoked; a refused change is not
     // audited.
-    assert!(db.set_status(&[1; 8], CredentialStatus::Suspended, "under review", 10, "tok-r").await.unwrap());
+    // Another province's change finds no credential (shared databases), and is not audited.
+    assert!(!db.set_status(&[1; 8], "CN-HB", CredentialStatus::Revoked, "not ours", 9, "tok-r").await.unwrap());
+    assert!(db.set_status(&[1; 8], "CN-GD", CredentialStatus::Suspended, "under review", 10, "tok-r").await.unwrap());
     let c = db.credential(&[1; 8]).await.unwrap().unwrap();
     assert_eq!(
         (c.status, c.status_reason.as_deref(), c.status_changed_at),
         (CredentialStatus::Suspended, Some("under review"), Some(10))
     );
-    assert!(db.set_status(&[1; 8], CredentialStatus::Valid, "cleared", 11, "tok-r").await.unwrap());
-    assert!(db.set_status(&[1; 8], CredentialStatus::Revoked, "reported lost", 12, "tok-r").await.unwrap());
-    assert!(!db.set_status(&[1; 8], CredentialStatus::Valid, "oops", 13, "tok-r").await.unwrap());
+    assert!(db.set_status(&[1; 8], "CN-GD", CredentialStatus::Valid, "cleared", 11, "tok-r").await.unwrap());
+    assert!(db.set_status(&[1; 8], "CN-GD", CredentialStatus::Revoked, "reported lost", 12, "tok-r").await.unwrap());
+    assert!(!db.set_status(&[1; 8], "CN-GD", CredentialStatus::Valid, "oops", 13, "tok-r").await.unwrap());
     assert_eq!(db.credential(&[1; 8]).await.unwrap().unwrap().status, CredentialStatus::Revoked);
-    assert!(!db.set_status(&[7; 8], CredentialStatus::Revoked, "no such credential", 14, "tok-r").await.unwrap());
+    assert!(!db
+        .set_status(&[7; 8], "CN-GD", CredentialStatus::Revoked, "no such credential", 14, "tok-r")
+        .await
+        .unwrap());
     let log = db.audit_log().await.unwrap();
     assert_eq!(log.len(), 604);
     assert_eq!(
@@ -80,13 +85,16 @@ async fn suite(db: &Database) {
         [("status.suspended", "under review"), ("status.valid", "cleared"), ("status.revoked", "reported lost")]
     );
 
-    // Idempotency keys: the first insert wins, a retry learns the first id and stores nothing.
-    assert_eq!(db.insert_credential_once(&record(2), "tok", "k1", 50).await.unwrap(), None);
-    assert_eq!(db.insert_credential_once(&record(3), "tok", "k1", 51).await.unwrap(), Some(vec![2; 8]));
+    // Idempotency keys: the first insert wins, a retry learns the first id (and request digest) and stores nothing.
+    assert_eq!(db.idempotency_record("tok", "k1").await.unwrap(), None);
+    assert_eq!(db.insert_credential_once(&record(2), "tok", "k1", &[0xaa; 32], 50).await.unwrap(), None);
+    let first = IdempotencyRecord { credential_id: vec![2; 8], request_sha256: Some(vec![0xaa; 32]) };
+    assert_eq!(db.idempotency_record("tok", "k1").await.unwrap(), Some(first.clone()));
+    assert_eq!(db.insert_credential_once(&record(3), "tok", "k1", &[0xbb; 32], 51).await.unwrap(), Some(first));
     assert_eq!(db.credential(&[3; 8]).await.unwrap(), None, "the retry stored nothing");
     assert_eq!(db.audit_log().await.unwrap().len(), 605, "and audited nothing");
     assert_eq!(
-        db.insert_credential_once(&record(3), "other-token", "k1", 52).await.unwrap(),
+        db.insert_credential_once(&record(3), "other-token", "k1", &[0xbb; 32], 52).await.unwrap(),
         None,
         "keys are per token"
     );
@@ -94,10 +102,11 @@ async fn suite(db: &Database) {
     // Claim links: redeemed once, not after expiry, unknown ones not at all; creation and redemption audited.
     db.insert_claim_link(&[5; 32], &[1; 8], 100, 200, "tok").await.unwrap();
     db.insert_claim_link(&[6; 32], &[1; 8], 100, 200, "tok").await.unwrap();
-    assert_eq!(db.redeem_claim_link(&[5; 32], 150).await.unwrap(), Some(vec![1; 8]));
-    assert_eq!(db.redeem_claim_link(&[5; 32], 151).await.unwrap(), None);
-    assert_eq!(db.redeem_claim_link(&[6; 32], 200).await.unwrap(), None, "expired");
-    assert_eq!(db.redeem_claim_link(&[7; 32], 150).await.unwrap(), None);
+    assert_eq!(db.redeem_claim_link(&[5; 32], "CN-HB", 140).await.unwrap(), None, "another province's link");
+    assert_eq!(db.redeem_claim_link(&[5; 32], "CN-GD", 150).await.unwrap(), Some(vec![1; 8]), "was not spent");
+    assert_eq!(db.redeem_claim_link(&[5; 32], "CN-GD", 151).await.unwrap(), None);
+    assert_eq!(db.redeem_claim_link(&[6; 32], "CN-GD", 200).await.unwrap(), None, "expired");
+    assert_eq!(db.redeem_claim_link(&[7; 32], "CN-GD", 150).await.unwrap(), None);
     assert_eq!(actions(db).await[606..], ["claim.create", "claim.create", "claim.redeem"]);
 
     // The audit chain: sequential appends, then concurrent ones, all in one unbroken chain.

@@ -19,6 +19,9 @@ pub enum Error {
     /// A PEM or PKCS#8 document could not be decoded.
     #[error("key encoding: {0}")]
     KeyEncoding(String),
+    /// Text that should be lower-case hex (an id, a key id, an encrypted key body) is not: see [`crate::unhex`].
+    #[error("not lower-case hex: {0}")]
+    HexInvalid(String),
     /// A SubjectPublicKeyInfo could not be decoded or names a key type Huren does not support.
     #[error("public key: {0}")]
     PublicKeyInvalid(String),
@@ -152,6 +155,7 @@ impl Error {
         match self {
             Error::Io { .. } => "IO_ERROR",
             Error::KeyEncoding(_) => "KEY_ENCODING",
+            Error::HexInvalid(_) => "HEX_INVALID",
             Error::PublicKeyInvalid(_) => "PUBLIC_KEY_INVALID",
             Error::CoseMalformed(_) => "COSE_MALFORMED",
             Error::AlgUnsupported(_) => "ALG_UNSUPPORTED",

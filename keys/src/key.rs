@@ -96,6 +96,36 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// The bytes written as lower-case hex by [`hex`]: the one hex decoder of Huren, used wherever an id, a key id, a
+/// key or a holder key is read back from text.
+///
+/// Strict, so that each byte string has exactly one spelling: two digits per byte from `0-9a-f` only. A sign
+/// (`+a`, which `u8::from_str_radix` accepts), whitespace, an odd length, upper-case digits and anything outside
+/// ASCII are refused with [`Error::HexInvalid`], which names the first offending position. The empty string is
+/// the empty byte string; callers check the length they expect.
+///
+/// ```
+/// assert_eq!(huren_keys::unhex("00ff7a").unwrap(), [0x00, 0xff, 0x7a]);
+/// assert!(huren_keys::unhex("+a").is_err());
+/// assert!(huren_keys::unhex("0A").is_err());
+/// ```
+pub fn unhex(text: &str) -> Result<Vec<u8>, Error> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return Err(Error::HexInvalid(format!("odd length {}", digits.len())));
+    }
+    let digit = |position: usize| {
+        let byte = digits.get(position).copied().unwrap_or_default();
+        match byte {
+            b'0'..=b'9' => Ok(byte - b'0'),
+            b'a'..=b'f' => Ok(byte - b'a' + 10),
+            // Byte offsets: a non-ASCII character is reported at its first byte.
+            _ => Err(Error::HexInvalid(format!("byte {position} is not one of 0-9a-f"))),
+        }
+    };
+    (0..digits.len()).step_by(2).map(|i| Ok((digit(i)? << 4) | digit(i + 1)?)).collect()
+}
+
 #[derive(Clone)]
 enum Material {
     /// Ed25519 key bytes with the point decompressed once, at load.
@@ -336,7 +366,7 @@ impl SigningKey {
             .ok_or_else(|| Error::KeyEncoding(format!("{} is encrypted: a passphrase is needed", path.display())))?;
         let hex_body: String =
             text.lines().filter(|l| !l.starts_with("-----")).flat_map(|l| l.trim().chars()).collect();
-        let bytes = unhex(&hex_body).ok_or_else(|| Error::KeyEncoding("encrypted key: not hex".into()))?;
+        let bytes = unhex(&hex_body).map_err(|e| Error::KeyEncoding(format!("encrypted key: {e}")))?;
         // Files sealed before issue 15 hold v2, later ones v1: both decode.
         Self::from_pkcs8_der(&decrypt_key(&bytes, passphrase)?)
     }
@@ -379,13 +409,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let mut file = options.open(path).map_err(io)?;
     file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
 /// `iterations (4, BE) || salt (16) || nonce (12) || AES-256-GCM(ciphertext || tag)` (see [`crate::sealed`]).
@@ -502,6 +525,63 @@ mod tests {
         };
         assert_eq!(SigningKey::from_pkcs8_der(&v2(key.public())).unwrap().public(), key.public());
         assert!(matches!(SigningKey::from_pkcs8_der(&v2(other.public())), Err(Error::KeyEncoding(_))));
+    }
+
+    #[test]
+    fn unhex_reads_exactly_what_hex_writes() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(unhex(&hex(&all)).unwrap(), all);
+        assert_eq!(unhex("").unwrap(), Vec::<u8>::new());
+        // Every other spelling is refused: signs (which `u8::from_str_radix` takes), whitespace, odd lengths,
+        // upper case, non-hex letters and anything outside ASCII.
+        for bad in [
+            "+a",
+            "-1",
+            "+0ff",
+            "0+",
+            " a",
+            "a ",
+            "0 ",
+            " 00",
+            "\t0",
+            "0\n",
+            "abc",
+            "0",
+            "0A",
+            "FF",
+            "0g",
+            "zz",
+            "é",
+            "éa",
+            "00€0",
+            "٣٣",
+            "\u{ff10}\u{ff10}",
+        ] {
+            assert!(matches!(unhex(bad), Err(Error::HexInvalid(_))), "{bad:?} accepted");
+        }
+        assert!(matches!(unhex("00+a"), Err(Error::HexInvalid(m)) if m.contains("byte 2")), "the position is named");
+    }
+
+    #[test]
+    fn an_encrypted_key_spelt_with_a_sign_is_refused() {
+        let dir = std::env::temp_dir().join(format!("huren-keys-sign-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = SigningKey::generate().unwrap();
+        let path = dir.join("k.enc");
+        key.save_encrypted(&path, b"pass", 2_000).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // The body starts with the iteration count, 2,000 = 0x000007d0: its first byte, `00`, spelt `+0`.
+        let body = text.find("\n00").unwrap() + 1;
+        let mut signed = text.clone();
+        signed.replace_range(body..body + 2, "+0");
+        let altered = dir.join("signed.enc");
+        std::fs::write(&altered, signed).unwrap();
+        assert_eq!(SigningKey::load_with(&path, Some(b"pass")).unwrap().public(), key.public());
+        assert!(
+            matches!(SigningKey::load_with(&altered, Some(b"pass")), Err(Error::KeyEncoding(m)) if m.contains("hex"))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub use cert::{is_province_code, CredentialType, KeyCertificate, KEY_CERTIFICATE
 pub use ed25519::{BatchVerifier, VerifiedSignatures};
 pub use error::Error;
 pub use federation::{FederationRoot, Member};
-pub use key::{hex, KeyId, PublicKey, Signer, SigningKey, KDF_ITERATIONS};
+pub use key::{hex, unhex, KeyId, PublicKey, Signer, SigningKey, KDF_ITERATIONS};
 pub use state::{StatusMark, TrustState, UpdateReport, MAX_STATUS_MARKS, TRUST_STATE_VERSION};
 pub use trust::{ProvinceAnchor, TrustFile, TrustList, TrustedKey, MAX_TRUST_FILE_BYTES, TRUST_FILE_VERSION};
 pub use verified::Verified;

@@ -212,3 +212,30 @@ fn rotation_needs_the_current_members() {
     refused(&dir, &["inspect", "x-trust.cbor", "--root", "v1.cose"], "");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_key_id_is_read_only_in_its_canonical_spelling() {
+    let dir = std::env::temp_dir().join(format!("huren-keys-cli-kid-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    ok(&dir, &["keygen", "--out", "gd/root"]);
+    let bundle = |kid: &str, out: &str| {
+        let revoke = format!("{kid}@2026-09-01T00:00:00Z");
+        let args = ["bundle", "--root-key", "gd/root.key.pem", "--province", "CN-GD", "--version", "1"];
+        [&args[..], &["--revoke", &revoke, "--out", out]].concat().iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| keys(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(run(bundle("0a00000000000000", "ok.bundle")).status.success());
+    // `+a` is what `u8::from_str_radix` reads as 0x0a: the same key id spelt another way, refused.
+    for (i, kid) in ["+a00000000000000", "0A00000000000000", " a00000000000000", "0a0000000000000", "0a0000000000000é"]
+        .into_iter()
+        .enumerate()
+    {
+        let out = format!("bad-{i}.bundle");
+        let answer = run(bundle(kid, &out));
+        assert_eq!(answer.status.code(), Some(2), "{kid:?} accepted");
+        assert!(String::from_utf8_lossy(&answer.stderr).contains("is not a key id"), "{kid:?}");
+        assert!(!dir.join(&out).exists(), "{kid:?}: nothing written");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -68,6 +68,29 @@ fn text(max: usize) -> impl Strategy<Value = String> {
     proptest::collection::vec(ch, 1..=max).prop_map(|chars| chars.into_iter().collect())
 }
 
+/// Names an issuer signs (`huren_wallet_core::name`): words of letters joined by single separators, at most `max`
+/// characters.
+fn name(max: usize) -> impl Strategy<Value = String> {
+    let letter = prop_oneof![
+        4 => proptest::char::range('\u{4e00}', '\u{9fa5}'),
+        2 => proptest::char::range('a', 'z'),
+        1 => proptest::char::range('0', '9'),
+        1 => proptest::sample::select(vec!['é', 'ü', 'Ǚ', '𠀀']),
+    ];
+    let word = proptest::collection::vec(letter, 1..=4).prop_map(|chars| chars.into_iter().collect::<String>());
+    let separator = proptest::sample::select(vec![" ", "·", "-", "'"]);
+    (word.clone(), proptest::collection::vec((separator, word), 0..=3)).prop_map(move |(first, rest)| {
+        let mut name = first;
+        for (separator, word) in rest {
+            if name.chars().count() + 1 + word.chars().count() <= max {
+                name.push_str(separator);
+                name.push_str(&word);
+            }
+        }
+        name
+    })
+}
+
 /// A masked ID: a few visible characters, at least one `*`, a few more visible (at most 8 in all).
 fn masked_id() -> impl Strategy<Value = String> {
     let visible = || proptest::collection::vec(prop_oneof![proptest::char::range('0', '9'), Just('X')], 0..=4);
@@ -139,7 +162,7 @@ fn credential() -> impl Strategy<Value = Credential> {
                 proptest::option::of(0i64..=DAY),
                 proptest::collection::vec(any::<u8>(), 8..=16),
                 proptest::option::of((any::<u32>(), 0u32..1 << 27)),
-                (text(12), proptest::option::of(text(24)), masked_id(), proptest::option::of(-20_000i32..20_000)),
+                (name(12), proptest::option::of(name(24)), masked_id(), proptest::option::of(-20_000i32..20_000)),
                 body(issued_at, expires_at),
                 proptest::option::of(50u8..60),
             )

@@ -59,7 +59,7 @@ const MAX_TEXT_CHARS: usize = 64;
 
 impl Credential {
     /// Check the content an issuer may sign: a well-formed province, a consistent validity period, an id of 8 to
-    /// 16 bytes, bounded texts and an ID that is really masked.
+    /// 16 bytes, names by [`crate::name::check_name`], bounded texts and an ID that is really masked.
     pub fn check(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::Invalid(m));
         if !is_province_code(&self.issuer) {
@@ -74,9 +74,10 @@ impl Credential {
         if !(8..=16).contains(&self.id.len()) {
             return bad(format!("credential id must be 8 to 16 bytes, not {}", self.id.len()));
         }
-        check_text("name", &self.subject.name)?;
+        // Names by the one rule for names (no invisible, reordering or unusual characters: a checkpoint shows them).
+        crate::name::check_name(&self.subject.name).map_err(|p| Error::Invalid(format!("name: {p}")))?;
         if let Some(p) = &self.subject.pinyin {
-            check_text("pinyin", p)?;
+            crate::name::check_name(p).map_err(|p| Error::Invalid(format!("pinyin: {p}")))?;
         }
         let id = &self.subject.masked_id;
         let visible = id.chars().filter(|c| *c != '*').count();
@@ -558,6 +559,22 @@ mod tests {
                 Err(Error::CwtMalformed(m)) => assert!(m.contains("cnf") && m.contains(why), "{why}: {m}"),
                 other => panic!("{why}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn names_and_pinyin_follow_the_name_rule() {
+        let mut c = sample();
+        c.subject.name = "阿依古丽·买买提".into();
+        c.subject.pinyin = Some("Āyīgǔlì Mǎimǎití".into());
+        c.check().unwrap();
+        for name in ["\u{202E}三张", "张\u{200B}三", "  ", "张三\u{2028}", "\u{E000}", "a\u{301}\u{301}\u{301}"] {
+            let mut c = sample();
+            c.subject.name = name.into();
+            assert!(matches!(c.check(), Err(Error::Invalid(m)) if m.starts_with("name:")), "{name:?}");
+            let mut c = sample();
+            c.subject.pinyin = Some(name.into());
+            assert!(matches!(c.check(), Err(Error::Invalid(m)) if m.starts_with("pinyin:")), "{name:?}");
         }
     }
 

@@ -36,6 +36,7 @@ pub mod base45;
 pub mod cwt;
 mod date;
 mod model;
+pub mod name;
 pub mod presentation;
 mod render;
 pub mod store;

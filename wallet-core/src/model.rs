@@ -380,12 +380,47 @@ mod hex_bytes {
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         use serde::Deserialize;
         let s = String::deserialize(d)?;
-        if !s.len().is_multiple_of(2) || !s.is_ascii() {
-            return Err(serde::de::Error::custom("hex string of odd length"));
+        huren_keys::unhex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential() -> Credential {
+        Credential {
+            issuer: "CN-GD".into(),
+            issued_at: 1_790_000_000,
+            expires_at: 1_790_604_800,
+            not_before: None,
+            id: vec![7; 8],
+            status: None,
+            subject: Subject {
+                name: "张三".into(), pinyin: None, masked_id: "4403**1234".into(), date_of_birth: None
+            },
+            body: Body::HealthStatus(HealthStatus { colour: Colour::Green, reason: Reason::NoRisk, valid_until: None }),
+            holder: None,
         }
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(serde::de::Error::custom))
-            .collect()
+    }
+
+    #[test]
+    fn hex_in_json_has_one_spelling() {
+        let json = serde_json::to_string(&credential()).unwrap();
+        assert_eq!(serde_json::from_str::<Credential>(&json).unwrap(), credential());
+        // `+7` is what `u8::from_str_radix` reads as 0x07: the same id spelt another way.
+        for alias in ["+707070707070707", " 707070707070707", "0707070707070707 ", "070707070707070", "07070707070707é"]
+        {
+            let altered = json.replace("\"0707070707070707\"", &format!("\"{alias}\""));
+            assert_ne!(altered, json);
+            assert!(serde_json::from_str::<Credential>(&altered).is_err(), "id {alias:?} accepted");
+        }
+        let key = huren_keys::SigningKey::generate().unwrap();
+        let holder = HolderKey::from_public_key(key.public()).unwrap();
+        let text = serde_json::to_string(&holder).unwrap();
+        assert_eq!(serde_json::from_str::<HolderKey>(&text).unwrap(), holder);
+        let upper = text.to_ascii_uppercase();
+        assert_ne!(upper, text, "64 hex digits with no letter: practically impossible");
+        assert!(serde_json::from_str::<HolderKey>(&upper).is_err(), "upper-case holder key accepted");
     }
 }

@@ -82,6 +82,9 @@ enum Command {
         /// This node's name, when several nodes share one PostgreSQL database (default node-1).
         #[arg(long, env = "HUREN_NODE")]
         node: Option<String>,
+        /// Cut a bulk upload that sends no complete non-blank line for this many seconds (default 30).
+        #[arg(long)]
+        bulk_progress_timeout_seconds: Option<u64>,
     },
     /// Issue credentials from an NDJSON or CSV file, through a running server (--server) or directly on the
     /// database (--dir), with a progress bar; prints one JSON line per input line (its id or its error) and a
@@ -359,6 +362,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             status_interval_seconds,
             status_ttl_seconds,
             node,
+            bulk_progress_timeout_seconds,
         } => {
             let given = huren_issuer::config::ServeConfig {
                 dir,
@@ -370,12 +374,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 status_ttl_seconds,
                 status_list_size: None,
                 node,
+                bulk_progress_timeout_seconds,
             };
             let settings = match config {
                 Some(path) => given.or(huren_issuer::config::ServeConfig::load(&path)?),
                 None => given,
             };
             let status = huren_issuer::status::StatusService::new(settings.status())?;
+            let bulk_limits = settings.bulk()?;
             let dir = settings.dir.context("no province directory: pass --dir or set `dir` in --config")?;
             let listen = settings.listen.unwrap_or_else(|| huren_issuer::config::DEFAULT_LISTEN.to_string());
             let (database_url, trust_bundle, province_bundle) =
@@ -393,6 +399,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("huren-issuer: {} serving on http://{}", province.code(), listener.local_addr()?);
                 let clock = Box::new(|| time_or_now(None).unwrap_or(0));
                 let state = huren_issuer::service::AppState::configured(province, db, clock, status);
+                state.set_bulk_progress_timeout(bulk_limits.progress_timeout);
                 // Publish status lists now and then every interval, for as long as the server runs.
                 let publisher = state.clone();
                 tokio::spawn(async move {
@@ -437,12 +444,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 CredentialStatus::Revoked
             };
+            // Refused before the database is opened: nothing about a malformed request reaches it.
+            let bytes = parse_id(&id).with_context(|| format!("{id:?} is not a credential id (lower-case hex)"))?;
+            huren_issuer::service::check_reason(&reason)?;
+            // Only this province's credentials, also on a database shared with other provinces.
+            let province = Province::code_of(&dir)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let db = database(&dir, database_url.as_deref()).await?;
-                let bytes = parse_hex(&id).with_context(|| format!("{id:?} is not a credential id"))?;
                 let now = time_or_now(None)?;
-                if !db.set_status(&bytes, status, &reason, now, "cli").await? {
+                if !db.set_status(&bytes, &province, status, &reason, now, "cli").await? {
                     bail!("no credential {id}, or it is already revoked");
                 }
                 println!("{id}: {}", status.as_str());
@@ -600,11 +611,9 @@ fn read_holder_key(path: &std::path::Path) -> anyhow::Result<HolderKey> {
     key.with_context(|| format!("{}: not an Ed25519 holder public key (32 raw bytes or SPKI DER)", path.display()))
 }
 
-fn parse_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) || !hex.is_ascii() || hex.is_empty() {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+/// A credential id as `issue` prints it: 8 to 16 bytes in lower-case hex.
+fn parse_id(hex: &str) -> Option<Vec<u8>> {
+    huren_keys::unhex(hex).ok().filter(|id| (8..=16).contains(&id.len()))
 }
 
 /// Where `bulk` issues.

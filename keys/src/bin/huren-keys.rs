@@ -464,14 +464,8 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 }
 
 fn parse_kid(hex: &str) -> anyhow::Result<KeyId> {
-    if hex.len() != 16 || !hex.is_ascii() {
-        bail!("{hex:?} is not a 16-hex-digit key id");
-    }
-    let mut kid = [0u8; 8];
-    for (i, byte) in kid.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
-    }
-    Ok(KeyId(kid))
+    let kid = huren_keys::unhex(hex).ok().and_then(|bytes| <[u8; 8]>::try_from(bytes).ok());
+    kid.map(KeyId).with_context(|| format!("{hex:?} is not a key id (16 lower-case hex digits)"))
 }
 
 fn describe_root(root: &FederationRoot) -> String {
