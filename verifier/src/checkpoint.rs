@@ -301,14 +301,31 @@ pub fn json_report(label: &str, format: &str, outcome: &Result<Answer, Rejection
     }
 }
 
+/// How a person's name and masked ID are shown at a checkpoint: a Huren name by the name rule, with every
+/// character the rule refuses escaped (`\u{202E}`), so nothing in a credential signed under older rules can hide or
+/// reorder what staff read; the masked ID with anything that hides text escaped.
+pub fn shown_person(c: &huren_wallet_core::Credential) -> (String, String) {
+    use huren_wallet_core::name::{escape_for_display, escape_hidden_for_display};
+    (escape_for_display(&c.subject.name), escape_hidden_for_display(&c.subject.masked_id))
+}
+
+/// How an EU DCC holder's names are shown: the native-script name and the ICAO transliteration, with anything that
+/// hides or reorders text escaped (letters of every script stay).
+pub fn shown_dcc_names(d: &crate::dcc::Dcc) -> (String, String) {
+    use huren_wallet_core::name::escape_hidden_for_display;
+    let native: Vec<&str> = [d.name.family.as_deref(), d.name.given.as_deref()].into_iter().flatten().collect();
+    let standard: Vec<&str> =
+        [Some(d.name.family_std.as_str()), d.name.given_std.as_deref()].into_iter().flatten().collect();
+    (escape_hidden_for_display(&native.join(" ")), escape_hidden_for_display(&standard.join(" ")))
+}
+
 /// The answer for one input as a few lines for a terminal.
 pub fn human_report(label: &str, outcome: &Result<Answer, Rejection>) -> String {
     let short: String = label.chars().take(40).collect();
     match outcome {
         Ok(Answer::Dcc(v)) => {
             let d = v.dcc();
-            let native = [d.name.family.as_deref(), d.name.given.as_deref()].into_iter().flatten().collect::<Vec<_>>();
-            let standard = [Some(d.name.family_std.as_str()), d.name.given_std.as_deref()].into_iter().flatten();
+            let (native, standard) = shown_dcc_names(d);
             let dates: Vec<String> = d.key_dates.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let warnings: String =
                 d.warnings.iter().map(|w| format!("    ! {} / {}\n", w.message_zh(), w.message_en())).collect();
@@ -317,8 +334,8 @@ pub fn human_report(label: &str, outcome: &Result<Answer, Rejection>) -> String 
                 Code::Ok.message_zh(),
                 Code::Ok.message_en(),
                 d.issuer.as_deref().unwrap_or("?"),
-                native.join(" "),
-                standard.collect::<Vec<_>>().join(" "),
+                native,
+                standard,
                 d.date_of_birth,
                 d.kind.name(),
                 d.dose.map(|(n, of)| format!(" {n}/{of}")).unwrap_or_default(),
@@ -340,13 +357,14 @@ pub fn human_report(label: &str, outcome: &Result<Answer, Rejection>) -> String 
                 other => other.credential_type().name().to_string(),
             };
             let dynamic = if v.presentation_step().is_some() { "  (动态码 / dynamic code)" } else { "" };
+            let (name, masked_id) = shown_person(c);
             format!(
                 "OK  {} / {}  [{short}]{dynamic}\n    {} · {what}\n    {} · ID {} · valid until {}\n    signed by {} ({})\n",
                 Code::Ok.message_zh(),
                 Code::Ok.message_en(),
                 c.issuer,
-                c.subject.name,
-                c.subject.masked_id,
+                name,
+                masked_id,
                 rfc3339(c.expires_at),
                 v.kid(),
                 v.algorithm(),

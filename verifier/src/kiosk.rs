@@ -356,9 +356,10 @@ pub fn kiosk_answer(
                 }
                 _ => (Verdict::Green, Code::Ok.message_zh().to_string(), Code::Ok.message_en().to_string()),
             };
+            let (name, masked_id) = crate::checkpoint::shown_person(c);
             let person = json!({
-                "name": c.subject.name,
-                "masked_id": c.subject.masked_id,
+                "name": name,
+                "masked_id": masked_id,
                 "type": c.credential_type().name(),
                 "issuer": c.issuer,
                 "valid_until": rfc3339(c.expires_at),
@@ -367,12 +368,10 @@ pub fn kiosk_answer(
         }
         Ok(Answer::Dcc(v)) => {
             let d = v.dcc();
-            let native = [d.name.family.as_deref(), d.name.given.as_deref()].into_iter().flatten().collect::<Vec<_>>();
-            let standard: Vec<&str> =
-                [Some(d.name.family_std.as_str()), d.name.given_std.as_deref()].into_iter().flatten().collect();
+            let (name, name_standard) = crate::checkpoint::shown_dcc_names(d);
             let person = json!({
-                "name": native.join(" "),
-                "name_standard": standard.join(" "),
+                "name": name,
+                "name_standard": name_standard,
                 "date_of_birth": d.date_of_birth,
                 "type": d.kind.name(),
                 "issuer": d.issuer,

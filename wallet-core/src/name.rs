@@ -230,9 +230,90 @@ pub fn escape_for_display(name: &str) -> String {
     shown
 }
 
+/// Characters that hide, reorder or break the text around them: controls, bidirectional marks, overrides and
+/// isolates, zero-width and other invisible format characters, line and paragraph separators, variation selectors,
+/// tags, invisible fillers and private-use characters.
+const HIDDEN: [(u32, u32); 28] = [
+    (0x0000, 0x001F),
+    (0x007F, 0x009F),
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x2028, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFFB),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+    (0xE000, 0xF8FF),
+    (0xF0000, 0x10FFFF),
+    (0xFDD0, 0xFDEF),
+    (0xFFFE, 0xFFFF),
+    (0x1FFFE, 0x1FFFF),
+    (0x2FFFE, 0x2FFFF),
+    (0x3FFFE, 0x3FFFF),
+    (0x13430, 0x1343F),
+    (0x110BD, 0x110BD),
+];
+
+/// Combining marks of the common blocks (diacritics, extended, supplement, for symbols, half marks).
+const COMBINING: [(u32, u32); 5] =
+    [(0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F)];
+
+/// A name in any script, as a checkpoint may show it: only what can hide or reorder text is escaped (`\u{XXXX}`,
+/// as [`escape_for_display`] writes it): the characters listed in `HIDDEN` (controls, bidirectional marks and
+/// overrides, invisible format characters, separators, private use) and any combining mark past
+/// [`MAX_COMBINING_MARKS`] in a row; a backslash is always escaped. Letters of every script stay as they are. For
+/// names Huren did not issue (an EU DCC's native-script name, in Greek or Cyrillic, say); Huren's own names go
+/// through [`escape_for_display`].
+pub fn escape_hidden_for_display(name: &str) -> String {
+    let mut shown = String::with_capacity(name.len());
+    let mut marks = 0usize;
+    for character in name.chars() {
+        let mark = in_ranges(&COMBINING, character);
+        marks = if mark { marks.saturating_add(1) } else { 0 };
+        let hidden = in_ranges(&HIDDEN, character) || character == '\\' || marks > MAX_COMBINING_MARKS;
+        if hidden {
+            shown.push_str(&format!("\\u{{{:04X}}}", u32::from(character)));
+        } else {
+            shown.push(character);
+        }
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_in_any_script_show_as_they_are_and_what_hides_text_is_escaped() {
+        for name in ["Παπαδόπουλος", "Иванов Иван", "MÜLLER<ANNA", "Nguyễn", "張三", "Zha\u{0304}ng", "O'Brien"]
+        {
+            assert_eq!(escape_hidden_for_display(name), name);
+        }
+        assert_eq!(escape_hidden_for_display("\u{202E}vonavI"), "\\u{202E}vonavI");
+        assert_eq!(escape_hidden_for_display("Iva\u{200B}nov\n"), "Iva\\u{200B}nov\\u{000A}");
+        assert_eq!(escape_hidden_for_display("a\\b"), "a\\u{005C}b");
+        assert_eq!(escape_hidden_for_display("\u{E000}"), "\\u{E000}");
+        assert_eq!(
+            escape_hidden_for_display("a\u{0301}\u{0301}\u{0301}\u{0301}"),
+            "a\u{0301}\u{0301}\\u{0301}\\u{0301}"
+        );
+        // Nothing escape_hidden_for_display lets through is hidden from escape_for_display's rule either.
+        for c in ['\u{2066}', '\u{2028}', '\u{FEFF}', '\u{E0041}', '\u{FE0F}', '\u{0007}', '\u{3164}'] {
+            assert!(escape_hidden_for_display(&c.to_string()).starts_with("\\u{"), "{:04X}", u32::from(c));
+            assert!(check_name(&c.to_string()).is_err());
+        }
+    }
 
     const ALLOWED: [&str; 22] = [
         "张三",
