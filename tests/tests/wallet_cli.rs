@@ -377,6 +377,7 @@ async fn a_claim_link_is_spent_only_when_its_import_can_finish() {
     let (_, _, next_url) = issuer.issue("孙八").await;
     let out = wallet_at(&wallet_file, &["--at", AT, "import", "--trust", &wrong_trust, "--claim", &next_url]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("this claim link was not redeemed"), "{}", text(&out));
     assert_eq!(issuer.redemptions(), 2);
     let out = wallet_at(&wallet_file, &["--at", AT, "import", "--trust", &trust, "--claim", &url]).await;
     assert!(stdout(&out).starts_with(&format!("imported {id}: valid until")), "{}", text(&out));

@@ -167,10 +167,17 @@ pub enum Error {
     Redeem(Box<dyn std::error::Error + Send + Sync>),
     /// A claim link was redeemed and the issuer's answer kept beside the wallet, sealed, but its credential is not
     /// stored yet: import it again once the cause is fixed; the issuer is not needed and the link is not redeemed
-    /// again. Also what a new claim import answers while such an answer cannot be imported.
+    /// again.
     #[error("the claim link was redeemed and the issuer's answer is kept, but the credential is not in the wallet yet: {source}")]
     ClaimPending {
         /// Why it is not stored.
+        source: Box<Error>,
+    },
+    /// This claim link was not redeemed: the answer kept from another claim link comes first, and it could not be
+    /// imported now (the source says why, and whether it is still kept).
+    #[error("this claim link was not redeemed: the answer kept from an earlier claim link comes first, and {source}")]
+    ClaimBlocked {
+        /// What happened to the earlier answer.
         source: Box<Error>,
     },
     /// A claim link was redeemed, but the issuer's answer can never be imported (not a claim answer, revoked,

@@ -125,7 +125,9 @@ fn read_capped(path: &Path) -> Result<Option<Vec<u8>>, Error> {
     let mut bytes = Vec::new();
     file.take(MAX_WALLET_BYTES + 1).read_to_end(&mut bytes).map_err(&io)?;
     if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_WALLET_BYTES) {
-        return Err(Error::WalletDamaged { reason: format!("{} is larger than {MAX_WALLET_BYTES} bytes", path.display()) });
+        return Err(Error::WalletDamaged {
+            reason: format!("{} is larger than {MAX_WALLET_BYTES} bytes", path.display()),
+        });
     }
     Ok(Some(bytes))
 }

@@ -557,8 +557,8 @@ impl<S: WalletStorage> Wallet<S> {
     /// without the issuer. [`Error::ClaimUnusable`] when the answer itself can never be imported (not a claim
     /// answer, revoked, forged, another credential than it names): it is not kept, so it is not tried forever.
     /// [`Error::ClaimNotKept`] when neither keeping it nor saving the wallet worked (it carries the QR text).
-    /// A pending answer that cannot be imported yet stops a new link from being redeemed
-    /// ([`Error::ClaimPending`]): there is room for one.
+    /// While a pending answer of another link cannot be imported, this link is not redeemed
+    /// ([`Error::ClaimBlocked`]): there is room for one answer.
     pub fn import_claim_link(
         &mut self,
         passphrase: &[u8],
@@ -575,25 +575,28 @@ impl<S: WalletStorage> Wallet<S> {
         self.reload(passphrase)?;
         let link = link_digest(link);
         let mut outcome = ClaimImport { resumed: None, redeemed: None };
-        let pending = self.pending_answer(passphrase)?;
-        if let Some(pending) = &pending {
-            let item = self.import_pending(pending, trust, now, policy)?;
-            if pending.link == link {
-                outcome.redeemed = Some(item);
-            } else {
-                outcome.resumed = Some(item);
-            }
-        }
-        // The last thing that can fail before the link is spent: the wallet's location must take a save.
-        self.save().map_err(|e| match pending {
-            Some(_) => Error::ClaimPending { source: Box::new(e) },
-            None => e,
-        })?;
-        if outcome.resumed.is_some() || outcome.redeemed.is_some() {
+        if let Some(pending) = self.pending_answer(passphrase)? {
+            let same_link = pending.link == link;
+            // Its save is also the check below (the wallet's location takes a save).
+            let finished = self.import_pending(&pending, trust, now, policy).and_then(|item| {
+                self.save().map_err(|e| Error::ClaimPending { source: Box::new(e) })?;
+                Ok(item)
+            });
+            let item = match finished {
+                Ok(item) => item,
+                Err(e) if same_link => return Err(e),
+                // Not this link's answer: this link stays unspent until the earlier one is dealt with.
+                Err(e) => return Err(Error::ClaimBlocked { source: Box::new(e) }),
+            };
             self.forget_pending();
-        }
-        if outcome.redeemed.is_some() {
-            return Ok(outcome);
+            if same_link {
+                outcome.redeemed = Some(item);
+                return Ok(outcome);
+            }
+            outcome.resumed = Some(item);
+        } else {
+            // The last thing that can fail before the link is spent: the wallet's location must take a save.
+            self.save()?;
         }
 
         let body = redeem().map_err(Error::Redeem)?;

@@ -130,8 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let storage = FileStorage::new(&path);
     let pending_path = storage.pending_path();
     let pass = passphrase.as_bytes();
-    let mut wallet =
-        Wallet::open(storage, pass).with_context(|| format!("opening the wallet {}", path.display()))?;
+    let mut wallet = Wallet::open(storage, pass).with_context(|| format!("opening the wallet {}", path.display()))?;
     match cli.command {
         Command::Import { trust, claim, resume, file, allow_untrusted, text } => {
             let trust = load_trust(&trust)?;
@@ -150,7 +149,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             } else if let Some(file) = file {
                 let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                wallet.update(pass, |w| w.import_file(&bytes, &trust, now, policy))?.into_iter().map(|i| (i, "")).collect()
+                wallet
+                    .update(pass, |w| w.import_file(&bytes, &trust, now, policy))?
+                    .into_iter()
+                    .map(|i| (i, ""))
+                    .collect()
             } else if let Some(text) = text {
                 vec![(wallet.update(pass, |w| w.import_qr(text.trim(), &trust, now, policy))?, "")]
             } else {
@@ -235,8 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::DeviceKey { out } => {
-            let public =
-                wallet.ensure_device_key(pass).context("saving the wallet's new device key")?.public().clone();
+            let public = wallet.ensure_device_key(pass).context("saving the wallet's new device key")?.public().clone();
             let raw = &public.spki_der()[12..];
             println!("device key {} (Ed25519): {}", public.kid(), huren_keys::hex(raw));
             if let Some(out) = out {
@@ -300,6 +302,14 @@ fn claim_error(error: huren_wallet_core::Error, pending: &Path) -> anyhow::Error
         Error::ClaimPending { .. } => format!(
             "the answer is kept, sealed, in {}: once that is fixed, run this import again (the same claim link, \
              or --resume instead of --claim); the issuer is not needed. Delete that file to give the credential up.",
+            pending.display()
+        ),
+        Error::ClaimBlocked { source } if matches!(**source, Error::ClaimUnusable { .. }) => {
+            "that answer is dropped: run this import again".into()
+        }
+        Error::ClaimBlocked { .. } => format!(
+            "finish the earlier one with `huren-wallet import --resume --trust FILE` (or --allow-untrusted), or \
+             delete {} to give it up; then run this import again",
             pending.display()
         ),
         Error::PendingUnreadable { .. } => format!("delete {} to give that credential up", pending.display()),
