@@ -575,6 +575,12 @@ fn a_kept_answer_waits_for_trust_and_one_that_can_never_be_imported_is_dropped()
     let mut other = Wallet::open(storage, b"other").unwrap();
     let err = other.resume_claim(b"other", &f.trust, NOW, policy).unwrap_err();
     assert!(matches!(err, Error::PendingUnreadable { .. }), "{err:?}");
+    // A wallet made anew (another salt) with the same passphrase opens it: the answer carries its own header.
+    let kept = std::fs::read(FileStorage::new(dir.file()).pending_path()).unwrap();
+    let fresh = MemoryStorage { bytes: None, pending: Some(kept) };
+    let mut fresh = Wallet::open_with_iterations(fresh, PASS, ITERATIONS).unwrap();
+    assert!(fresh.resume_claim(PASS, &f.trust, NOW, ImportPolicy::AllowUntrusted).unwrap().unwrap().added);
+    assert_eq!(fresh.into_storage().pending, None);
     // Resumed with a policy that allows it: imported, without the issuer.
     let resumed = wallet.resume_claim(PASS, &f.trust, NOW, ImportPolicy::AllowUntrusted).unwrap().unwrap();
     assert!(resumed.added && matches!(resumed.standing, Standing::Untrusted { .. }));
