@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
             let small = if n == 0 { 0 } else { 1 + n % MAX_FUZZ_ITERATIONS };
             file[ITERATIONS_AT..ITERATIONS_AT + 4].copy_from_slice(&small.to_be_bytes());
         }
-        if let Ok(wallet) = Wallet::open(MemoryStorage { bytes: Some(file) }, PASS) {
+        if let Ok(wallet) = Wallet::open(MemoryStorage { bytes: Some(file), pending: None }, PASS) {
             let _ = wallet.list();
         }
     } else {
@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
                 return; // would be a slow (or out-of-range) derivation; the header is checked by the even branch
             }
         }
-        let opened = Wallet::open(MemoryStorage { bytes: Some(file) }, PASS);
+        let opened = Wallet::open(MemoryStorage { bytes: Some(file), pending: None }, PASS);
         assert!(opened.is_err(), "a wallet with byte {at} changed (xor {xor:#04x}) opened");
     }
 });

@@ -589,10 +589,10 @@ proptest! {
         wallet.device_key().unwrap();
         wallet.save().unwrap();
         let file = wallet.into_storage().bytes.unwrap();
-        let reopened = Wallet::open(MemoryStorage { bytes: Some(file.clone()) }, b"pass").unwrap();
+        let reopened = Wallet::open(MemoryStorage { bytes: Some(file.clone()), pending: None }, b"pass").unwrap();
         prop_assert_eq!(reopened.list().len(), 1);
         prop_assert_eq!(reopened.list()[0].credential(), &c);
-        let opens = |b: &[u8]| Wallet::open(MemoryStorage { bytes: Some(b.to_vec()) }, b"pass").is_ok();
+        let opens = |b: &[u8]| Wallet::open(MemoryStorage { bytes: Some(b.to_vec()), pending: None }, b"pass").is_ok();
         let accepted = accepted_flips(&file, opens);
         prop_assert!(accepted.is_empty(), "bits {:?} accepted", accepted);
     }
@@ -662,7 +662,7 @@ fn swallow(bytes: &[u8]) {
     let _ = FederationRoot::verify_initial(bytes);
     let _ = FederationRoot::from_payload(bytes);
     let _ = KeyCertificate::verify(bytes, issuer_key("CN-GD").public());
-    let _ = Wallet::open(MemoryStorage { bytes: Some(bytes.to_vec()) }, b"pass");
+    let _ = Wallet::open(MemoryStorage { bytes: Some(bytes.to_vec()), pending: None }, b"pass");
 }
 
 proptest! {

@@ -154,4 +154,56 @@ pub enum Error {
         /// What went wrong there.
         source: Box<Error>,
     },
+    /// The trust data vouches for no issuer key at this time (empty, or every certificate or bundle in it has
+    /// expired): every credential would be refused, so nothing was tried (a claim link is not spent on it).
+    #[error("the trust data vouches for no issuer key at {at} (of {keys} keys, none is unexpired): update it")]
+    TrustUnusable {
+        /// The time checked (Unix seconds).
+        at: i64,
+        /// How many keys the trust data has.
+        keys: usize,
+    },
+    /// Redeeming a claim link failed (the wallet is unchanged).
+    #[error(transparent)]
+    Redeem(Box<dyn std::error::Error + Send + Sync>),
+    /// A claim link was redeemed and the issuer's answer kept beside the wallet, sealed, but its credential is not
+    /// stored yet: import it again once the cause is fixed; the issuer is not needed and the link is not redeemed
+    /// again.
+    #[error("the claim link was redeemed and the issuer's answer is kept, but the credential is not in the wallet yet: {source}")]
+    ClaimPending {
+        /// Why it is not stored.
+        source: Box<Error>,
+    },
+    /// This claim link was not redeemed: the answer kept from another claim link comes first, and it could not be
+    /// imported now (the source says why, and whether it is still kept).
+    #[error("this claim link was not redeemed: the answer kept from an earlier claim link comes first, and {source}")]
+    ClaimBlocked {
+        /// What happened to the earlier answer.
+        source: Box<Error>,
+    },
+    /// A claim link was redeemed, but the issuer's answer can never be imported (not a claim answer, revoked,
+    /// altered or forged, or naming another credential); it is not kept.
+    #[error("the claim link was redeemed, but the issuer's answer cannot be imported: {source}")]
+    ClaimUnusable {
+        /// Why.
+        source: Box<Error>,
+    },
+    /// A claim link was redeemed, but neither keeping its answer nor saving the wallet worked: the QR text here is
+    /// the one copy left of the credential.
+    #[error("the claim link was redeemed, but the credential could neither be stored ({source}) nor kept ({keeping}); save this QR text and import it later: {qr_text}")]
+    ClaimNotKept {
+        /// The credential's QR text (empty when the answer held none).
+        qr_text: String,
+        /// Why it is not stored.
+        source: Box<Error>,
+        /// Why the answer could not be kept.
+        keeping: Box<Error>,
+    },
+    /// The claim-link answer pending import does not open (damaged, or sealed with another passphrase); it is
+    /// left as it is.
+    #[error("a claim-link answer pending import does not open: {source}")]
+    PendingUnreadable {
+        /// Why.
+        source: Box<Error>,
+    },
 }

@@ -52,6 +52,9 @@ use crate::{transport, Body, Colour, Credential, Ecc, Error, QrSymbol};
 
 /// Magic bytes at the start of a wallet file.
 pub const MAGIC: &[u8; 8] = b"HRWALLET";
+/// Magic bytes at the start of a pending claim-link answer (`<wallet>.pending` beside a wallet file): the wallet
+/// file's header and sealing, over CBOR `{version: 1, link: SHA-256 of the link (hex), response: the answer}`.
+pub const PENDING_MAGIC: &[u8; 8] = b"HRCLAIM1";
 /// The wallet file format version this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
 /// Largest QR version [`qr_symbol`] aims for by default (77×77 modules).
@@ -256,6 +259,26 @@ struct StoredEntry {
     trust: Trust,
 }
 
+/// A claim-link answer kept until its credential is stored (CBOR, sealed like the wallet).
+#[derive(Serialize, Deserialize)]
+struct PendingClaim {
+    version: u32,
+    /// SHA-256 of the claim link, hex: recognises the same link given again without keeping its secret.
+    link: String,
+    /// The issuer's answer, as received.
+    response: String,
+}
+
+/// What [`Wallet::import_claim_link`] imported (each stored when it returns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClaimImport {
+    /// The credential of an answer pending from an earlier redemption of another link, imported first.
+    pub resumed: Option<Imported>,
+    /// The credential behind this link (redeemed now, or pending from an earlier redemption of it).
+    pub redeemed: Option<Imported>,
+}
+
 #[derive(Deserialize)]
 struct ClaimResponse {
     id: String,
@@ -282,7 +305,7 @@ impl<S: WalletStorage> Wallet<S> {
             let key = SealingKey::derive(passphrase, &salt, iterations)?;
             return Ok(Wallet { storage, key, iterations, salt, entries: Vec::new(), device_key: None });
         };
-        let (header, sealed_part) = parse_header(&bytes)?;
+        let (header, sealed_part) = parse_header(&bytes, MAGIC)?;
         let key = SealingKey::derive(passphrase, &header.salt, header.iterations)?;
         let plain = key.open(sealed_part, &bytes[..HEADER_LEN]).ok_or(Error::WrongPassphrase)?;
         let (entries, device_key) = decode_contents(&plain)?;
@@ -290,7 +313,9 @@ impl<S: WalletStorage> Wallet<S> {
     }
 
     /// Encrypt the wallet and write it through the storage (atomically, as the storage guarantees). A wallet
-    /// larger than [`MAX_WALLET_BYTES`] is not written ([`Error::PayloadTooLarge`]).
+    /// larger than [`MAX_WALLET_BYTES`] is not written ([`Error::PayloadTooLarge`]). This replaces what is stored
+    /// with what is in memory: where another process may write the same storage, change it through
+    /// [`Wallet::update`] instead, which takes the storage's lock and reads the wallet again first.
     pub fn save(&mut self) -> Result<(), Error> {
         let device_key = match &self.device_key {
             Some(k) => Some(k.to_pkcs8_pem()?),
@@ -311,8 +336,15 @@ impl<S: WalletStorage> Wallet<S> {
             zeroize::Zeroize::zeroize(&mut pem);
         }
         written.map_err(|e| Error::WalletDamaged { reason: e.to_string() })?;
+        let out = self.seal_file(MAGIC, &plain)?;
+        self.storage.save(&out)
+    }
+
+    /// Seal `plain` into a file with this wallet's header (`magic`, its salt and KDF rounds) under its key: the
+    /// wallet file, or a pending claim-link answer. Never makes what a later open would refuse to read.
+    fn seal_file(&self, magic: &[u8; 8], plain: &[u8]) -> Result<Vec<u8>, Error> {
         let mut header = Vec::with_capacity(HEADER_LEN);
-        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(magic);
         header.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
         header.push(KDF_PBKDF2_SHA256);
         header.extend_from_slice(&self.iterations.to_be_bytes());
@@ -323,15 +355,74 @@ impl<S: WalletStorage> Wallet<S> {
             what: "bytes of wallet contents",
         })?;
         header.extend_from_slice(&len.to_be_bytes());
-        let sealed_part = self.key.seal(&plain, &header)?;
+        let sealed_part = self.key.seal(plain, &header)?;
         let mut out = header;
         out.extend_from_slice(&sealed_part);
-        // Never write what a later open would refuse to read.
         if u64::try_from(out.len()).map_or(true, |n| n > MAX_WALLET_BYTES) {
             let limit = usize::try_from(MAX_WALLET_BYTES).unwrap_or(usize::MAX);
             return Err(Error::PayloadTooLarge { limit, what: "bytes in a wallet file" });
         }
-        self.storage.save(&out)
+        Ok(out)
+    }
+
+    /// Open a file [`Wallet::seal_file`] made with `magic`: with this wallet's key when the header has its salt
+    /// and rounds (no key derivation), else with a key derived from `passphrase`, returned beside the plaintext
+    /// with the header it belongs to.
+    #[allow(clippy::type_complexity)]
+    fn unseal(
+        &self,
+        bytes: &[u8],
+        magic: &[u8; 8],
+        passphrase: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, Option<(SealingKey, Header)>), Error> {
+        let (header, sealed_part) = parse_header(bytes, magic)?;
+        let aad = bytes.get(..HEADER_LEN).ok_or(Error::WalletTruncated { expected: HEADER_LEN, found: bytes.len() })?;
+        if header.salt == self.salt && header.iterations == self.iterations {
+            let plain = self.key.open(sealed_part, aad).ok_or(Error::WrongPassphrase)?;
+            return Ok((plain, None));
+        }
+        let key = SealingKey::derive(passphrase, &header.salt, header.iterations)?;
+        let plain = key.open(sealed_part, aad).ok_or(Error::WrongPassphrase)?;
+        Ok((plain, Some((key, header))))
+    }
+
+    /// Replace what is in memory with the wallet as stored now (another process may have saved since it was
+    /// opened). A wallet file that no longer exists reads as an empty wallet.
+    fn reload(&mut self, passphrase: &[u8]) -> Result<(), Error> {
+        let Some(bytes) = self.storage.load()? else {
+            self.entries.clear();
+            self.device_key = None;
+            return Ok(());
+        };
+        let (plain, rekeyed) = self.unseal(&bytes, MAGIC, passphrase)?;
+        let (entries, device_key) = decode_contents(&plain)?;
+        if let Some((key, header)) = rekeyed {
+            self.key = key;
+            self.salt = header.salt;
+            self.iterations = header.iterations;
+        }
+        self.entries = entries;
+        self.device_key = device_key;
+        Ok(())
+    }
+
+    /// Change the wallet as it is stored now, and save the result, with no other writer in between: under the
+    /// storage's write lock ([`WalletStorage::lock`]) the wallet is read again (what other processes saved since
+    /// it was opened is kept, and unsaved changes made here before are dropped), `change` runs, and the result is
+    /// saved. Whatever `change` returns is only returned once the save succeeded; on any error nothing is saved.
+    ///
+    /// `passphrase` is only used when the stored file was made with another salt than the one this wallet was
+    /// opened with (it did not exist then, say).
+    pub fn update<T, E: From<Error>>(
+        &mut self,
+        passphrase: &[u8],
+        change: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let _lock = self.storage.lock()?;
+        self.reload(passphrase)?;
+        let value = change(self)?;
+        self.save()?;
+        Ok(value)
     }
 
     /// The credentials, sorted by issuer, then expiry, then id.
@@ -447,6 +538,189 @@ impl<S: WalletStorage> Wallet<S> {
         Ok(self.insert(entry, now))
     }
 
+    /// Import the credential behind a claim link, spending the link only when nothing else can stop the import,
+    /// and keeping the issuer's answer until the credential is stored.
+    ///
+    /// In order, under the storage's write lock ([`WalletStorage::lock`]), with the wallet read again:
+    /// 1. Under [`ImportPolicy::RequireTrusted`], `trust` must vouch for some issuer key at `now`
+    ///    ([`Error::TrustUnusable`]; checked before the lock).
+    /// 2. An answer pending from an earlier redemption (see below) is imported first. When it was this same link
+    ///    (its SHA-256 is kept, not the link), that is the whole import: the link is not redeemed again.
+    /// 3. The wallet is saved as it is: the check that its location is writable (and the pending import's save).
+    /// 4. `redeem` fetches the answer (the link is spent from here on); its error is [`Error::Redeem`].
+    /// 5. The answer is sealed with the wallet's passphrase and kept ([`WalletStorage::save_pending`]), then
+    ///    imported as [`Wallet::import_claim_response`] does, the wallet saved, and the kept answer removed.
+    ///
+    /// When step 5 fails after the answer was kept, the error says what became of it:
+    /// [`Error::ClaimPending`] when it may still be imported (the save failed, or the trust data does not vouch for
+    /// it: [`Error::Untrusted`]); the next call (same link or another) or [`Wallet::resume_claim`] finishes it,
+    /// without the issuer. [`Error::ClaimUnusable`] when the answer itself can never be imported (not a claim
+    /// answer, revoked, forged, another credential than it names): it is not kept, so it is not tried forever.
+    /// [`Error::ClaimNotKept`] when neither keeping it nor saving the wallet worked (it carries the QR text).
+    /// While a pending answer of another link cannot be imported, this link is not redeemed
+    /// ([`Error::ClaimBlocked`]): there is room for one answer.
+    pub fn import_claim_link(
+        &mut self,
+        passphrase: &[u8],
+        link: &str,
+        trust: &TrustList,
+        now: i64,
+        policy: ImportPolicy,
+        redeem: impl FnOnce() -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Result<ClaimImport, Error> {
+        if policy == ImportPolicy::RequireTrusted {
+            check_trust(trust, now)?;
+        }
+        let _lock = self.storage.lock()?;
+        self.reload(passphrase)?;
+        let link = link_digest(link);
+        let mut outcome = ClaimImport { resumed: None, redeemed: None };
+        if let Some(pending) = self.pending_answer(passphrase)? {
+            let same_link = pending.link == link;
+            // Its save is also the check below (the wallet's location takes a save).
+            let finished = self.import_pending(&pending, trust, now, policy).and_then(|item| {
+                self.save().map_err(|e| Error::ClaimPending { source: Box::new(e) })?;
+                Ok(item)
+            });
+            let item = match finished {
+                Ok(item) => item,
+                Err(e) if same_link => return Err(e),
+                // Not this link's answer: this link stays unspent until the earlier one is dealt with.
+                Err(e) => return Err(Error::ClaimBlocked { source: Box::new(e) }),
+            };
+            self.forget_pending();
+            if same_link {
+                outcome.redeemed = Some(item);
+                return Ok(outcome);
+            }
+            outcome.resumed = Some(item);
+        } else {
+            // The last thing that can fail before the link is spent: the wallet's location must take a save.
+            self.save()?;
+        }
+
+        let body = redeem().map_err(Error::Redeem)?;
+        let kept = self.keep_pending(&link, &body);
+        let item = match self.import_claim_response(&body, trust, now, policy) {
+            Ok(item) => item,
+            Err(e) if !retryable(&e) => {
+                self.forget_pending();
+                return Err(Error::ClaimUnusable { source: Box::new(e) });
+            }
+            Err(e) => return Err(self.not_stored(kept, &body, e)),
+        };
+        if let Err(e) = self.save() {
+            return Err(self.not_stored(kept, &body, e));
+        }
+        self.forget_pending();
+        outcome.redeemed = Some(item);
+        Ok(outcome)
+    }
+
+    /// Finish the import of a claim-link answer pending from an earlier [`Wallet::import_claim_link`], without the
+    /// issuer: `None` when none is pending. Errors as for the pending answer there.
+    pub fn resume_claim(
+        &mut self,
+        passphrase: &[u8],
+        trust: &TrustList,
+        now: i64,
+        policy: ImportPolicy,
+    ) -> Result<Option<Imported>, Error> {
+        let _lock = self.storage.lock()?;
+        self.reload(passphrase)?;
+        let Some(pending) = self.pending_answer(passphrase)? else { return Ok(None) };
+        let item = self.import_pending(&pending, trust, now, policy)?;
+        self.save().map_err(|e| Error::ClaimPending { source: Box::new(e) })?;
+        self.forget_pending();
+        Ok(Some(item))
+    }
+
+    /// Whether a claim-link answer is pending import (see [`Wallet::import_claim_link`]).
+    pub fn has_pending_claim(&self) -> Result<bool, Error> {
+        Ok(self.storage.load_pending()?.is_some())
+    }
+
+    /// The device key, made and saved (under the storage's lock, with the wallet read again) only when the
+    /// stored wallet has none yet: a wallet that has one is not written.
+    pub fn ensure_device_key(&mut self, passphrase: &[u8]) -> Result<&SigningKey, Error> {
+        if self.device_key.is_none() {
+            let _lock = self.storage.lock()?;
+            // Another process may have made one since this wallet was opened: that one is the wallet's key.
+            self.reload(passphrase)?;
+            if self.device_key.is_none() {
+                self.device_key = Some(SigningKey::generate()?);
+                if let Err(e) = self.save() {
+                    // Never hand out a key that is not stored: an issuer could bind a credential to it.
+                    self.device_key = None;
+                    return Err(e);
+                }
+            }
+        }
+        self.device_key()
+    }
+
+    /// The pending claim-link answer, opened.
+    fn pending_answer(&self, passphrase: &[u8]) -> Result<Option<PendingClaim>, Error> {
+        let unreadable = |e: Error| Error::PendingUnreadable { source: Box::new(e) };
+        let Some(bytes) = self.storage.load_pending()? else { return Ok(None) };
+        let (plain, _) = self.unseal(&bytes, PENDING_MAGIC, passphrase).map_err(unreadable)?;
+        let pending: PendingClaim = ciborium::from_reader(plain.as_slice())
+            .map_err(|e| unreadable(Error::WalletDamaged { reason: format!("contents do not decode: {e}") }))?;
+        if pending.version != CONTENTS_VERSION {
+            let reason = format!("contents version {} not supported", pending.version);
+            return Err(unreadable(Error::WalletDamaged { reason }));
+        }
+        Ok(Some(pending))
+    }
+
+    /// Import a pending answer into memory. One the trust data does not vouch for stays pending; one that can
+    /// never be imported is forgotten, so it is reported once rather than tried forever.
+    fn import_pending(
+        &mut self,
+        pending: &PendingClaim,
+        trust: &TrustList,
+        now: i64,
+        policy: ImportPolicy,
+    ) -> Result<Imported, Error> {
+        match self.import_claim_response(pending.response.as_bytes(), trust, now, policy) {
+            Ok(item) => Ok(item),
+            Err(e) if retryable(&e) => Err(Error::ClaimPending { source: Box::new(e) }),
+            Err(e) => {
+                self.forget_pending();
+                Err(Error::ClaimUnusable { source: Box::new(e) })
+            }
+        }
+    }
+
+    /// Seal and keep a redeemed answer until its credential is stored.
+    fn keep_pending(&mut self, link: &str, body: &[u8]) -> Result<(), Error> {
+        let response = String::from_utf8(body.to_vec())
+            .map_err(|_| Error::ClaimResponse("the answer is not UTF-8 JSON".into()))?;
+        let pending = PendingClaim { version: CONTENTS_VERSION, link: link.to_string(), response };
+        let mut plain = Zeroizing::new(Vec::new());
+        ciborium::into_writer(&pending, &mut *plain).map_err(|e| Error::WalletDamaged { reason: e.to_string() })?;
+        let sealed = self.seal_file(PENDING_MAGIC, &plain)?;
+        self.storage.save_pending(&sealed)
+    }
+
+    /// Remove the pending answer once its credential is stored (or can never be). A failure here is harmless: the
+    /// next claim import finds the credential already in the wallet and tries the removal again.
+    fn forget_pending(&mut self) {
+        let _ = self.storage.remove_pending();
+    }
+
+    /// The error for a redeemed answer whose credential is not stored: pending when it was kept, else carrying
+    /// its QR text, the one copy left.
+    fn not_stored(&self, kept: Result<(), Error>, body: &[u8], source: Error) -> Error {
+        match kept {
+            Ok(()) => Error::ClaimPending { source: Box::new(source) },
+            Err(keeping) => {
+                let qr_text = serde_json::from_slice::<ClaimResponse>(body).map(|r| r.qr_text).unwrap_or_default();
+                Error::ClaimNotKept { qr_text, source: Box::new(source), keeping: Box::new(keeping) }
+            }
+        }
+    }
+
     /// The holder device key that dynamic codes are signed with (see [`crate::presentation`]): generated on
     /// first use and kept, encrypted, in the wallet (call [`Wallet::save`] to persist a new one). Its public half
     /// is what an issuer binds a credential to.
@@ -480,6 +754,27 @@ impl<S: WalletStorage> Wallet<S> {
         });
         Imported { id, added: true, standing }
     }
+}
+
+/// Check that `trust` vouches for at least one issuer key at `now` (certificate and bundle unexpired): trust data
+/// that cannot vouch for anything would refuse every credential, so a claim link is not spent on it.
+pub fn check_trust(trust: &TrustList, now: i64) -> Result<(), Error> {
+    let usable = |key: &TrustedKey| now <= key.certificate.expires && key.bundle_expires.is_none_or(|e| now < e);
+    if trust.keys().iter().any(usable) {
+        return Ok(());
+    }
+    Err(Error::TrustUnusable { at: now, keys: trust.keys().len() })
+}
+
+/// Whether an import error may go away with other trust data or policy (so a redeemed answer is worth keeping).
+fn retryable(error: &Error) -> bool {
+    matches!(error, Error::Untrusted { .. })
+}
+
+/// SHA-256 of a claim link, hex.
+fn link_digest(link: &str) -> String {
+    use sha2::Digest;
+    huren_keys::hex(&sha2::Sha256::digest(link.trim().as_bytes()))
 }
 
 /// Decode and check one QR text into an entry, applying the policy.
@@ -565,11 +860,12 @@ struct Header {
 }
 
 /// Check the header and split off the sealed part. Never derives a key for a file that is not a wallet.
-fn parse_header(bytes: &[u8]) -> Result<(Header, &[u8]), Error> {
+fn parse_header<'b>(bytes: &'b [u8], magic: &[u8; 8]) -> Result<(Header, &'b [u8]), Error> {
     let truncated = |expected: usize| Error::WalletTruncated { expected, found: bytes.len() };
-    let magic_len = MAGIC.len().min(bytes.len());
-    if bytes[..magic_len] != MAGIC[..magic_len] {
-        return Err(Error::NotAWallet { reason: "the file does not start with the wallet magic bytes".into() });
+    let magic_len = magic.len().min(bytes.len());
+    if bytes[..magic_len] != magic[..magic_len] {
+        let what = if magic == MAGIC { "the wallet" } else { "a pending claim-link answer" };
+        return Err(Error::NotAWallet { reason: format!("the file does not start with {what}'s magic bytes") });
     }
     if bytes.len() < HEADER_LEN {
         return Err(truncated(HEADER_LEN));

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use huren_keys::{dangerous, CredentialType, KeyCertificate, SigningKey, TrustList};
-use huren_wallet_core::store::{FileStorage, WalletStorage};
+use huren_wallet_core::store::{FileStorage, MemoryStorage, WalletStorage};
 use huren_wallet_core::wallet::{qr_symbol, ImportPolicy, Standing, Trust, Wallet, MAGIC};
 use huren_wallet_core::{transport, Credential, Ecc, Error, QrSymbol};
 
@@ -447,4 +447,163 @@ fn qr_symbol_takes_the_highest_ecc_that_fits() {
     assert_eq!(ecc, Ecc::L);
     assert!(symbol.version() > 15);
     assert!(qr_symbol(&"A".repeat(5000), 15).is_err());
+}
+
+#[test]
+fn update_applies_a_change_to_the_wallet_as_stored_now() {
+    let f = fixture();
+    let dir = TempDir::new("update");
+    // Two processes opened the wallet before either saved (the file did not exist yet: two salts).
+    let mut first = open(&dir.file(), PASS).unwrap();
+    let mut second = open(&dir.file(), PASS).unwrap();
+    let one = qr(&green(1, NOW), &f.gd);
+    let two = qr(&green(2, NOW), &f.gd);
+    let policy = ImportPolicy::RequireTrusted;
+    assert!(first.update(PASS, |w| w.import_qr(&one, &f.trust, NOW, policy)).unwrap().added);
+    assert!(second.update(PASS, |w| w.import_qr(&two, &f.trust, NOW, policy)).unwrap().added);
+    // The first one's stale view does not undo the second's import either.
+    let again = first.update(PASS, |w| w.import_qr(&two, &f.trust, NOW, policy)).unwrap();
+    assert!(!again.added, "read again under the lock: already there");
+    assert_eq!(ids(&open(&dir.file(), PASS).unwrap()), vec![huren_keys::hex(&[1; 8]), huren_keys::hex(&[2; 8])]);
+    // A failed change saves nothing.
+    let err = first.update(PASS, |w| w.delete("0000")).unwrap_err();
+    assert!(matches!(err, Error::NotInWallet { .. }));
+    assert!(FileStorage::new(dir.file()).lock_path().exists(), "writers are serialised by a lock file");
+
+    // The device key is made once, by whichever writer comes first, and then kept.
+    let made = first.ensure_device_key(PASS).unwrap().public().clone();
+    let bytes = std::fs::read(dir.file()).unwrap();
+    assert_eq!(second.ensure_device_key(PASS).unwrap().public(), &made, "the stored key, not a second one");
+    assert_eq!(first.ensure_device_key(PASS).unwrap().public(), &made);
+    assert_eq!(std::fs::read(dir.file()).unwrap(), bytes, "a wallet that has a key is not written again");
+}
+
+/// A redeem function that must not be called.
+fn no_redeem() -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+    panic!("the claim link must not be redeemed")
+}
+
+fn answer(text: &str, id: u8, status: &str) -> Vec<u8> {
+    serde_json::json!({ "id": huren_keys::hex(&[id; 8]), "qr_text": text, "status": status }).to_string().into_bytes()
+}
+
+#[test]
+fn a_claim_link_is_redeemed_only_when_the_import_can_finish() {
+    let f = fixture();
+    let dir = TempDir::new("claim-checks");
+    let policy = ImportPolicy::RequireTrusted;
+    let text = qr(&green(1, NOW), &f.gd);
+
+    // Trust data that vouches for nothing at this time, or a location that cannot be written: not redeemed.
+    let mut wallet = open(&dir.file(), PASS).unwrap();
+    let err = wallet.import_claim_link(PASS, "https://i/v1/claim/a", &f.trust, NOW + 3 * 365 * DAY, policy, no_redeem);
+    assert!(matches!(err, Err(Error::TrustUnusable { keys: 1, .. })), "{err:?}");
+    let err = wallet.import_claim_link(PASS, "https://i/v1/claim/a", &TrustList::default(), NOW, policy, no_redeem);
+    assert!(matches!(err, Err(Error::TrustUnusable { keys: 0, .. })), "{err:?}");
+    let mut nowhere = open(&dir.0.join("missing").join("wallet.hrw"), PASS).unwrap();
+    let err = nowhere.import_claim_link(PASS, "https://i/v1/claim/a", &f.trust, NOW, policy, no_redeem);
+    assert!(matches!(err, Err(Error::Storage { .. })), "{err:?}");
+    // A failed redemption changes nothing but the (empty) wallet's first save.
+    let err = wallet.import_claim_link(PASS, "https://i/v1/claim/a", &f.trust, NOW, policy, || Err("HTTP 410".into()));
+    assert!(matches!(err, Err(Error::Redeem(ref e)) if e.to_string() == "HTTP 410"), "{err:?}");
+    assert!(!FileStorage::new(dir.file()).pending_path().exists());
+
+    // Redeemed, then the save fails (a directory where the temporary file goes): the answer is kept, sealed.
+    let storage = FileStorage::new(dir.file());
+    let blocker = storage.temp_path().join("blocker");
+    let err = wallet
+        .import_claim_link(PASS, "https://i/v1/claim/a", &f.trust, NOW, policy, || {
+            std::fs::create_dir_all(&blocker)?;
+            Ok(answer(&text, 1, "valid"))
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::ClaimPending { ref source } if matches!(**source, Error::Storage { .. })), "{err:?}");
+    let kept = std::fs::read(storage.pending_path()).unwrap();
+    assert!(kept.starts_with(b"HRCLAIM1"));
+    assert!(!String::from_utf8_lossy(&kept).contains("HR1:"), "sealed, not plain text");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(storage.pending_path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only");
+    }
+    assert!(open(&dir.file(), PASS).unwrap().list().is_empty());
+    assert!(open(&dir.file(), PASS).unwrap().has_pending_claim().unwrap());
+
+    // While the location stays broken, the retry fails again and keeps the answer; once fixed, the same link
+    // finishes the import without redeeming it again.
+    let mut retry = open(&dir.file(), PASS).unwrap();
+    let err = retry.import_claim_link(PASS, "https://i/v1/claim/a", &f.trust, NOW, policy, no_redeem).unwrap_err();
+    assert!(matches!(err, Error::ClaimPending { .. }), "{err:?}");
+    std::fs::remove_dir_all(storage.temp_path()).unwrap();
+    let done = retry.import_claim_link(PASS, " https://i/v1/claim/a\n", &f.trust, NOW, policy, no_redeem).unwrap();
+    assert!(done.resumed.is_none());
+    assert!(done.redeemed.unwrap().added);
+    assert!(!storage.pending_path().exists(), "removed once stored");
+    assert_eq!(ids(&open(&dir.file(), PASS).unwrap()), vec![huren_keys::hex(&[1; 8])]);
+}
+
+#[test]
+fn a_kept_answer_waits_for_trust_and_one_that_can_never_be_imported_is_dropped() {
+    let f = fixture();
+    let dir = TempDir::new("claim-answers");
+    let policy = ImportPolicy::RequireTrusted;
+    let stranger_text = qr(&credential("CN-BJ", 2, NOW, NOW + DAY, status("green")), &f.stranger);
+    let mut wallet = open(&dir.file(), PASS).unwrap();
+
+    // Trust data that does not vouch for the credential: kept, and it blocks a new link until it is imported.
+    let err = wallet
+        .import_claim_link(PASS, "https://i/v1/claim/b", &f.trust, NOW, policy, || {
+            Ok(answer(&stranger_text, 2, "valid"))
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ClaimPending { ref source } if matches!(**source, Error::Untrusted { .. })),
+        "{err:?}"
+    );
+    let err = wallet.import_claim_link(PASS, "https://i/v1/claim/c", &f.trust, NOW, policy, no_redeem).unwrap_err();
+    assert!(
+        matches!(err, Error::ClaimBlocked { ref source } if matches!(**source, Error::ClaimPending { .. })),
+        "{err:?}"
+    );
+    assert!(matches!(wallet.resume_claim(PASS, &f.trust, NOW, policy), Err(Error::ClaimPending { .. })));
+    // Another passphrase does not open it (and does not remove it).
+    let mut other = Wallet::open_with_iterations(MemoryStorage::default(), b"other", ITERATIONS).unwrap();
+    other.save().unwrap();
+    let mut storage = other.into_storage();
+    storage.pending = std::fs::read(FileStorage::new(dir.file()).pending_path()).ok();
+    let mut other = Wallet::open(storage, b"other").unwrap();
+    let err = other.resume_claim(b"other", &f.trust, NOW, policy).unwrap_err();
+    assert!(matches!(err, Error::PendingUnreadable { .. }), "{err:?}");
+    // A wallet made anew (another salt) with the same passphrase opens it: the answer carries its own header.
+    let kept = std::fs::read(FileStorage::new(dir.file()).pending_path()).unwrap();
+    let fresh = MemoryStorage { bytes: None, pending: Some(kept) };
+    let mut fresh = Wallet::open_with_iterations(fresh, PASS, ITERATIONS).unwrap();
+    assert!(fresh.resume_claim(PASS, &f.trust, NOW, ImportPolicy::AllowUntrusted).unwrap().unwrap().added);
+    assert_eq!(fresh.into_storage().pending, None);
+    // Resumed with a policy that allows it: imported, without the issuer.
+    let resumed = wallet.resume_claim(PASS, &f.trust, NOW, ImportPolicy::AllowUntrusted).unwrap().unwrap();
+    assert!(resumed.added && matches!(resumed.standing, Standing::Untrusted { .. }));
+    assert_eq!(wallet.resume_claim(PASS, &f.trust, NOW, policy).unwrap(), None, "nothing left");
+
+    // An answer that can never be imported (revoked) is not kept, so the next link is redeemed normally.
+    let text = qr(&green(3, NOW), &f.gd);
+    let err = wallet
+        .import_claim_link(PASS, "https://i/v1/claim/d", &f.trust, NOW, policy, || Ok(answer(&text, 3, "revoked")))
+        .unwrap_err();
+    assert!(matches!(err, Error::ClaimUnusable { .. }), "{err:?}");
+    assert!(!wallet.has_pending_claim().unwrap());
+    let fine = wallet
+        .import_claim_link(PASS, "https://i/v1/claim/e", &f.trust, NOW, policy, || Ok(answer(&text, 3, "valid")))
+        .unwrap();
+    assert!(fine.redeemed.unwrap().added);
+    assert_eq!(open(&dir.file(), PASS).unwrap().list().len(), 2);
+
+    // In memory too (no lock to take): the same flow.
+    let mut memory = Wallet::open_with_iterations(MemoryStorage::default(), PASS, ITERATIONS).unwrap();
+    let err = memory
+        .import_claim_link(PASS, "x", &f.trust, NOW, policy, || Ok(answer(&stranger_text, 2, "valid")))
+        .unwrap_err();
+    assert!(matches!(err, Error::ClaimPending { .. }));
+    assert!(memory.resume_claim(PASS, &f.trust, NOW, ImportPolicy::AllowUntrusted).unwrap().is_some());
 }

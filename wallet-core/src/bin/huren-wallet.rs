@@ -4,6 +4,10 @@
 //! `export` (PNG or SVG), `present` (the dynamic code of a holder-bound credential, refreshed every 30 s),
 //! `device-key` (the public key an issuer binds credentials to) and `delete`. The passphrase comes from
 //! `$HUREN_WALLET_PASSPHRASE` or `--passphrase-file`. Exit status: 0 on success, 2 on any error.
+//!
+//! Commands that change the wallet hold its lock file (`<wallet>.lock`) while they read, change and save it, so
+//! parallel runs never undo each other. A claim link is redeemed only after everything else was checked, and the
+//! issuer's answer is kept (sealed) in `<wallet>.pending` until its credential is stored: see `import --help`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +18,7 @@ use clap::{Parser, Subcommand};
 use huren_keys::{TrustFile, TrustList, TrustState};
 use huren_wallet_core::presentation;
 use huren_wallet_core::store::FileStorage;
-use huren_wallet_core::wallet::{qr_symbol, Entry, ImportPolicy, Standing, Wallet, MAX_QR_VERSION};
+use huren_wallet_core::wallet::{qr_symbol, Entry, ImportPolicy, Imported, Standing, Wallet, MAX_QR_VERSION};
 
 #[derive(Parser)]
 #[command(name = "huren-wallet", version, about = "A resident's Huren credentials, offline")]
@@ -35,13 +39,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Import a credential: from a claim link (redeemed once at the issuer), QR text, or a file of QR text.
+    ///
+    /// A claim link works once. It is redeemed only after the trust data, the passphrase and the wallet's
+    /// location (writable, lock taken) were checked, and the issuer's answer is kept, sealed with the passphrase,
+    /// in `<wallet>.pending` until the credential is stored. If the import fails after that (the save failed, or
+    /// the trust data does not vouch for the credential), fix the cause and run the same command again, or use
+    /// `--resume` instead of `--claim`: the kept answer is imported without the issuer. A kept answer is also
+    /// imported first by the next `--claim` import. An answer that can never be imported (revoked, not a
+    /// credential) is not kept: ask the issuer for a new link. Delete `<wallet>.pending` to give a kept one up.
     Import {
         /// Trust data to check it against: a trust file (`huren-issuer init`) or a trust store (`huren-verifier`).
         #[arg(long)]
         trust: PathBuf,
-        /// A claim link (`https://issuer/v1/claim/...`), redeemed now.
-        #[arg(long, conflicts_with_all = ["file", "text"])]
+        /// A claim link (`https://issuer/v1/claim/...`), redeemed now (unless its answer is already kept).
+        #[arg(long, conflicts_with_all = ["file", "text", "resume"])]
         claim: Option<String>,
+        /// Finish the import of a claim-link answer kept by an earlier `--claim` import, without the issuer.
+        #[arg(long, conflicts_with_all = ["file", "text"])]
+        resume: bool,
         /// A file of QR text (one code per line) or a saved claim-link response.
         #[arg(long, conflicts_with = "text")]
         file: Option<PathBuf>,
@@ -112,27 +127,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let now = time_or_now(cli.at.as_deref())?;
     let path = wallet_path(cli.wallet)?;
     let passphrase = passphrase(cli.passphrase_file.as_deref())?;
-    let mut wallet = Wallet::open(FileStorage::new(&path), passphrase.as_bytes())
-        .with_context(|| format!("opening the wallet {}", path.display()))?;
+    let storage = FileStorage::new(&path);
+    let pending_path = storage.pending_path();
+    let pass = passphrase.as_bytes();
+    let mut wallet = Wallet::open(storage, pass).with_context(|| format!("opening the wallet {}", path.display()))?;
     match cli.command {
-        Command::Import { trust, claim, file, allow_untrusted, text } => {
+        Command::Import { trust, claim, resume, file, allow_untrusted, text } => {
             let trust = load_trust(&trust)?;
             let policy = if allow_untrusted { ImportPolicy::AllowUntrusted } else { ImportPolicy::RequireTrusted };
-            let imported = if let Some(url) = claim {
-                let body = redeem(&url)?;
-                vec![wallet.import_claim_response(&body, &trust, now, policy)?]
+            // Each `Imported` is printed only once the wallet holding it was saved.
+            let imported: Vec<(Imported, &str)> = if let Some(url) = &claim {
+                let outcome = wallet
+                    .import_claim_link(pass, url, &trust, now, policy, || redeem(url).map_err(Into::into))
+                    .map_err(|e| claim_error(e, &pending_path))?;
+                let resumed = outcome.resumed.map(|item| (item, " (kept from an earlier claim link)"));
+                resumed.into_iter().chain(outcome.redeemed.map(|item| (item, ""))).collect()
+            } else if resume {
+                match wallet.resume_claim(pass, &trust, now, policy).map_err(|e| claim_error(e, &pending_path))? {
+                    Some(item) => vec![(item, " (kept from an earlier claim link)")],
+                    None => bail!("no claim-link answer is waiting to be imported ({})", pending_path.display()),
+                }
             } else if let Some(file) = file {
                 let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                wallet.import_file(&bytes, &trust, now, policy)?
+                wallet
+                    .update(pass, |w| w.import_file(&bytes, &trust, now, policy))?
+                    .into_iter()
+                    .map(|i| (i, ""))
+                    .collect()
             } else if let Some(text) = text {
-                vec![wallet.import_qr(text.trim(), &trust, now, policy)?]
+                vec![(wallet.update(pass, |w| w.import_qr(text.trim(), &trust, now, policy))?, "")]
             } else {
-                bail!("give a claim link (--claim), a file (--file) or QR text");
+                bail!("give a claim link (--claim), a file (--file), QR text, or --resume");
             };
-            wallet.save().context("saving the wallet")?;
-            for item in imported {
+            for (item, note) in imported {
                 let what = if item.added { "imported" } else { "already in the wallet:" };
-                println!("{what} {}: {}", item.id, standing_text(&item.standing));
+                println!("{what} {}{note}: {}", item.id, standing_text(&item.standing));
+            }
+            if claim.is_none() && !resume && wallet.has_pending_claim()? {
+                eprintln!(
+                    "note: a claim-link answer is waiting to be imported ({}): run `huren-wallet import --resume \
+                     --trust FILE`",
+                    pending_path.display()
+                );
             }
         }
         Command::List => {
@@ -169,9 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (entry.cose().to_vec(), entry.credential().holder.clone(), entry.qr_text().to_string());
             let line = describe(entry, now);
             // A device key made just now is kept before anything is shown: an issuer may bind credentials to it.
-            wallet.device_key()?;
-            wallet.save().context("saving the wallet")?;
-            let device = wallet.device_key()?;
+            let device = wallet.ensure_device_key(pass).context("saving the wallet's new device key")?;
             if let Some(holder) = &holder {
                 if holder.public_key() != device.public() {
                     bail!("this credential is bound to another device's key: this wallet cannot present it");
@@ -204,8 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::DeviceKey { out } => {
-            let public = wallet.device_key()?.public().clone();
-            wallet.save().context("saving the wallet")?;
+            let public = wallet.ensure_device_key(pass).context("saving the wallet's new device key")?.public().clone();
             let raw = &public.spki_der()[12..];
             println!("device key {} (Ed25519): {}", public.kid(), huren_keys::hex(raw));
             if let Some(out) = out {
@@ -213,8 +246,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Delete { id } => {
-            let entry = wallet.delete(&id)?;
-            wallet.save().context("saving the wallet")?;
+            let entry = wallet.update(pass, |w| w.delete(&id)).context("deleting from the wallet")?;
             println!("deleted {} ({})", entry.id(), entry.credential().issuer);
         }
     }
@@ -261,6 +293,30 @@ fn load_trust(path: &Path) -> anyhow::Result<TrustList> {
     let state = TrustState::decode(&bytes)
         .with_context(|| format!("{} is neither a trust file nor a trust store", path.display()))?;
     Ok(state.trust_list())
+}
+
+/// A claim import's error, with what the resident can do about a kept answer.
+fn claim_error(error: huren_wallet_core::Error, pending: &Path) -> anyhow::Error {
+    use huren_wallet_core::Error;
+    let hint = match &error {
+        Error::ClaimPending { .. } => format!(
+            "the answer is kept, sealed, in {}: once that is fixed, run this import again (the same claim link, \
+             or --resume instead of --claim); the issuer is not needed. Delete that file to give the credential up.",
+            pending.display()
+        ),
+        Error::ClaimBlocked { source } if matches!(**source, Error::ClaimUnusable { .. }) => {
+            "that answer is dropped: run this import again".into()
+        }
+        Error::ClaimBlocked { .. } => format!(
+            "finish the earlier one with `huren-wallet import --resume --trust FILE` (or --allow-untrusted), or \
+             delete {} to give it up; then run this import again",
+            pending.display()
+        ),
+        Error::PendingUnreadable { .. } => format!("delete {} to give that credential up", pending.display()),
+        Error::ClaimUnusable { .. } => "if the link is now refused, ask the issuer for a new one".into(),
+        _ => return error.into(),
+    };
+    anyhow::anyhow!("{error}\n{hint}")
 }
 
 /// Redeem a claim link: one GET, at most 1 MiB of answer, 20 s.
