@@ -1,4 +1,5 @@
-//! The crate's integration tests, one module per file, linked into one test binary (see Cargo.toml).
+//! The crate's integration tests, one module per file, linked into one test binary (see Cargo.toml;
+//! `trace_redaction.rs` is a binary of its own).
 
 // `service` first: its set-up helpers and `on_both_backends!` serve the modules after it.
 #[macro_use]
@@ -17,5 +18,4 @@ mod provinces;
 mod serve_limits;
 mod storage;
 mod throttle;
-mod trace_redaction;
 mod upgrade;
