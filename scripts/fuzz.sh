@@ -5,9 +5,10 @@
 #   bash scripts/fuzz.sh smoke            # 10 s per target from the committed corpus, which stays untouched (CI)
 #   bash scripts/fuzz.sh long 600 [T...]  # 600 s per target (or the named ones), corpus grown in place, then cmin
 #
-# Smoke builds are quick builds (opt-level 1, dead code stripped, in target/fuzz-smoke) with everything else as
-# for the long runs (AddressSanitizer, debug assertions, the same targets): a smoke run replays the committed
-# corpus and fuzzes briefly, it does not search for hours. Smoke runs go FUZZ_JOBS (default 2) at a time, one core
+# Smoke builds are quick builds (opt-level 1, no debug info, in target/fuzz-smoke) with everything else as for the
+# long runs (AddressSanitizer, coverage, the same targets): a smoke run replays the committed corpus and fuzzes
+# briefly, it does not search for hours. A crash it finds names the function; for file and line, run the input
+# again with cargo-fuzz's own build: cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>. Smoke runs go FUZZ_JOBS (default 2) at a time, one core
 # each. Long runs use cargo-fuzz's own release build in fuzz/target, one target at a time.
 #
 # Environment: FUZZ_LOGS (default target/fuzz-logs) keeps one log per target; FUZZ_CPU pins a long run to a core
@@ -41,7 +42,8 @@ flags_for() {
 }
 
 if [ "$mode" = build ] || [ "$mode" = smoke ]; then
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo +nightly fuzz build --fuzz-dir "$root/fuzz" --strip-dead-code \
+  # RUSTFLAGS come after cargo-fuzz's own flags, so -Cdebuginfo=0 wins over its line tables.
+  RUSTFLAGS="-Cdebuginfo=0" CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo +nightly fuzz build --fuzz-dir "$root/fuzz" \
     --target-dir "$smoke_dir" ${FUZZ_SANITIZER:+--sanitizer "$FUZZ_SANITIZER"}
 fi
 if [ "$mode" = build ]; then
