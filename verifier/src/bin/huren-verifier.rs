@@ -306,11 +306,10 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
     let mut items = items.into_iter().peekable();
     while items.peek().is_some() {
         // A chunk at a time: images scanned, then every code in the chunk verified together (one signature batch).
-        let chunk: Vec<(String, InputCodes)> =
-            items.by_ref().take(BATCH_SIZE).map(|(label, content)| (label, codes_in(content, &limits))).collect();
-        let codes: Vec<InputCodes> = chunk.iter().map(|(_, codes)| codes.clone()).collect();
+        let (labels, codes): (Vec<String>, Vec<InputCodes>) =
+            items.by_ref().take(BATCH_SIZE).map(|(label, content)| (label, codes_in(content, &limits))).unzip();
         let answers = checkpoint.answer_inputs(&codes, now);
-        for ((label, _), answer) in chunk.iter().zip(answers) {
+        for (label, answer) in labels.iter().zip(answers) {
             progress.inc(1);
             let several_codes = answer.several_codes_note();
             let (text, outcome, codes_found) = (answer.text.as_deref(), &answer.outcome, answer.codes_found);
