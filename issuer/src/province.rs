@@ -319,7 +319,8 @@ impl Province {
         rename(&staged_key, &files.issuer_key())?;
         rename(&staged_cert, &files.issuer_certificate())?;
         // The retired files' new directory entries; the province directory is flushed with the metadata below.
-        RealFs.sync_dir(&retired)?;
+        huren_plumbing::files::ReplaceOps::sync_dir(&mut huren_plumbing::files::RealFs, &retired)
+            .map_err(io(&retired))?;
         let metadata = Metadata {
             province: self.code().to_string(),
             root_kid: root.public().kid().to_hex(),
@@ -425,56 +426,11 @@ fn anchor_of<'t>(trust: &'t mut TrustFile, code: &str) -> Result<&'t mut Provinc
         .ok_or_else(|| Error::Directory(format!("trust file has no root for {code}")))
 }
 
-/// Replace a file atomically: temporary file, fsync, rename.
+/// Replace a file atomically (`huren_plumbing::files::replace`): temporary file, fsync, rename, directory fsync.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    replace_file_with(&mut RealFs, path, bytes)
-}
-
-/// The file system operations an atomic replacement is made of, so that a test can see which are done, in which
-/// order, and make one fail (the real ones are [`RealFs`]).
-trait ReplaceOps {
-    /// Write a new file and flush it to disk.
-    fn write_synced(&mut self, path: &Path, bytes: &[u8]) -> Result<(), Error>;
-    /// Rename `from` over `to`.
-    fn rename(&mut self, from: &Path, to: &Path) -> Result<(), Error>;
-    /// Flush a directory's entries to disk.
-    fn sync_dir(&mut self, dir: &Path) -> Result<(), Error>;
-}
-
-/// The real file system.
-struct RealFs;
-
-impl ReplaceOps for RealFs {
-    fn write_synced(&mut self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
-        let _ = std::fs::remove_file(path);
-        write_new(path, bytes)
-    }
-
-    fn rename(&mut self, from: &Path, to: &Path) -> Result<(), Error> {
-        std::fs::rename(from, to).map_err(io(to))
-    }
-
-    fn sync_dir(&mut self, dir: &Path) -> Result<(), Error> {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
-    }
-}
-
-/// [`replace_file`] over `ops`: the temporary file is flushed before the rename (a crash never leaves a half
-/// file under the real name), and the directory after it (the rename itself is on disk only then; until it is,
-/// a crash may bring the old file back after a later step already relied on the new one).
-fn replace_file_with(ops: &mut dyn ReplaceOps, path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let temp = path.with_extension("tmp");
-    ops.write_synced(&temp, bytes)?;
-    ops.rename(&temp, path)?;
-    ops.sync_dir(directory_of(path))
-}
-
-/// The directory that holds `path` (`.` for a bare file name).
-fn directory_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
+    use huren_plumbing::files::{replace, Access};
+    replace(path, &path.with_extension("tmp"), bytes, Access::Default)
+        .map_err(|e| Error::Io { path: e.path.display().to_string(), source: e.source })
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -609,64 +565,6 @@ mod tests {
             sign1.verify(&key.certificate.public_key).unwrap();
         }
         assert!(dir.join("retired").join(format!("issuer-{}.key.pem", old.kid().to_hex())).exists());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// The real operations, recorded in order; `fail` makes the named one fail instead.
-    struct Recording {
-        steps: Vec<String>,
-        fail: Option<&'static str>,
-    }
-
-    impl Recording {
-        fn step(&mut self, name: &'static str, path: &Path) -> Result<(), Error> {
-            self.steps.push(format!("{name} {}", path.file_name().map_or("?".into(), |n| n.to_string_lossy())));
-            match self.fail {
-                Some(failing) if failing == name => {
-                    Err(Error::Io { path: path.display().to_string(), source: std::io::Error::other("injected") })
-                }
-                _ => Ok(()),
-            }
-        }
-    }
-
-    impl ReplaceOps for Recording {
-        fn write_synced(&mut self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
-            self.step("write+fsync", path)?;
-            RealFs.write_synced(path, bytes)
-        }
-        fn rename(&mut self, from: &Path, to: &Path) -> Result<(), Error> {
-            self.step("rename-over", to)?;
-            RealFs.rename(from, to)
-        }
-        fn sync_dir(&mut self, dir: &Path) -> Result<(), Error> {
-            self.step("fsync-dir", dir)?;
-            RealFs.sync_dir(dir)
-        }
-    }
-
-    #[test]
-    fn a_replaced_file_is_synced_renamed_then_its_directory_synced() {
-        let dir = temp("replace");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("trust.cbor");
-        std::fs::write(&path, b"old").unwrap();
-        let dir_name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let mut ops = Recording { steps: Vec::new(), fail: None };
-        replace_file_with(&mut ops, &path, b"new").unwrap();
-        // The rename is durable only once the directory holding it is flushed.
-        assert_eq!(ops.steps, ["write+fsync trust.tmp", "rename-over trust.cbor", &format!("fsync-dir {dir_name}")]);
-        assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        assert!(!dir.join("trust.tmp").exists());
-        // A failure at any step is reported, never swallowed; before the rename the old file stays whole.
-        for (step, content) in [("write+fsync", "new"), ("rename-over", "new"), ("fsync-dir", "newer")] {
-            let mut ops = Recording { steps: Vec::new(), fail: Some(step) };
-            assert!(matches!(replace_file_with(&mut ops, &path, b"newer"), Err(Error::Io { .. })), "{step}");
-            assert_eq!(std::fs::read(&path).unwrap(), content.as_bytes(), "{step}");
-        }
-        // A bare file name is in the current directory, which is the one to flush.
-        assert_eq!(directory_of(Path::new("province.json")), Path::new("."));
-        assert_eq!(directory_of(Path::new("/p/province.json")), Path::new("/p"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -137,9 +137,9 @@ const SINGLE_BELOW: usize = 4;
 /// # Example
 ///
 /// ```
-/// use huren_keys::{dangerous, BatchVerifier, Error, Signer};
+/// use huren_keys::{BatchVerifier, Error, Signer, SigningKey};
 ///
-/// let key = dangerous::signing_key_from_seed(&[1; 32])?;
+/// let key = SigningKey::generate()?;
 /// let good = key.sign(b"first");
 /// let mut batch = BatchVerifier::new();
 /// assert_eq!(batch.add(key.public(), b"first", &good)?, 0);

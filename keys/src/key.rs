@@ -1,7 +1,9 @@
 //! Public keys (EdDSA, ES256, PS256), key ids, and Ed25519 signing keys kept in PKCS#8 PEM files.
 
 use std::fmt;
+#[cfg(feature = "files")]
 use std::io::Write;
+#[cfg(feature = "files")]
 use std::path::Path;
 
 use ed25519_dalek::pkcs8::DecodePrivateKey;
@@ -344,26 +346,35 @@ impl SigningKey {
 
     /// Write the key as RFC 8410 PKCS#8 v1 PEM to a new file readable by its owner only (mode 0600).
     /// An existing file is never overwritten.
+    #[cfg(feature = "files")]
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let pem = self.to_pkcs8_pem()?;
         write_private(path, pem.as_bytes())
     }
 
     /// Read a key written by [`SigningKey::save`].
+    #[cfg(feature = "files")]
     pub fn load(path: &Path) -> Result<Self, Error> {
         Self::load_with(path, None)
     }
 
     /// Read a key written by [`SigningKey::save`] or [`SigningKey::save_encrypted`] (which needs the passphrase).
+    #[cfg(feature = "files")]
     pub fn load_with(path: &Path, passphrase: Option<&[u8]>) -> Result<Self, Error> {
         let text = Zeroizing::new(
             std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?,
         );
+        Self::from_key_file(&text, passphrase, &path.display().to_string())
+    }
+
+    /// Read a key file's text: plain PKCS#8 PEM, or Huren's encrypted container (which needs the passphrase).
+    /// `name` says in errors which key it was.
+    pub fn from_key_file(text: &str, passphrase: Option<&[u8]>, name: &str) -> Result<Self, Error> {
         if !text.starts_with(ENCRYPTED_BEGIN) {
-            return Self::from_pkcs8_pem(&text);
+            return Self::from_pkcs8_pem(text);
         }
-        let passphrase = passphrase
-            .ok_or_else(|| Error::KeyEncoding(format!("{} is encrypted: a passphrase is needed", path.display())))?;
+        let passphrase =
+            passphrase.ok_or_else(|| Error::KeyEncoding(format!("{name} is encrypted: a passphrase is needed")))?;
         let hex_body: String =
             text.lines().filter(|l| !l.starts_with("-----")).flat_map(|l| l.trim().chars()).collect();
         let bytes = unhex(&hex_body).map_err(|e| Error::KeyEncoding(format!("encrypted key: {e}")))?;
@@ -371,16 +382,21 @@ impl SigningKey {
         Self::from_pkcs8_der(&decrypt_key(&bytes, passphrase)?)
     }
 
-    /// Write the key encrypted under a passphrase (PBKDF2-HMAC-SHA256 with `iterations`, then AES-256-GCM over the
-    /// RFC 8410 PKCS#8 v1 DER), to a new file readable by its owner only. Use [`KDF_ITERATIONS`] outside tests.
-    /// The container is Huren's own (standard tools cannot open it); what it seals is the standard encoding, and
-    /// `huren-keys export` writes it out as a plain PEM file.
+    /// Write the key encrypted under a passphrase ([`SigningKey::to_encrypted_file`]) to a new file readable by its
+    /// owner only. Use [`KDF_ITERATIONS`] outside tests.
+    #[cfg(feature = "files")]
     pub fn save_encrypted(&self, path: &Path, passphrase: &[u8], iterations: u32) -> Result<(), Error> {
+        write_private(path, self.to_encrypted_file(passphrase, iterations)?.as_bytes())
+    }
+
+    /// The key encrypted under a passphrase (PBKDF2-HMAC-SHA256 with `iterations`, then AES-256-GCM over the
+    /// RFC 8410 PKCS#8 v1 DER), as the text of a key file. The container is Huren's own (standard tools cannot open
+    /// it); what it seals is the standard encoding, and `huren-keys export` writes it out as a plain PEM file.
+    pub fn to_encrypted_file(&self, passphrase: &[u8], iterations: u32) -> Result<Zeroizing<String>, Error> {
         let sealed = encrypt_key(&self.to_pkcs8_der(), passphrase, iterations)?;
         let body: Vec<String> =
             hex(&sealed).as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-        let text = format!("{ENCRYPTED_BEGIN}\n{}\n{ENCRYPTED_END}\n", body.join("\n"));
-        write_private(path, text.as_bytes())
+        Ok(Zeroizing::new(format!("{ENCRYPTED_BEGIN}\n{}\n{ENCRYPTED_END}\n", body.join("\n"))))
     }
 
     /// The public half.
@@ -397,6 +413,7 @@ const ENCRYPTED_END: &str = "-----END HUREN ENCRYPTED PRIVATE KEY-----";
 const KEY_AAD: &[u8] = b"huren encrypted key v1";
 
 /// A new file, mode 0600 on Unix, never overwriting, flushed to disk.
+#[cfg(feature = "files")]
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.display().to_string(), source };
     let mut options = std::fs::OpenOptions::new();
@@ -448,6 +465,7 @@ impl Signer for SigningKey {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "files")]
     #[test]
     fn pem_round_trip_keeps_the_key_and_the_file_is_private() {
         let dir = std::env::temp_dir().join(format!("huren-keys-{}", std::process::id()));
@@ -467,6 +485,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[cfg(feature = "files")]
     #[test]
     fn encrypted_key_files_need_the_right_passphrase_and_detect_tampering() {
         let dir = std::env::temp_dir().join(format!("huren-keys-enc-{}", std::process::id()));
@@ -562,6 +581,7 @@ mod tests {
         assert!(matches!(unhex("00+a"), Err(Error::HexInvalid(m)) if m.contains("byte 2")), "the position is named");
     }
 
+    #[cfg(feature = "files")]
     #[test]
     fn an_encrypted_key_spelt_with_a_sign_is_refused() {
         let dir = std::env::temp_dir().join(format!("huren-keys-sign-{}", std::process::id()));

@@ -23,10 +23,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod alg;
+mod authorise;
 mod bundle;
 pub mod cbor;
 mod cert;
 pub mod cose;
+#[cfg(feature = "dangerous-test-hooks")]
 pub mod dangerous;
 mod ed25519;
 mod error;
@@ -39,6 +41,7 @@ mod trust;
 mod verified;
 
 pub use alg::Algorithm;
+pub use authorise::{Claimed, KeyRefusal, SignerRefusal};
 pub use bundle::{
     AcceptancePolicy, IssuerKey, KeyRevocation, ProvinceBundle, StatusListDescriptor, TrustBundle, BUNDLE_CONTENT_TYPE,
     MAX_TRUST_BUNDLE_BYTES, TRUST_BUNDLE_VERSION,

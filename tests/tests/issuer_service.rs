@@ -9,8 +9,9 @@ use huren_issuer::service::{app, create_token, AppState};
 use huren_issuer::storage::Database;
 use huren_keys::StatusListDescriptor;
 use huren_tests::fixtures::{TestFederation, T0};
-use huren_verifier::status::{sync_status, StatusUpdate};
+use huren_verifier::status::StatusUpdate;
 use huren_verifier::store::{Freshness, TrustStore};
+use huren_verifier::sync::sync_status;
 use huren_verifier::sync::{sync, SyncOptions, SyncOutcome};
 use huren_verifier::{Code, Policy};
 

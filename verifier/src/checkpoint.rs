@@ -2,14 +2,12 @@
 //! policy and freshness limits, and the answers it gives — the one place the CLI and the kiosk both verify
 //! through, so a code gets the same answer from either.
 
-use std::path::Path;
-
-use huren_keys::{TrustFile, TrustList};
+use huren_keys::TrustList;
 use huren_wallet_core::Body;
 use serde_json::json;
 
 use crate::dcc::{verify_dcc, DccTrust, VerifiedDcc, HC1_PREFIX};
-use crate::store::{Freshness, Staleness, StoreError, TrustStore};
+use crate::store::{Freshness, Staleness, TrustStore};
 use crate::{verify, Code, Policy, Rejection, Verified};
 
 /// Where a checkpoint's trust in Huren issuers comes from.
@@ -23,10 +21,11 @@ pub enum TrustSource {
 
 impl TrustSource {
     /// Open `path` as a trust file, else as a trust store.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let bytes =
-            std::fs::read(path).map_err(|source| StoreError::Io { path: path.display().to_string(), source })?;
-        if let Ok(file) = TrustFile::decode(&bytes) {
+    #[cfg(feature = "files")]
+    pub fn open(path: &std::path::Path) -> Result<Self, crate::store::StoreError> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| crate::store::StoreError::Io { path: path.display().to_string(), source })?;
+        if let Ok(file) = huren_keys::TrustFile::decode(&bytes) {
             return Ok(TrustSource::List(TrustList::from_trust_file(&file)?));
         }
         Ok(TrustSource::Store(TrustStore::open(path)?))

@@ -43,6 +43,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_FRAME_PIXELS: u64 = 1920 * 1080;
 /// Longest wait for a request's head: a client that trickles its headers is disconnected after this.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a write to a client may make no progress (it reads nothing) before its connection is closed.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most connections served at once (a gate or two and the page; more are closed on arrival).
 pub const MAX_CONNECTIONS: usize = 256;
 /// Longest wait, at shutdown, for the requests in flight; connections still open after it are dropped.
@@ -443,16 +445,14 @@ async fn status(State(kiosk): State<Arc<Kiosk>>) -> Json<serde_json::Value> {
 
 /// A client error as problem+json.
 fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
-    let body = json!({ "type": "about:blank", "title": status.canonical_reason(), "status": status.as_u16(),
-                       "detail": detail.into() });
-    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+    huren_plumbing::server::problem(status, status.canonical_reason().unwrap_or("error"), &detail.into(), &[])
 }
 
 /// Every scanner is busy: try again in a moment (the page simply sends its next frame).
 fn busy() -> Response {
-    let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, "all scanners are busy; retry");
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
+    let detail = "all scanners are busy; retry";
+    let retry = [(header::RETRY_AFTER, HeaderValue::from_static("1"))];
+    huren_plumbing::server::problem(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", detail, &retry)
 }
 
 /// `POST /api/verify`: QR text (`text/plain`, or JSON `{"text": ...}`), or an image (`image/png`,
@@ -573,46 +573,23 @@ async fn verify_frame(
     }
 }
 
-/// Serve the kiosk on `listener` until `shutdown` resolves, then finish the requests in flight. Unlike
-/// `axum::serve`, a client must send its request head within [`HEADER_READ_TIMEOUT`] and at most
-/// [`MAX_CONNECTIONS`] are served at once, so a slow client on the checkpoint's network cannot hold the gate's
-/// API. (The issuer has its own loop, `huren_issuer::serve`: neither crate may depend on the other.)
+/// The connection limits of the kiosk's server loop: a slow or stalled client on the checkpoint's network cannot
+/// hold the gate's API.
+pub fn serve_limits() -> huren_plumbing::server::ServeLimits {
+    huren_plumbing::server::ServeLimits {
+        header_read_timeout: HEADER_READ_TIMEOUT,
+        write_stall_timeout: WRITE_STALL_TIMEOUT,
+        max_connections: MAX_CONNECTIONS,
+        shutdown_grace: SHUTDOWN_GRACE,
+    }
+}
+
+/// Serve the kiosk on `listener` until `shutdown` resolves, then finish the requests in flight, with the limits
+/// of [`serve_limits`] (the server loop is `huren_plumbing::server::serve`, the issuer's too).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     kiosk: Arc<Kiosk>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt;
-    let router = app(kiosk);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else { continue };
-        let service =
-            router.clone().map_request(|r: axum::http::Request<hyper::body::Incoming>| r.map(axum::body::Body::new));
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(slot);
-        });
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
-    Ok(())
+    huren_plumbing::server::serve(listener, app(kiosk), serve_limits(), shutdown).await
 }

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use huren_keys::{
-    cose::Sign1, Algorithm, BatchVerifier, CredentialType, KeyId, TrustList, TrustedKey, VerifiedSignatures,
+    cose::Sign1, Algorithm, CredentialType, KeyId, KeyRefusal, SignerRefusal, TrustList, TrustedKey, VerifiedSignatures,
 };
 use huren_wallet_core::{presentation, transport, Body, Credential};
 
@@ -353,40 +353,8 @@ pub fn verify_cose(cose: &[u8], trust: &TrustList, now: i64, policy: &Policy) ->
     verify_credential(cose, trust, now, policy, &VerifiedSignatures::default()).and_then(require_static)
 }
 
-/// Verify many QR texts at once: every answer is the one [`verify`] gives, and the issuers' Ed25519 signatures
-/// are checked together with one [`BatchVerifier`] (several times faster per signature than one by one). Holder
-/// signatures of dynamic codes are checked one by one, after their credential.
-pub fn verify_many(texts: &[&str], trust: &TrustList, now: i64, policy: &Policy) -> Vec<Result<Verified, Rejection>> {
-    let decoded: Vec<_> = texts.iter().map(|t| decode_text(t, policy)).collect();
-    // First pass: every EdDSA signature under every trusted key its kid names, into one batch.
-    let mut batch = BatchVerifier::with_capacity(texts.len());
-    for shown in decoded.iter().flatten() {
-        let Ok(sign1) = Sign1::parse(shown.credential()) else { continue };
-        if sign1.algorithm_id().and_then(Algorithm::from_cose_id) != Some(Algorithm::EdDsa) {
-            continue;
-        }
-        let (signed, signature) = sign1.signed_parts();
-        for key in trust.candidates(sign1.kid()) {
-            // Keys of other algorithms are refused by `add`; the single path reports them.
-            let _ = batch.add(&key.certificate.public_key, &signed, signature);
-        }
-    }
-    let known = batch.verify_known();
-    // Second pass: the ordinary checks, which take the batch's valid signatures as checked.
-    decoded
-        .into_iter()
-        .map(|shown| match shown? {
-            Shown::Static(cose) => verify_credential(&cose, trust, now, policy, &known).and_then(require_static),
-            Shown::Dynamic(p) => {
-                let verified = verify_credential(&p.credential, trust, now, policy, &known)?;
-                check_presentation(verified, &p, now, policy)
-            }
-        })
-        .collect()
-}
-
 /// A code as shown: a static credential or a dynamic presentation of one.
-enum Shown {
+pub(crate) enum Shown {
     /// `HR1:`: the credential's COSE bytes.
     Static(Vec<u8>),
     /// `HP1:`: credential, time step and holder signature.
@@ -394,7 +362,7 @@ enum Shown {
 }
 
 impl Shown {
-    fn credential(&self) -> &[u8] {
+    pub(crate) fn credential(&self) -> &[u8] {
         match self {
             Shown::Static(cose) => cose,
             Shown::Dynamic(p) => &p.credential,
@@ -403,7 +371,7 @@ impl Shown {
 }
 
 /// Take a code out of its QR transport, by prefix.
-fn decode_text(text: &str, policy: &Policy) -> Result<Shown, Rejection> {
+pub(crate) fn decode_text(text: &str, policy: &Policy) -> Result<Shown, Rejection> {
     if text.starts_with(presentation::PREFIX) {
         presentation::decode(text, &policy.limits).map(Shown::Dynamic).map_err(transport_rejection)
     } else {
@@ -412,7 +380,7 @@ fn decode_text(text: &str, policy: &Policy) -> Result<Shown, Rejection> {
 }
 
 /// A static code must not carry a holder-bound credential: that is exactly what a screenshot gives.
-fn require_static(verified: Verified) -> Result<Verified, Rejection> {
+pub(crate) fn require_static(verified: Verified) -> Result<Verified, Rejection> {
     match verified.credential.holder {
         Some(_) => Err(Rejection::PresentationRequired),
         None => Ok(verified),
@@ -421,7 +389,7 @@ fn require_static(verified: Verified) -> Result<Verified, Rejection> {
 
 /// The holder's part of a dynamic code, after its credential verified: the credential binds a key, the holder
 /// signature verifies under it (so the step is authentic), and the step is within the policy's skew of `now`'s.
-fn check_presentation(
+pub(crate) fn check_presentation(
     mut verified: Verified,
     shown: &presentation::Presentation,
     now: i64,
@@ -447,7 +415,7 @@ fn check_presentation(
 }
 
 /// The credential itself, however it was shown: COSE structure, signer, authorisation, validity and policy.
-fn verify_credential(
+pub(crate) fn verify_credential(
     cose: &[u8],
     trust: &TrustList,
     now: i64,
@@ -466,96 +434,53 @@ fn verify_credential(
     Ok(Verified { credential, kid: key.kid(), algorithm: key.algorithm(), step: None })
 }
 
-/// Try every trusted key with the message's key id (ids can collide): the first whose signature verifies and
-/// which is authorised for the credential wins. Otherwise report the most telling failure: an authorisation
-/// failure under a verifying key, else a signature or algorithm failure, else an unknown kid.
+/// The trusted key that signed the credential and may have signed it ([`TrustList::authorised_signer`], the
+/// rule the wallet applies too), its refusals in the verifier's codes: an authorisation failure under a verifying
+/// key, else a signature or algorithm failure, else an unknown kid.
 fn find_authorised_signer<'t>(
     sign1: &Sign1,
     trust: &'t TrustList,
     now: i64,
     known: &VerifiedSignatures,
 ) -> Result<(Credential, &'t TrustedKey), Rejection> {
-    let mut credential: Option<Credential> = None;
-    let mut signature_failure = None;
-    let mut authorisation_failure = None;
-    for key in trust.candidates(sign1.kid()) {
-        let payload = match sign1.verify_known(&key.certificate.public_key, known) {
-            Ok(payload) => payload,
-            Err(huren_keys::Error::AlgKeyMismatch { message, key }) => {
-                signature_failure.get_or_insert(Rejection::AlgKeyMismatch { message, key });
-                continue;
-            }
-            Err(_) => {
-                signature_failure = Some(Rejection::SignatureInvalid);
-                continue;
-            }
-        };
-        // Every candidate that verifies authenticates the same payload: decode it once.
-        let decoded = match credential.take() {
-            Some(c) => c,
-            None => Credential::from_claims(payload).map_err(claims_rejection)?,
-        };
-        match check_authorisation(&decoded, key, now) {
-            Ok(()) => return Ok((decoded, key)),
-            Err(r) => authorisation_failure = Some(r),
+    trust.authorised_signer(sign1, known, now, Credential::from_claims, Credential::claimed).map_err(|refusal| {
+        match refusal {
+            SignerRefusal::Undecodable(e) => claims_rejection(e),
+            SignerRefusal::Unauthorised { refusal, .. } => key_refusal(refusal),
+            SignerRefusal::AlgKeyMismatch { message, key } => Rejection::AlgKeyMismatch { message, key },
+            SignerRefusal::SignatureInvalid => Rejection::SignatureInvalid,
+            _ => Rejection::KidUnknown { kid: huren_keys::hex(sign1.kid()) },
         }
-        credential = Some(decoded);
-    }
-    Err(authorisation_failure
-        .or(signature_failure)
-        .unwrap_or_else(|| Rejection::KidUnknown { kid: huren_keys::hex(sign1.kid()) }))
+    })
 }
 
-/// The key's province, scope, usage window and certificate expiry; then its revocation cut-off and its bundle's
-/// expiry.
-fn check_authorisation(credential: &Credential, key: &TrustedKey, now: i64) -> Result<(), Rejection> {
-    let cert = &key.certificate;
-    if credential.issuer != cert.province {
-        return Err(Rejection::IssuerNotAuthorised {
-            iss: credential.issuer.clone(),
-            key_province: cert.province.clone(),
-        });
+/// Why a verifying key may not have signed the credential, as the verifier's rejection.
+fn key_refusal(refusal: KeyRefusal) -> Rejection {
+    let usage = |reason: String| Rejection::KeyUsageMismatch { reason };
+    match refusal {
+        KeyRefusal::ProvinceMismatch { issuer, key_province } => {
+            Rejection::IssuerNotAuthorised { iss: issuer, key_province }
+        }
+        KeyRefusal::TypeNotCertified { credential_type } => {
+            usage(format!("key is not certified for {} credentials", credential_type.name()))
+        }
+        KeyRefusal::OutsideUsageWindow { issued_at, usage_from, usage_until } => {
+            usage(format!("issued at {issued_at} outside the key's usage window {usage_from}..{usage_until}"))
+        }
+        KeyRefusal::CertificateExpired { expires } => usage(format!("the key's certificate expired at {expires}")),
+        KeyRefusal::Revoked { kid, issued_after } => Rejection::KeyRevoked { kid: kid.to_hex(), issued_after },
+        KeyRefusal::BundleExpired { province, expired } => Rejection::TrustStoreStale {
+            reason: format!("the {province} province bundle expired at {expired}; sync the trust data"),
+        },
+        // A refusal this verifier does not know yet: refuse, never accept (fail closed).
+        other => usage(format!("{other:?}")),
     }
-    let usage = |reason: String| Err(Rejection::KeyUsageMismatch { reason });
-    let kind = credential.credential_type();
-    if !cert.credential_types.contains(&kind) {
-        return usage(format!("key is not certified for {} credentials", kind.name()));
-    }
-    if credential.issued_at < cert.usage_from || credential.issued_at > cert.usage_until {
-        return usage(format!(
-            "issued at {} outside the key's usage window {}..{}",
-            credential.issued_at, cert.usage_from, cert.usage_until
-        ));
-    }
-    if now > cert.expires {
-        return usage(format!("the key's certificate expired at {}", cert.expires));
-    }
-    if let Some(issued_after) = key.revoked_after.filter(|cutoff| credential.issued_at > *cutoff) {
-        return Err(Rejection::KeyRevoked { kid: cert.public_key.kid().to_hex(), issued_after });
-    }
-    if let Some(expired) = key.bundle_expires.filter(|expires| now >= *expires) {
-        return Err(Rejection::TrustStoreStale {
-            reason: format!("the {} province bundle expired at {expired}; sync the trust data", cert.province),
-        });
-    }
-    Ok(())
 }
 
-/// The credential's own validity period, narrowed by what its body says (a health status's valid-until, a
-/// recovery's window, a test's or vaccination's date, which cannot lie in the future).
+/// The credential's own validity window ([`Credential::validity`]), with `skew` seconds of tolerance for a clock
+/// that runs behind the issuer's.
 fn check_validity(credential: &Credential, now: i64, skew: i64) -> Result<(), Rejection> {
-    let mut valid_from = credential.not_before.unwrap_or(credential.issued_at).max(credential.issued_at);
-    let mut expired_at = credential.expires_at;
-    match &credential.body {
-        Body::HealthStatus(h) => expired_at = expired_at.min(h.valid_until.unwrap_or(expired_at)),
-        Body::Recovery(r) => {
-            valid_from = valid_from.max(r.valid_from.start_unix());
-            expired_at = expired_at.min(r.valid_until.end_unix());
-        }
-        Body::TestResult(t) => valid_from = valid_from.max(t.sampled_at),
-        Body::Vaccination(v) => valid_from = valid_from.max(v.date.start_unix()),
-        _ => {}
-    }
+    let (valid_from, expired_at) = credential.validity();
     if valid_from > now.saturating_add(skew) {
         return Err(Rejection::NotYetValid { now, valid_from });
     }

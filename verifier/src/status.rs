@@ -1,22 +1,17 @@
-//! Status lists held by a verifier: one per (province, list id), verified against the trust list, kept beside the
-//! trust store as the chain that produced it (a signed full list, then the signed deltas applied to it), so a
-//! restart re-verifies everything it relies on. Lookups are O(1) in the dense array.
-//!
-//! Sync (see [`sync_status`]): with a version held, ask the list's URL for a delta from it; apply it when it comes
-//! (its digest proves the result is the signed version); fetch the full list when the server has no delta from
-//! that version (404), when the delta does not apply, or when the chain is already [`MAX_CHAIN`] deltas long.
+//! Status lists held by a verifier: one per (province, list id), verified against the trust list, kept in the
+//! trust store's medium as the chain that produced it (a signed full list, then the signed deltas applied to it),
+//! so a restart re-verifies everything it relies on. Lookups are O(1) in the dense array. Fetching them is the
+//! sync adapter's job (`crate::sync::sync_status`, feature `sync`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use huren_keys::status::{StatusDelta, StatusList, MAX_STATUS_DOCUMENT_BYTES};
+use huren_keys::status::{StatusDelta, StatusList};
 use huren_keys::TrustList;
 
-use crate::store::{write_atomically, StoreError, TrustStore};
-use crate::sync::{get, SyncOptions};
+pub use crate::medium::ListKey;
+use crate::medium::{Document, TrustMedium};
+use crate::store::StoreError;
 
-/// Deltas kept on top of a full list before the next sync fetches a full list again.
-pub const MAX_CHAIN: usize = 16;
 /// How far in the future a status document's publication time may lie (device clocks drift).
 const CLOCK_SKEW: i64 = 300;
 
@@ -30,14 +25,10 @@ struct Held {
 /// The status lists a verifier holds.
 #[derive(Debug, Clone, Default)]
 pub struct StatusLists {
-    dir: PathBuf,
     held: BTreeMap<(String, u32), Held>,
     /// Lists whose file is there but cannot be read or no longer verifies, with the reason.
     unreadable: BTreeMap<(String, u32), String>,
 }
-
-/// A status list's identity: (province, list id).
-pub type ListKey = (String, u32);
 
 /// What an update of one list did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,36 +41,20 @@ pub enum StatusUpdate {
     UpToDate(u64),
 }
 
-fn file_name(province: &str, list: u32) -> String {
-    format!("{province}-{list}.cbor")
-}
-
-/// The (province, list) a list file's name stands for (`CN-GD-1.cbor`); `None` for any other file.
-fn list_of_file(name: &str) -> Option<(String, u32)> {
-    let stem = name.strip_suffix(".cbor").filter(|_| !name.starts_with('.'))?;
-    let (province, list) = stem.rsplit_once('-')?;
-    let list = list.parse().ok().filter(|l: &u32| l.to_string() == list)?;
-    huren_keys::is_province_code(province).then(|| (province.to_string(), list))
-}
-
 impl StatusLists {
-    /// The directory beside a trust store where its status lists live.
-    pub fn dir_for(store: &Path) -> PathBuf {
-        let mut name = store.as_os_str().to_owned();
-        name.push(".status");
-        name.into()
+    /// The directory beside a trust store in files where its status lists live.
+    #[cfg(feature = "files")]
+    pub fn dir_for(store: &std::path::Path) -> std::path::PathBuf {
+        crate::medium::FileMedium::status_dir(store)
     }
 
-    /// Load every list in `dir`, verifying each chain against `trust`. A file that no longer verifies (damaged,
-    /// tampered, or signed by a key since removed) is not held: it is reported by [`StatusLists::unreadable`], and
-    /// the store fails closed for the credentials it covers.
-    pub fn load(dir: &Path, trust: &TrustList) -> Self {
-        let mut lists = StatusLists { dir: dir.to_path_buf(), held: BTreeMap::new(), unreadable: BTreeMap::new() };
-        let Ok(entries) = std::fs::read_dir(dir) else { return lists };
-        for entry in entries.flatten() {
-            // Only the lists' own files: never a temporary file a crash left behind.
-            let Some(key) = list_of_file(&entry.file_name().to_string_lossy()) else { continue };
-            lists.refresh(&key, trust);
+    /// Load every list `medium` holds, verifying each chain against `trust`. A list that no longer verifies
+    /// (damaged, tampered, or signed by a key since removed) is not held: it is reported by
+    /// [`StatusLists::unreadable`], and the store fails closed for the credentials it covers.
+    pub fn load(medium: &dyn TrustMedium, trust: &TrustList) -> Self {
+        let mut lists = StatusLists::default();
+        for key in medium.status_lists().unwrap_or_default() {
+            lists.refresh(&key, trust, medium);
         }
         lists
     }
@@ -121,14 +96,14 @@ impl StatusLists {
         self.unreadable.iter().map(|((province, list), reason)| (province.as_str(), *list, reason.as_str()))
     }
 
-    /// Re-read one list from its file (another process may have updated it since this copy was loaded); the
+    /// Re-read one list from the medium (another process may have updated it since this copy was loaded); the
     /// caller holds the store's lock when it goes on to write.
-    fn refresh(&mut self, key: &(String, u32), trust: &TrustList) {
+    fn refresh(&mut self, key: &ListKey, trust: &TrustList, medium: &dyn TrustMedium) {
         self.held.remove(key);
         self.unreadable.remove(key);
-        let bytes = match std::fs::read(self.dir.join(file_name(&key.0, key.1))) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        let bytes = match medium.read(&Document::StatusList(key.clone())) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return,
             Err(e) => {
                 self.unreadable.insert(key.clone(), format!("cannot read its file: {e}"));
                 return;
@@ -148,14 +123,14 @@ impl StatusLists {
         }
     }
 
-    fn save(&self, held: &Held) -> Result<(), StoreError> {
-        let file = self.dir.join(file_name(&held.list.province, held.list.list));
+    fn save(held: &Held, medium: &dyn TrustMedium) -> Result<(), StoreError> {
+        let key = (held.list.province.clone(), held.list.list);
         let bytes =
             huren_keys::cbor::encode(&huren_keys::cbor::byte_string_array(held.chain.iter().map(Vec::as_slice)));
-        write_atomically(&file, &bytes, false)
+        crate::store::write(medium, &Document::StatusList(key), &bytes)
     }
 
-    /// Take a signed full list (the caller holds the store's lock; the held copy is re-read from disk first):
+    /// Take a signed full list (the caller holds the store's lock; the held copy is re-read from `medium` first):
     /// verified against `trust`, not published in the future (beyond `now` plus five
     /// minutes of clock skew), and newer than the one held. "Newer" orders by publication time first and version
     /// second, so a list that a leaked key signed with a huge version number is replaced by the next genuine one
@@ -169,6 +144,7 @@ impl StatusLists {
         trust: &TrustList,
         now: i64,
         floor: impl Fn(&str, u32) -> Option<(i64, u64)>,
+        medium: &dyn TrustMedium,
     ) -> Result<(StatusUpdate, ListKey), StoreError> {
         let list = StatusList::verify(signed, trust)?.into_document();
         if let Some((issued_at, version)) = floor(&list.province, list.list) {
@@ -189,7 +165,7 @@ impl StatusLists {
             .into());
         }
         let key = (list.province.clone(), list.list);
-        self.refresh(&key, trust);
+        self.refresh(&key, trust, medium);
         if let Some(current) = self.held.get(&key) {
             if (list.issued_at, list.version) < (current.list.issued_at, current.list.version) {
                 return Err(huren_keys::Error::Rollback {
@@ -205,20 +181,21 @@ impl StatusLists {
         }
         let version = list.version;
         let held = Held { list, chain: vec![signed.to_vec()] };
-        self.save(&held)?;
+        Self::save(&held, medium)?;
         self.unreadable.remove(&key);
         self.held.insert(key.clone(), held);
         Ok((StatusUpdate::Full(version), key))
     }
 
     /// Apply a signed delta to the list it is for (the caller holds the store's lock; the held copy is re-read
-    /// from disk first): verified against `trust`, from the version held, producing
+    /// from `medium` first): verified against `trust`, from the version held, producing
     /// exactly the signed version (digest). On any refusal the held list is unchanged.
     pub fn apply_delta(
         &mut self,
         signed: &[u8],
         trust: &TrustList,
         now: i64,
+        medium: &dyn TrustMedium,
     ) -> Result<(StatusUpdate, ListKey), StoreError> {
         let delta = StatusDelta::verify(signed, trust)?;
         if delta.issued_at > now.saturating_add(CLOCK_SKEW) {
@@ -229,84 +206,16 @@ impl StatusLists {
             .into());
         }
         let key = (delta.province.clone(), delta.list);
-        self.refresh(&key, trust);
+        self.refresh(&key, trust, medium);
         let current = self.held.get(&key).ok_or_else(|| {
             huren_keys::Error::DocumentInvalid(format!("no status list {}/{} to apply a delta to", key.0, key.1))
         })?;
         let mut next = current.clone();
         next.list.apply(&delta)?;
         next.chain.push(signed.to_vec());
-        self.save(&next)?;
+        Self::save(&next, medium)?;
         let update = StatusUpdate::Delta(delta.from, delta.to);
         self.held.insert(key.clone(), next);
         Ok((update, key))
-    }
-}
-
-/// Sync every status list the trust store's province bundles declare: by delta when a version is held and the
-/// server has one, in full otherwise. Returns, per list, what happened (or why it failed; other lists go on).
-pub fn sync_status(
-    store: &mut TrustStore,
-    now: i64,
-    options: &SyncOptions,
-) -> Vec<(String, u32, Result<StatusUpdate, StoreError>)> {
-    let client = match crate::sync::client(options) {
-        Ok(c) => c,
-        Err(e) => return vec![(String::new(), 0, Err(e))],
-    };
-    let declared: Vec<(String, u32, String)> = store
-        .state()
-        .bundles()
-        .iter()
-        .flat_map(|b| b.status_lists.iter().map(|d| (b.province.clone(), d.list, d.url.clone())))
-        .collect();
-    let mut results = Vec::new();
-    for (province, list, url) in declared {
-        let result = sync_one(store, &client, &province, list, &url, now, options);
-        results.push((province, list, result));
-    }
-    results
-}
-
-fn sync_one(
-    store: &mut TrustStore,
-    client: &reqwest::blocking::Client,
-    province: &str,
-    list: u32,
-    url: &str,
-    now: i64,
-    options: &SyncOptions,
-) -> Result<StatusUpdate, StoreError> {
-    let base = url.trim_end_matches('/');
-    let held = store.status_lists().get(province, list).map(|l| l.version);
-    let no_etag = |_: &str| None;
-    if let Some(version) = held.filter(|_| store.status_lists().chain_length(province, list) < MAX_CHAIN) {
-        // Any failure on the delta path (an error status, a mirror that only has full lists, a delta that does not
-        // apply) falls back to the full list below.
-        let delta = get(client, &format!("{base}/delta/{version}"), &no_etag, MAX_STATUS_DOCUMENT_BYTES, options);
-        match delta {
-            Ok(d) if d.status == reqwest::StatusCode::NOT_MODIFIED => {
-                // The server's newest version is the one held; record it (a store from before marks has none).
-                return store.import_status_list_up_to_date(province, list, version);
-            }
-            Ok(d) if d.status.is_success() => match store.apply_status_delta(&d.body, now) {
-                Ok(update) => return Ok(update),
-                Err(StoreError::Refused { .. }) => {} // not for our version, or tampered: take the full list
-                Err(other) => return Err(other),
-            },
-            _ => {}
-        }
-    }
-    // The full list, asked with the held version as ETag: 304 means the held list is the newest.
-    let etag = held.map(|v| format!("\"{v}\""));
-    let etag_for = |_: &str| etag.clone();
-    let full = get(client, base, &etag_for, MAX_STATUS_DOCUMENT_BYTES, options)?;
-    match (full.status, held) {
-        (reqwest::StatusCode::NOT_MODIFIED, Some(version)) => {
-            store.import_status_list_up_to_date(province, list, version)
-        }
-        (status, _) if status.is_success() => store.import_status_list(&full.body, now),
-        (reqwest::StatusCode::NOT_FOUND, _) => Err(StoreError::Http(format!("{base}: no status list published"))),
-        (status, _) => Err(StoreError::Http(format!("{base}: HTTP {status}"))),
     }
 }

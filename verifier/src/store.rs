@@ -1,14 +1,14 @@
-//! The verifier's persistent trust store: a [`TrustState`] in one file, replaced atomically (write a temporary
-//! file, fsync it, rename it over the store, fsync the directory), so a crash leaves either the old store or the
-//! new one, never half of one. Freshness: the store reports its age (now minus the newest `issued_at` it holds),
+//! The verifier's persistent trust store: a [`TrustState`] and the status lists, kept in a [`TrustMedium`] (files
+//! with the `files` feature, replaced atomically so a crash leaves either the old store or the new one, never half
+//! of one; or whatever a phone app implements). Freshness: the store reports its age (now minus the newest `issued_at` it holds),
 //! warns past [`Freshness::warn_after`] and refuses past [`Freshness::refuse_after`].
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use huren_keys::status::{Status, StatusList};
 use huren_keys::{StatusMark, TrustBundle, TrustList, TrustState, UpdateReport};
 
+use crate::medium::{Document, MediumLock, TrustMedium};
 use crate::status::{StatusLists, StatusUpdate};
 use crate::{verify, verify_many, Policy, Rejection, Verified};
 
@@ -126,73 +126,56 @@ pub enum StoreError {
     },
 }
 
-/// A trust store on disk, loaded and verified.
+/// A trust store, loaded from its medium and verified.
 #[derive(Debug)]
 pub struct TrustStore {
-    path: PathBuf,
+    medium: Box<dyn TrustMedium>,
     state: TrustState,
     trust: TrustList,
     status: StatusLists,
-    crash_before_rename: bool,
 }
 
 impl TrustStore {
-    /// The temporary file an update writes before renaming it over the store (a crash may leave it behind; it is
-    /// never read).
-    pub fn temp_path(path: &Path) -> PathBuf {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "store".into());
-        path.with_file_name(format!(".{name}.tmp"))
+    /// The temporary file an update writes before renaming it over the store file (a crash may leave it behind; it
+    /// is never read).
+    #[cfg(feature = "files")]
+    pub fn temp_path(path: &Path) -> std::path::PathBuf {
+        crate::medium::FileMedium::temp_path(path)
     }
 
-    /// The lock file that serialises writers (a cron sync and a kiosk import, say).
-    fn lock_path(path: &Path) -> PathBuf {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "store".into());
-        path.with_file_name(format!(".{name}.lock"))
-    }
-
-    /// Hold the store's exclusive lock until the returned file is dropped.
-    fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
-        let io = |source| StoreError::Io { path: path.display().to_string(), source };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(Self::lock_path(path))
-            .map_err(io)?;
-        file.lock().map_err(io)?;
-        Ok(file)
-    }
-
-    /// Create a store pinned to an initial federation root.
+    /// Create a store in files at `path`, pinned to an initial federation root.
+    #[cfg(feature = "files")]
     pub fn provision(path: &Path, root_bytes: &[u8], now: i64) -> Result<Self, StoreError> {
-        let _lock = Self::lock(path)?;
-        if path.exists() {
-            return Err(StoreError::Exists(path.display().to_string()));
+        Self::provision_in(Box::new(crate::medium::FileMedium::new(path)), root_bytes, now)
+    }
+
+    /// Open and re-verify the store in files at `path`.
+    #[cfg(feature = "files")]
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_in(Box::new(crate::medium::FileMedium::new(path)))
+    }
+
+    /// Create a store in `medium`, pinned to an initial federation root.
+    pub fn provision_in(medium: Box<dyn TrustMedium>, root_bytes: &[u8], now: i64) -> Result<Self, StoreError> {
+        let _lock = lock(medium.as_ref())?;
+        if read(medium.as_ref(), &Document::State)?.is_some() {
+            return Err(StoreError::Exists(medium.location().display().to_string()));
         }
         let state = TrustState::provision(root_bytes, now)?;
-        write_atomically(path, &state.encode(), false)?;
-        Ok(Self::with_state(path, state))
+        write(medium.as_ref(), &Document::State, &state.encode())?;
+        Ok(Self::with_state(medium, state))
     }
 
-    /// Open and re-verify an existing store.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::Missing(path.display().to_string()))
-            }
-            Err(source) => return Err(StoreError::Io { path: path.display().to_string(), source }),
-        };
-        Ok(Self::with_state(path, TrustState::decode(&bytes)?))
+    /// Open and re-verify the store in `medium`.
+    pub fn open_in(medium: Box<dyn TrustMedium>) -> Result<Self, StoreError> {
+        let state = read_state(medium.as_ref())?;
+        Ok(Self::with_state(medium, state))
     }
 
-    fn with_state(path: &Path, state: TrustState) -> Self {
+    fn with_state(medium: Box<dyn TrustMedium>, state: TrustState) -> Self {
         let trust = state.trust_list();
-        let status = StatusLists::load(&StatusLists::dir_for(path), &trust);
-        TrustStore { path: path.to_path_buf(), state, trust, status, crash_before_rename: false }
+        let status = StatusLists::load(medium.as_ref(), &trust);
+        TrustStore { medium, state, trust, status }
     }
 
     /// The status lists held (verified against this store's trust).
@@ -204,10 +187,11 @@ impl TrustStore {
     /// this store's trust, is dated in the future, or is older than the list held or than the newest version of it
     /// this store ever held. The store then records that version as the list's mark (see [`ListState::Lost`]).
     pub fn import_status_list(&mut self, signed: &[u8], now: i64) -> Result<StatusUpdate, StoreError> {
-        let _lock = Self::lock(&self.path)?;
+        let _lock = lock(self.medium.as_ref())?;
         let state = &self.state;
         let floor = |province: &str, list: u32| state.status_mark(province, list).map(|m| (m.issued_at, m.version));
-        let (update, (province, list)) = self.status.import_full(signed, &self.trust, now, floor)?;
+        let (update, (province, list)) =
+            self.status.import_full(signed, &self.trust, now, floor, self.medium.as_ref())?;
         self.raise_status_mark(&province, list)?;
         Ok(update)
     }
@@ -220,7 +204,7 @@ impl TrustStore {
         list: u32,
         version: u64,
     ) -> Result<StatusUpdate, StoreError> {
-        let _lock = Self::lock(&self.path)?;
+        let _lock = lock(self.medium.as_ref())?;
         self.raise_status_mark(province, list)?;
         Ok(StatusUpdate::UpToDate(version))
     }
@@ -228,25 +212,25 @@ impl TrustStore {
     /// Apply a signed status delta to the list it is for (which must be held, at the delta's base version), and
     /// record the list's new version as its mark.
     pub fn apply_status_delta(&mut self, signed: &[u8], now: i64) -> Result<StatusUpdate, StoreError> {
-        let _lock = Self::lock(&self.path)?;
-        let (update, (province, list)) = self.status.apply_delta(signed, &self.trust, now)?;
+        let _lock = lock(self.medium.as_ref())?;
+        let (update, (province, list)) = self.status.apply_delta(signed, &self.trust, now, self.medium.as_ref())?;
         self.raise_status_mark(&province, list)?;
         Ok(update)
     }
 
-    /// Record the held version of a list as the newest this store has held (the caller holds the lock). The store
-    /// file is re-read first (another process may have imported a bundle since) and written only when the mark
-    /// moves.
+    /// Record the held version of a list as the newest this store has held (the caller holds the lock). The state
+    /// is re-read first (another process may have imported a bundle since) and written only when the mark moves.
     fn raise_status_mark(&mut self, province: &str, list: u32) -> Result<(), StoreError> {
         let Some(held) = self.status.get(province, list) else { return Ok(()) };
         let mark = StatusMark { province: province.into(), list, issued_at: held.issued_at, version: held.version };
-        let io = |source| StoreError::Io { path: self.path.display().to_string(), source };
-        let bytes = std::fs::read(&self.path).map_err(io)?;
-        // The file is usually what this store last wrote: only a changed file needs verifying again.
+        let medium = self.medium.as_ref();
+        let bytes = read(medium, &Document::State)?
+            .ok_or_else(|| StoreError::Missing(medium.location().display().to_string()))?;
+        // The state is usually what this store last wrote: only a changed one needs verifying again.
         let on_disk = if bytes == self.state.encode() { self.state.clone() } else { TrustState::decode(&bytes)? };
         let next = on_disk.with_status_mark(mark);
         if next != on_disk {
-            write_atomically(&self.path, &next.encode(), false)?;
+            write(medium, &Document::State, &next.encode())?;
         }
         if next.bundles() != self.state.bundles() || next.root() != self.state.root() {
             self.trust = next.trust_list();
@@ -402,26 +386,33 @@ impl TrustStore {
     /// unchanged. Writers are serialised by a lock file, and the update applies to the store as it is on disk
     /// then, so two processes updating one store never undo each other.
     pub fn import(&mut self, bundle_bytes: &[u8], now: i64) -> Result<UpdateReport, StoreError> {
-        let crash_before_rename = std::mem::take(&mut self.crash_before_rename);
         let bundle = TrustBundle::decode(bundle_bytes)?;
-        let _lock = Self::lock(&self.path)?;
-        let on_disk = Self::open(&self.path)?;
-        let (next, report, refused) = on_disk.state.update_each(&bundle, now)?;
+        let _lock = lock(self.medium.as_ref())?;
+        let on_disk = read_state(self.medium.as_ref())?;
+        let (next, report, refused) = on_disk.update_each(&bundle, now)?;
         let took_something = !report.roots_followed.is_empty() || !report.bundles_updated.is_empty();
         if let Some((_, first)) = refused.into_iter().next().filter(|_| !took_something) {
             return Err(first.into());
         }
-        if next != on_disk.state {
-            write_atomically(&self.path, &next.encode(), crash_before_rename)?;
+        if next != on_disk {
+            write(self.medium.as_ref(), &Document::State, &next.encode())?;
         }
-        *self = Self::with_state(&self.path, next);
+        self.trust = next.trust_list();
+        self.status = StatusLists::load(self.medium.as_ref(), &self.trust);
+        self.state = next;
         Ok(report)
     }
 
-    /// Test hook: make the next write stop after the temporary file is written and synced, before the rename,
-    /// as a crash there would (the import then fails with an I/O error). Never call it outside tests.
+    /// Test hook: make the next write of the store file stop after the temporary file is written and synced,
+    /// before the rename, as a crash there would (the import then fails with an I/O error).
+    #[cfg(feature = "dangerous-test-hooks")]
     pub fn dangerous_crash_before_next_rename(&mut self) {
-        self.crash_before_rename = true;
+        self.medium.dangerous_crash_before_next_rename();
+    }
+
+    /// Where the documents are kept.
+    pub fn medium(&self) -> &dyn TrustMedium {
+        self.medium.as_ref()
     }
 
     /// The verified trust state.
@@ -429,9 +420,9 @@ impl TrustStore {
         &self.state
     }
 
-    /// Where the store lives.
+    /// Where the store lives (the store file's path, for a store in files).
     pub fn path(&self) -> &Path {
-        &self.path
+        self.medium.location()
     }
 
     /// Seconds since the newest trust document was issued.
@@ -515,23 +506,26 @@ impl TrustStore {
     }
 }
 
-/// Replace `path` with `bytes` atomically: temporary file, fsync, rename, fsync of the directory. The caller holds
-/// the store's lock, so the one temporary file name is never shared. `crash_before_rename` stops after the fsync.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8], crash_before_rename: bool) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io { path: path.display().to_string(), source };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let temp = TrustStore::temp_path(path);
-    let mut file = std::fs::File::create(&temp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    if crash_before_rename {
-        return Err(io(std::io::Error::other("simulated crash between write and rename")));
-    }
-    std::fs::rename(&temp, path).map_err(io)?;
-    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io)
+fn io_error(medium: &dyn TrustMedium) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: medium.location().display().to_string(), source }
+}
+
+/// Hold the medium's write lock (writers are serialised: a cron sync and a kiosk import, say).
+fn lock(medium: &dyn TrustMedium) -> Result<MediumLock, StoreError> {
+    medium.lock().map_err(io_error(medium))
+}
+
+pub(crate) fn read(medium: &dyn TrustMedium, document: &Document) -> Result<Option<Vec<u8>>, StoreError> {
+    medium.read(document).map_err(io_error(medium))
+}
+
+pub(crate) fn write(medium: &dyn TrustMedium, document: &Document, bytes: &[u8]) -> Result<(), StoreError> {
+    medium.replace(document, bytes).map_err(io_error(medium))
+}
+
+/// The state as the medium holds it, verified.
+fn read_state(medium: &dyn TrustMedium) -> Result<TrustState, StoreError> {
+    let bytes =
+        read(medium, &Document::State)?.ok_or_else(|| StoreError::Missing(medium.location().display().to_string()))?;
+    Ok(TrustState::decode(&bytes)?)
 }

@@ -1,21 +1,29 @@
-//! Trust sync over HTTP(S): fetch a trust bundle from any mirror and import it into the store. The mirror is not
-//! trusted (every part of the bundle is signed); the fetch is bounded: timeouts, a size cap, and a conditional GET
-//! with the ETag that URL last gave, so an unchanged bundle costs one round trip.
+//! Trust sync over HTTP(S), the `sync` adapter: fetch a trust bundle from any mirror and import it into the store,
+//! then each status list from the URL its province's bundle declares. No mirror is trusted (every part is signed);
+//! every fetch is bounded (timeouts, a size cap) and conditional (the ETag that URL last gave, kept in the store's
+//! medium as a hint), so an unchanged document costs one round trip.
 //!
-//! Redirects are followed by hand ([`get`]), at most [`MAX_REDIRECTS`] of them and only within the origin (scheme,
-//! host and port) first asked, unless [`SyncOptions::follow_cross_origin_redirects`] says otherwise; each hop is
-//! asked with the ETag remembered for that very URL, so no other host ever sees it.
+//! Redirects are followed by hand (`huren_plumbing::http::get`), at most [`MAX_REDIRECTS`] of them and only
+//! within the origin (scheme, host and port) first asked, unless [`SyncOptions::follow_cross_origin_redirects`]
+//! says otherwise; each hop is asked with the ETag remembered for that very URL, so no other host ever sees it.
+//!
+//! Status lists ([`sync_status`]): with a version held, ask the list's URL for a delta from it; apply it when it
+//! comes (its digest proves the result is the signed version); fetch the full list when the server has no delta
+//! from that version (404), when the delta does not apply, or when the chain is already [`MAX_CHAIN`] deltas long.
 
-use std::io::Read;
-use std::path::PathBuf;
 use std::time::Duration;
 
+use huren_keys::status::MAX_STATUS_DOCUMENT_BYTES;
 use huren_keys::UpdateReport;
+pub use huren_plumbing::http::MAX_REDIRECTS;
+use huren_plumbing::http::{Fetched, Redirects, StatusCode};
 
+use crate::medium::Document;
+use crate::status::StatusUpdate;
 use crate::store::{StoreError, TrustStore};
 
-/// Most redirects followed for one document.
-pub const MAX_REDIRECTS: usize = 5;
+/// Deltas kept on top of a full list before the next sync fetches a full list again.
+pub const MAX_CHAIN: usize = 16;
 
 /// Limits for one sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,107 +56,47 @@ pub enum SyncOutcome {
     Imported(UpdateReport),
 }
 
-/// The file beside the store that remembers each URL's last ETag (a cache hint, never trusted).
-fn etags_path(store: &TrustStore) -> PathBuf {
-    let mut name = store.path().as_os_str().to_owned();
-    name.push(".etags.json");
-    name.into()
-}
-
-/// The ETags remembered per URL (none when the file is missing or unreadable: it is only a hint).
-fn load_etags(path: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
-    std::fs::read(path)
+/// The ETags remembered per URL (none when missing or unreadable: they are only a hint).
+fn load_etags(store: &TrustStore) -> serde_json::Map<String, serde_json::Value> {
+    store
+        .medium()
+        .read(&Document::SyncHints)
         .ok()
+        .flatten()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default()
 }
 
-/// An HTTP client with the sync limits and no automatic redirects ([`get`] follows them by Huren's rule).
-pub(crate) fn client(options: &SyncOptions) -> Result<reqwest::blocking::Client, StoreError> {
-    // rustls on the ring provider; installing it twice is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::builder()
-        .timeout(options.timeout)
-        .connect_timeout(options.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| StoreError::Http(e.to_string()))
+/// An HTTP client with the sync limits and no automatic redirects ([`fetch`] follows them by Huren's rule).
+fn client(options: &SyncOptions) -> Result<huren_plumbing::http::Client, StoreError> {
+    huren_plumbing::http::client(options.timeout).map_err(|e| StoreError::Http(e.detail))
 }
 
-/// The answer to one GET, after redirects.
-pub(crate) struct Fetched {
-    /// The final status (never a redirect).
-    pub status: reqwest::StatusCode,
-    /// The URL that answered.
-    pub url: String,
-    /// Its ETag, if any.
-    pub etag: Option<String>,
-    /// The body (empty unless 2xx), at most `max_bytes`.
-    pub body: Vec<u8>,
-}
-
-/// GET `url`, following redirects by hand within its origin (or anywhere when the options allow), asking each hop
-/// with `etag_for(hop)` as If-None-Match; a 2xx body larger than `max_bytes` is an error.
-pub(crate) fn get(
-    client: &reqwest::blocking::Client,
+/// GET `url` by the sync rules (see the module's documentation).
+fn fetch(
+    client: &huren_plumbing::http::Client,
     url: &str,
     etag_for: &dyn Fn(&str) -> Option<String>,
     max_bytes: usize,
     options: &SyncOptions,
 ) -> Result<Fetched, StoreError> {
-    let http = |m: String| StoreError::Http(format!("{url}: {m}"));
-    let first = reqwest::Url::parse(url).map_err(|e| http(e.to_string()))?;
-    let mut current = first.clone();
-    for _ in 0..=MAX_REDIRECTS {
-        let mut request = client.get(current.clone());
-        if let Some(etag) = etag_for(current.as_str()) {
-            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
-        }
-        let response = request.send().map_err(|e| http(e.to_string()))?;
-        let status = response.status();
-        if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| http(format!("HTTP {status} without a Location")))?;
-            let next = current.join(location).map_err(|e| http(format!("redirect to {location:?}: {e}")))?;
-            if next.origin() != first.origin() && !options.follow_cross_origin_redirects {
-                return Err(http(format!(
-                    "redirected to another origin ({next}); not followed (huren-verifier sync --follow-redirects \
-                     follows it)"
-                )));
-            }
-            current = next;
-            continue;
-        }
-        let etag = response.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let mut body = Vec::new();
-        if status.is_success() {
-            if response.content_length().is_some_and(|n| n > u64::try_from(max_bytes).unwrap_or(u64::MAX)) {
-                return Err(http(format!("document larger than {max_bytes} bytes")));
-            }
-            let cap = u64::try_from(max_bytes).unwrap_or(u64::MAX).saturating_add(1);
-            response.take(cap).read_to_end(&mut body).map_err(|e| http(e.to_string()))?;
-            if body.len() > max_bytes {
-                return Err(http(format!("document larger than {max_bytes} bytes")));
-            }
-        }
-        return Ok(Fetched { status, url: current.to_string(), etag, body });
-    }
-    Err(http(format!("more than {MAX_REDIRECTS} redirects")))
+    let redirects = if options.follow_cross_origin_redirects {
+        Redirects::Anywhere
+    } else {
+        Redirects::SameOrigin { hint: "huren-verifier sync --follow-redirects follows it" }
+    };
+    huren_plumbing::http::get(client, url, etag_for, max_bytes, redirects).map_err(|e| StoreError::Http(e.to_string()))
 }
 
 /// Fetch the trust bundle at `url` and import it at `now`, each of its parts on its own.
 pub fn sync(store: &mut TrustStore, url: &str, now: i64, options: &SyncOptions) -> Result<SyncOutcome, StoreError> {
     let client = client(options)?;
-    let etags_file = etags_path(store);
-    let mut etags = load_etags(&etags_file);
+    let mut etags = load_etags(store);
     let remembered = etags.clone();
     let etag_for = |hop: &str| remembered.get(hop).and_then(|v| v.as_str()).map(str::to_owned);
-    let fetched = get(&client, url, &etag_for, options.max_bytes, options)?;
-    if fetched.status == reqwest::StatusCode::NOT_MODIFIED {
+    let fetched = fetch(&client, url, &etag_for, options.max_bytes, options)?;
+    if fetched.status == StatusCode::NOT_MODIFIED {
         return Ok(SyncOutcome::NotModified);
     }
     if !fetched.status.is_success() {
@@ -160,6 +108,74 @@ pub fn sync(store: &mut TrustStore, url: &str, now: i64, options: &SyncOptions) 
         Some(etag) => etags.insert(fetched.url, serde_json::Value::String(etag)),
         None => etags.remove(&fetched.url),
     };
-    let _ = std::fs::write(&etags_file, serde_json::Value::Object(etags).to_string());
+    // A hint: failing to keep it costs one full download next time, never a wrong answer.
+    let hints = serde_json::Value::Object(etags).to_string();
+    let _ = store.medium().replace(&Document::SyncHints, hints.as_bytes());
     Ok(SyncOutcome::Imported(report))
+}
+
+/// Sync every status list the trust store's province bundles declare: by delta when a version is held and the
+/// server has one, in full otherwise. Returns, per list, what happened (or why it failed; other lists go on).
+pub fn sync_status(
+    store: &mut TrustStore,
+    now: i64,
+    options: &SyncOptions,
+) -> Vec<(String, u32, Result<StatusUpdate, StoreError>)> {
+    let client = match client(options) {
+        Ok(c) => c,
+        Err(e) => return vec![(String::new(), 0, Err(e))],
+    };
+    let declared: Vec<(String, u32, String)> = store
+        .state()
+        .bundles()
+        .iter()
+        .flat_map(|b| b.status_lists.iter().map(|d| (b.province.clone(), d.list, d.url.clone())))
+        .collect();
+    let mut results = Vec::new();
+    for (province, list, url) in declared {
+        let result = sync_one(store, &client, &province, list, &url, now, options);
+        results.push((province, list, result));
+    }
+    results
+}
+
+fn sync_one(
+    store: &mut TrustStore,
+    client: &huren_plumbing::http::Client,
+    province: &str,
+    list: u32,
+    url: &str,
+    now: i64,
+    options: &SyncOptions,
+) -> Result<StatusUpdate, StoreError> {
+    let base = url.trim_end_matches('/');
+    let held = store.status_lists().get(province, list).map(|l| l.version);
+    let no_etag = |_: &str| None;
+    if let Some(version) = held.filter(|_| store.status_lists().chain_length(province, list) < MAX_CHAIN) {
+        // Any failure on the delta path (an error status, a mirror that only has full lists, a delta that does not
+        // apply) falls back to the full list below.
+        let delta = fetch(client, &format!("{base}/delta/{version}"), &no_etag, MAX_STATUS_DOCUMENT_BYTES, options);
+        match delta {
+            Ok(d) if d.status == StatusCode::NOT_MODIFIED => {
+                // The server's newest version is the one held; record it (a store from before marks has none).
+                return store.import_status_list_up_to_date(province, list, version);
+            }
+            Ok(d) if d.status.is_success() => match store.apply_status_delta(&d.body, now) {
+                Ok(update) => return Ok(update),
+                Err(StoreError::Refused { .. }) => {} // not for our version, or tampered: take the full list
+                Err(other) => return Err(other),
+            },
+            _ => {}
+        }
+    }
+    // The full list, asked with the held version as ETag: 304 means the held list is the newest.
+    let etag = held.map(|v| format!("\"{v}\""));
+    let etag_for = |_: &str| etag.clone();
+    let full = fetch(client, base, &etag_for, MAX_STATUS_DOCUMENT_BYTES, options)?;
+    match (full.status, held) {
+        (StatusCode::NOT_MODIFIED, Some(version)) => store.import_status_list_up_to_date(province, list, version),
+        (status, _) if status.is_success() => store.import_status_list(&full.body, now),
+        (StatusCode::NOT_FOUND, _) => Err(StoreError::Http(format!("{base}: no status list published"))),
+        (status, _) => Err(StoreError::Http(format!("{base}: HTTP {status}"))),
+    }
 }

@@ -101,6 +101,29 @@ impl Credential {
     pub fn credential_type(&self) -> CredentialType {
         self.body.credential_type()
     }
+
+    /// What it claims that its signing key must be authorised for ([`huren_keys::TrustedKey::authorise`]).
+    pub fn claimed(&self) -> huren_keys::Claimed<'_> {
+        huren_keys::Claimed { issuer: &self.issuer, credential_type: self.credential_type(), issued_at: self.issued_at }
+    }
+
+    /// The validity window `(from, until)`, from included to until excluded: `nbf`/`iat` to `exp`, narrowed by the
+    /// body (a health status's valid-until, a recovery's window, a test's sampling time, a vaccination's date,
+    /// which cannot lie in the future). The one rule the verifier checks and the wallet shows.
+    pub fn validity(&self) -> (i64, i64) {
+        let mut from = self.not_before.unwrap_or(self.issued_at).max(self.issued_at);
+        let mut until = self.expires_at;
+        match &self.body {
+            Body::HealthStatus(h) => until = until.min(h.valid_until.unwrap_or(until)),
+            Body::Recovery(r) => {
+                from = from.max(r.valid_from.start_unix());
+                until = until.min(r.valid_until.end_unix());
+            }
+            Body::TestResult(t) => from = from.max(t.sampled_at),
+            Body::Vaccination(v) => from = from.max(v.date.start_unix()),
+        }
+        (from, until)
+    }
 }
 
 /// A position in a province's status list: list id and index (indices are assigned at random).

@@ -43,7 +43,7 @@ use std::cmp::Reverse;
 
 use huren_keys::cose::Sign1;
 use huren_keys::sealed::{self, SealingKey, SALT_LEN};
-use huren_keys::{CredentialType, SigningKey, TrustList, TrustedKey, KDF_ITERATIONS};
+use huren_keys::{CredentialType, KeyRefusal, SigningKey, TrustList, TrustedKey, KDF_ITERATIONS};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -161,22 +161,9 @@ impl Entry {
         self.imported_at
     }
 
-    /// The validity period `(from, until)`: `nbf`/`iat` to `exp`, narrowed by the body (a health status's
-    /// valid-until, a recovery's window, a test's sampling time, a vaccination's date), as the verifier does.
+    /// The validity period `(from, until)` ([`Credential::validity`], the rule the verifier checks).
     pub fn validity(&self) -> (i64, i64) {
-        let c = &self.credential;
-        let mut from = c.not_before.unwrap_or(c.issued_at).max(c.issued_at);
-        let mut until = c.expires_at;
-        match &c.body {
-            Body::HealthStatus(h) => until = until.min(h.valid_until.unwrap_or(until)),
-            Body::Recovery(r) => {
-                from = from.max(r.valid_from.start_unix());
-                until = until.min(r.valid_until.end_unix());
-            }
-            Body::TestResult(t) => from = from.max(t.sampled_at),
-            Body::Vaccination(v) => from = from.max(v.date.start_unix()),
-        }
-        (from, until)
+        self.credential.validity()
     }
 
     /// Where it stands at `now`.
@@ -789,69 +776,52 @@ fn examine(text: &str, trust: &TrustList, now: i64, policy: ImportPolicy) -> Res
     Ok(Entry { qr_text: text.to_string(), cose, credential, trust: verdict, imported_at: now })
 }
 
-/// The subset of the verifier's signer rules the wallet applies (try every key sharing the kid).
+/// The verifier's signer rule ([`TrustList::authorised_signer`]): a credential a trusted key signed but may not
+/// have signed is kept only as untrusted, with the reason in the wallet's words.
 fn check_signer(sign1: &Sign1, trust: &TrustList, now: i64) -> Result<(Credential, Trust), Error> {
-    let mut verified: Option<Credential> = None;
-    let mut refusal: Option<String> = None;
-    let mut any_candidate = false;
-    for key in trust.candidates(sign1.kid()) {
-        any_candidate = true;
-        let Ok(payload) = sign1.verify(&key.certificate.public_key) else { continue };
-        let credential = match verified.take() {
-            Some(c) => c,
-            None => Credential::from_claims(payload)?,
-        };
-        match authorisation(&credential, key, now) {
-            Ok(()) => {
-                let verdict = Trust::Trusted {
-                    kid: key.certificate.public_key.kid().to_hex(),
-                    province: key.certificate.province.clone(),
-                };
-                return Ok((credential, verdict));
-            }
-            Err(reason) => refusal = Some(reason),
+    use huren_keys::SignerRefusal;
+    let found = trust.authorised_signer(sign1, &Default::default(), now, Credential::from_claims, Credential::claimed);
+    match found {
+        Ok((credential, key)) => {
+            let province = key.certificate.province.clone();
+            Ok((credential, Trust::Trusted { kid: key.certificate.public_key.kid().to_hex(), province }))
         }
-        verified = Some(credential);
-    }
-    let kid = huren_keys::hex(sign1.kid());
-    match (verified, refusal) {
-        (Some(credential), Some(reason)) => Ok((credential, Trust::Untrusted { reason })),
-        _ if any_candidate => Err(Error::SignatureRejected { kid }),
-        _ => {
+        Err(SignerRefusal::Unauthorised { decoded, refusal }) => {
+            Ok((decoded, Trust::Untrusted { reason: refusal_reason(&refusal) }))
+        }
+        Err(SignerRefusal::Undecodable(e)) => Err(e),
+        Err(SignerRefusal::KidUnknown) => {
             // Nobody to check the signature against: decode for display, marked untrusted.
             let credential = Credential::from_claims(sign1.unverified_payload())?;
+            let kid = huren_keys::hex(sign1.kid());
             let reason = format!("no trusted key has kid {kid} (unknown issuer {})", credential.issuer);
             Ok((credential, Trust::Untrusted { reason }))
         }
+        Err(_) => Err(Error::SignatureRejected { kid: huren_keys::hex(sign1.kid()) }),
     }
 }
 
-/// The key's province, certified types, usage window, certificate expiry, revocation cut-off and bundle expiry.
-fn authorisation(credential: &Credential, key: &TrustedKey, now: i64) -> Result<(), String> {
-    let cert = &key.certificate;
-    if credential.issuer != cert.province {
-        return Err(format!("signed by a key of {}, but issued in the name of {}", cert.province, credential.issuer));
+/// Why a trusted key may not have signed a credential, in the wallet's words.
+fn refusal_reason(refusal: &KeyRefusal) -> String {
+    match refusal {
+        KeyRefusal::ProvinceMismatch { issuer, key_province } => {
+            format!("signed by a key of {key_province}, but issued in the name of {issuer}")
+        }
+        KeyRefusal::TypeNotCertified { credential_type } => {
+            format!("the signing key is not certified for {} credentials", credential_type.name())
+        }
+        KeyRefusal::OutsideUsageWindow { issued_at, usage_from, usage_until } => {
+            format!("issued at {issued_at} outside the signing key's usage window {usage_from}..{usage_until}")
+        }
+        KeyRefusal::CertificateExpired { expires } => format!("the signing key's certificate expired at {expires}"),
+        KeyRefusal::Revoked { issued_after, .. } => {
+            format!("the signing key was revoked for credentials issued after {issued_after}")
+        }
+        KeyRefusal::BundleExpired { province, expired } => {
+            format!("the trust data for {province} expired at {expired}; update it")
+        }
+        other => format!("the signing key may not have signed it ({other:?})"),
     }
-    let kind = credential.credential_type();
-    if !cert.credential_types.contains(&kind) {
-        return Err(format!("the signing key is not certified for {} credentials", kind.name()));
-    }
-    if credential.issued_at < cert.usage_from || credential.issued_at > cert.usage_until {
-        return Err(format!(
-            "issued at {} outside the signing key's usage window {}..{}",
-            credential.issued_at, cert.usage_from, cert.usage_until
-        ));
-    }
-    if now > cert.expires {
-        return Err(format!("the signing key's certificate expired at {}", cert.expires));
-    }
-    if let Some(cutoff) = key.revoked_after.filter(|cutoff| credential.issued_at > *cutoff) {
-        return Err(format!("the signing key was revoked for credentials issued after {cutoff}"));
-    }
-    if let Some(expired) = key.bundle_expires.filter(|expires| now >= *expires) {
-        return Err(format!("the trust data for {} expired at {expired}; update it", cert.province));
-    }
-    Ok(())
 }
 
 struct Header {

@@ -24,6 +24,7 @@ use huren_keys::{
     PublicKey, SigningKey, StatusListDescriptor, TrustBundle, TrustState, BUNDLE_CONTENT_TYPE,
     KEY_CERTIFICATE_CONTENT_TYPE,
 };
+use huren_plumbing::clock::{at_or_now, parse_rfc3339, rfc3339};
 
 #[derive(Parser)]
 #[command(
@@ -225,22 +226,6 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn time_or_now(at: Option<&str>) -> anyhow::Result<i64> {
-    match at {
-        Some(t) => Ok(time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-            .with_context(|| format!("{t:?} is not an RFC 3339 time"))?
-            .unix_timestamp()),
-        None => Ok(i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs())?),
-    }
-}
-
-fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| t.to_string())
-}
-
 fn types(names: &[String]) -> anyhow::Result<Vec<CredentialType>> {
     if names.is_empty() {
         return Ok(CredentialType::ALL.to_vec());
@@ -278,7 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("key {} -> {} (PKCS#8 v1, unencrypted, 0600)", key.public().kid(), out.display());
         }
         Command::Propose { version, threshold, members, valid_days, at, out } => {
-            let now = time_or_now(at.as_deref())?;
+            let now = at_or_now(at.as_deref())?;
             let mut list: Vec<Member> = Vec::new();
             for spec in &members {
                 let (province, file) =
@@ -322,7 +307,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("federation root v{} signed by enough members -> {}", verified.version, out.display());
         }
         Command::Certify { root_key, province, key, types: names, usage_days, grace_days, at, out } => {
-            let now = time_or_now(at.as_deref())?;
+            let now = at_or_now(at.as_deref())?;
             let root = SigningKey::load(&root_key)?;
             let public_key = PublicKey::from_spki_der(&read(&key)?)?;
             let usage_until = now.saturating_add(usage_days.saturating_mul(86_400));
@@ -352,7 +337,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             at,
             out,
         } => {
-            let now = time_or_now(at.as_deref())?;
+            let now = at_or_now(at.as_deref())?;
             let root = SigningKey::load(&root_key)?;
             let mut issuer_keys = Vec::new();
             for path in &certificates {
@@ -370,9 +355,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let (Some(kid), Some(cutoff)) = (parts.next(), parts.next()) else {
                         bail!("--revoke {spec}: KIDHEX@CUTOFF[@HONOUR_UNTIL] (RFC 3339 times)");
                     };
-                    let issued_after = time_or_now(Some(cutoff))?;
+                    let issued_after = parse_rfc3339(cutoff)?;
                     let honour_until = match parts.next() {
-                        Some(t) => time_or_now(Some(t))?,
+                        Some(t) => parse_rfc3339(t)?,
                         None => issued_after.saturating_add(30 * 86_400),
                     };
                     Ok(KeyRevocation { kid: parse_kid(kid)?, issued_after, honour_until })
@@ -415,7 +400,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Check that it holds together as a verifier pinned to the first root would see it today (older links of
             // the chain may have expired; the newest root and the bundles must be current).
             let first = bundle.roots.first().context("no root")?;
-            let (state, _) = pinned_state(first)?.update(&bundle, time_or_now(None)?)?;
+            let (state, _) = pinned_state(first)?.update(&bundle, at_or_now(None)?)?;
             write_new(&out, &bundle.encode())?;
             println!(
                 "trust bundle: root v{}, {} province bundles -> {}",
@@ -425,7 +410,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Inspect { file, root, at } => {
-            let now = time_or_now(at.as_deref())?;
+            let now = at_or_now(at.as_deref())?;
             let root = root.map(|p| read(&p)).transpose()?;
             print!("{}", inspect(&read(&file)?, root.as_deref(), now)?);
         }

@@ -4,13 +4,14 @@
 //! file or `-` for standard input. Exit status: 0 when every input is valid, 1 when any is not, 2 for usage or
 //! I/O errors.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use huren_keys::TrustList;
+use huren_plumbing::clock::{at_or_now, parse_rfc3339};
+use huren_plumbing::files::read_capped;
 use huren_verifier::checkpoint::{format_of, human_report, json_report, rfc3339, Checkpoint, InputCodes, TrustSource};
 use huren_verifier::dcc::DccTrust;
 use huren_verifier::scan::{self, ImageLimits};
@@ -187,15 +188,15 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Verify { trust, at, json, inputs } => {
-            let now = time_or_now(at.as_deref())?;
+            let now = at_or_now(at.as_deref())?;
             verify_inputs(&trust.checkpoint()?, now, json, &inputs)
         }
         Command::Serve { trust, listen, log, at } => {
-            serve(trust, listen, log, at.as_deref().map(parse_time).transpose()?)?;
+            serve(trust, listen, log, at.as_deref().map(parse_rfc3339).transpose().context("--at")?)?;
             Ok(true)
         }
         Command::Sync { url, store, at, timeout, follow_redirects } => {
-            let now = time_or_now(at.as_deref())?;
+            let now = at_or_now(at.as_deref())?;
             let mut store = TrustStore::open(&store_path(store)?)?;
             let options = SyncOptions {
                 timeout: std::time::Duration::from_secs(timeout),
@@ -215,7 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     false
                 }
             };
-            for (province, list, result) in huren_verifier::status::sync_status(&mut store, now, &options) {
+            for (province, list, result) in huren_verifier::sync::sync_status(&mut store, now, &options) {
                 match result {
                     Ok(StatusUpdate::Full(v)) => println!("status list {province}/{list}: full list, version {v}"),
                     Ok(StatusUpdate::Delta(from, to)) => {
@@ -231,7 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(all_synced)
         }
         Command::Trust { action, store, at } => {
-            let now = time_or_now(at.as_deref())?;
+            let now = at_or_now(at.as_deref())?;
             trust_command(action, &store_path(store)?, now)
         }
     }
@@ -256,29 +257,10 @@ fn serve(trust: TrustArgs, listen: std::net::SocketAddr, log: Option<PathBuf>, a
         println!("huren-verifier kiosk on http://{address}/");
         use std::io::Write;
         std::io::stdout().flush()?;
-        huren_verifier::kiosk::serve(listener, std::sync::Arc::new(kiosk), shutdown_signal())
+        huren_verifier::kiosk::serve(listener, std::sync::Arc::new(kiosk), huren_plumbing::server::shutdown_signal())
             .await
             .context("serving the kiosk")
     })
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
 }
 
 fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String]) -> anyhow::Result<bool> {
@@ -458,13 +440,6 @@ fn read_input(input: &str, limits: &ImageLimits) -> anyhow::Result<Vec<(String, 
     Ok(items)
 }
 
-/// Read at most `cap` bytes; a longer input yields `cap + 1` bytes, which the image limits then refuse.
-fn read_capped(reader: impl Read, cap: usize) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    reader.take(u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1)).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
 /// Whether text starts like a QR payload: 2 to 4 capitals or digits, then `:` (`HR1:`, `HC1:`).
 fn has_qr_prefix(text: &str) -> bool {
     let head: Vec<u8> = text.bytes().take(5).collect();
@@ -495,14 +470,11 @@ fn contents_of(label: &str, bytes: &[u8], limits: &ImageLimits) -> Vec<(String, 
 
 /// The default trust store path: $HUREN_STORE, else $XDG_DATA_HOME or ~/.local/share, then huren/trust-store.cbor.
 fn store_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = explicit.or_else(|| std::env::var_os("HUREN_STORE").map(PathBuf::from)) {
-        return Ok(p);
+    match explicit {
+        Some(path) => Ok(path),
+        None => huren_plumbing::files::data_path("HUREN_STORE", "trust-store.cbor")
+            .context("no $HUREN_STORE, $XDG_DATA_HOME or $HOME to place the trust store in; pass --store"),
     }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .context("no $HUREN_STORE, $XDG_DATA_HOME or $HOME to place the trust store in; pass --store")?;
-    Ok(base.join("huren/trust-store.cbor"))
 }
 
 /// Where a checkpoint's trust comes from, resolved once for loading and for watching: `--trust` (a trust file or
@@ -650,24 +622,6 @@ fn status_report(store: &TrustStore, now: i64, json: bool) -> String {
         out.push_str(&format!("  {province}/{list} {line}\n"));
     }
     out
-}
-
-fn time_or_now(at: Option<&str>) -> anyhow::Result<i64> {
-    match at {
-        Some(at) => parse_time(at),
-        None => unix_now(),
-    }
-}
-
-fn parse_time(text: &str) -> anyhow::Result<i64> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .with_context(|| format!("--at {text:?} is not an RFC 3339 time such as 2026-11-27T08:00:00Z"))?;
-    Ok(t.unix_timestamp())
-}
-
-fn unix_now() -> anyhow::Result<i64> {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("system clock before 1970")?;
-    Ok(i64::try_from(d.as_secs())?)
 }
 
 /// The EU DCC signers to trust: none without `--dcc-trust` (every DCC is then `KID_UNKNOWN`).

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use huren_keys::{TrustFile, TrustList, TrustState};
+use huren_plumbing::clock::{at_or_now, rfc3339};
 use huren_wallet_core::presentation;
 use huren_wallet_core::store::FileStorage;
 use huren_wallet_core::wallet::{qr_symbol, Entry, ImportPolicy, Imported, Standing, Wallet, MAX_QR_VERSION};
@@ -124,7 +125,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let now = time_or_now(cli.at.as_deref())?;
+    let now = at_or_now(cli.at.as_deref())?;
     let path = wallet_path(cli.wallet)?;
     let passphrase = passphrase(cli.passphrase_file.as_deref())?;
     let storage = FileStorage::new(&path);
@@ -212,7 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             loop {
-                let now = time_or_now(cli.at.as_deref())?;
+                let now = at_or_now(cli.at.as_deref())?;
                 let text = match holder {
                     Some(_) => presentation::present(&cose, device, now)?,
                     None => static_text.clone(),
@@ -321,32 +322,31 @@ fn claim_error(error: huren_wallet_core::Error, pending: &Path) -> anyhow::Error
 
 /// Redeem a claim link: one GET, at most 1 MiB of answer, 20 s.
 fn redeem(url: &str) -> anyhow::Result<Vec<u8>> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(20)).build()?;
-    let response = client.get(url).send().with_context(|| format!("redeeming {url}"))?;
-    let status = response.status();
-    if status == reqwest::StatusCode::GONE {
+    use huren_plumbing::http::{client, get, Redirects, StatusCode};
+    let client = client(std::time::Duration::from_secs(20))?;
+    let no_etag = |_: &str| None;
+    let answer =
+        get(&client, url, &no_etag, 1 << 20, Redirects::Anywhere).with_context(|| format!("redeeming {url}"))?;
+    if answer.status == StatusCode::GONE {
         bail!("the claim link was already used or has expired (HTTP 410)");
     }
-    if !status.is_success() {
-        bail!("redeeming the claim link failed: HTTP {status}");
+    if !answer.status.is_success() {
+        bail!("redeeming the claim link failed: HTTP {}", answer.status);
     }
-    let mut body = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(response, 1 << 20), &mut body)?;
-    Ok(body)
+    Ok(answer.body)
 }
 
 fn wallet_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = explicit.or_else(|| std::env::var_os("HUREN_WALLET").map(PathBuf::from)) {
+    if let Some(p) = explicit {
         return Ok(p);
     }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+    let path = huren_plumbing::files::data_path("HUREN_WALLET", "wallet.hrw")
         .context("no $HUREN_WALLET, $XDG_DATA_HOME or $HOME to place the wallet in; pass --wallet")?;
-    let dir = base.join("huren");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir.join("wallet.hrw"))
+    if std::env::var_os("HUREN_WALLET").is_none() {
+        let dir = huren_plumbing::files::directory_of(&path);
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(path)
 }
 
 fn passphrase(file: Option<&Path>) -> anyhow::Result<String> {
@@ -364,25 +364,4 @@ fn passphrase(file: Option<&Path>) -> anyhow::Result<String> {
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
-}
-
-fn time_or_now(at: Option<&str>) -> anyhow::Result<i64> {
-    match at {
-        Some(text) => {
-            let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .with_context(|| format!("--at {text:?} is not an RFC 3339 time such as 2026-11-27T08:00:00Z"))?;
-            Ok(t.unix_timestamp())
-        }
-        None => {
-            let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-            Ok(i64::try_from(d.as_secs())?)
-        }
-    }
-}
-
-fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| t.to_string())
 }
