@@ -237,7 +237,7 @@ async fn the_log_holds_outcome_time_and_issuer_only_once_per_presentation() {
     assert!(!written.contains("张三丰") && !written.contains("4403") && !written.contains("HR1:"));
 
     // Without a log, nothing is written anywhere the kiosk was told about.
-    assert!(!kiosk_at(T0).status()["log"].as_bool().unwrap());
+    assert!(!kiosk_at(T0).status().log);
 }
 
 #[tokio::test]
@@ -268,7 +268,7 @@ async fn trust_is_reloaded_when_its_file_changes() {
         assert!(Instant::now() < deadline, "trust not reloaded: {answer}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(kiosk.status()["trust"], "trust-file");
+    assert_eq!(kiosk.status().trust, "trust-file");
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
@@ -362,20 +362,20 @@ async fn with_a_trust_store_old_data_turns_a_valid_code_amber_then_red_and_the_b
     };
     // A day after the newest trust data: fresh, green.
     let fresh = at(T0 + 60);
-    assert_eq!(fresh.status()["freshness"], "fresh");
-    assert_eq!(fresh.status()["trust"], "store");
+    assert_eq!(fresh.status().freshness, "fresh");
+    assert_eq!(fresh.status().trust, "store");
     let (_, answer) = post(&fresh, "/api/verify", "text/plain", text.clone().into_bytes()).await;
     assert_eq!((answer["verdict"].as_str(), answer["code"].as_str()), (Some("green"), Some("OK")), "{answer}");
     // Four days on: past the 48 h warning age, the same valid code is amber, with the warning.
     let old = at(T0 + 3 * DAY);
-    assert_eq!(old.status()["freshness"], "warn");
-    assert!(old.status()["trust_warning"].as_str().unwrap().contains("h old"));
+    assert_eq!(old.status().freshness, "warn");
+    assert!(old.status().trust_warning.unwrap().contains("h old"));
     let (_, answer) = post(&old, "/api/verify", "text/plain", text.clone().into_bytes()).await;
     assert_eq!((answer["verdict"].as_str(), answer["valid"].as_bool()), (Some("amber"), Some(true)), "{answer}");
     assert!(answer["warnings"][0].as_str().unwrap().contains("sync soon"), "{answer}");
     // Past 14 days: nothing verifies, red TRUST_STORE_STALE, and the banner says stale.
     let stale = at(T0 + 16 * DAY);
-    assert_eq!(stale.status()["freshness"], "stale");
+    assert_eq!(stale.status().freshness, "stale");
     let (_, answer) = post(&stale, "/api/verify", "text/plain", text.into_bytes()).await;
     assert_eq!((answer["verdict"].as_str(), answer["code"].as_str()), (Some("red"), Some("TRUST_STORE_STALE")));
 }

@@ -20,6 +20,7 @@ mod kiosk;
 mod kiosk_browser;
 mod names_shown;
 mod one_answer;
+mod output_contracts;
 mod properties;
 mod rejections;
 mod status;

@@ -4,7 +4,6 @@
 
 use huren_keys::TrustList;
 use huren_wallet_core::Body;
-use serde_json::json;
 
 use crate::dcc::{verify_dcc, DccTrust, VerifiedDcc, HC1_PREFIX};
 use crate::store::{Freshness, Staleness, TrustStore};
@@ -241,63 +240,15 @@ pub fn format_of(text: Option<&str>) -> &'static str {
     }
 }
 
-/// The machine-readable answer for one input (the CLI's `--json` line and the kiosk API's body).
-pub fn json_report(label: &str, format: &str, outcome: &Result<Answer, Rejection>, now: i64) -> serde_json::Value {
-    // What every valid answer says, whatever its format; each format adds its own fields.
-    let valid = |fields: serde_json::Value| {
-        let mut report = json!({
-            "input": label,
-            "valid": true,
-            "format": format,
-            "code": Code::Ok,
-            "stage": "done",
-            "message": { "en": Code::Ok.message_en(), "zh": Code::Ok.message_zh() },
-            "verified_at": rfc3339(now),
-        });
-        if let (Some(report), serde_json::Value::Object(fields)) = (report.as_object_mut(), fields) {
-            report.extend(fields);
-        }
-        report
-    };
-    match outcome {
-        Ok(Answer::Dcc(v)) => {
-            let d = v.dcc();
-            valid(json!({
-                "issuer": d.issuer,
-                "kid": huren_keys::hex(&v.kid()),
-                "type": d.kind.name(),
-                "expires_at": rfc3339(d.expires_at),
-                "dcc": d,
-            }))
-        }
-        Ok(Answer::Huren(v)) => {
-            let c = v.credential();
-            let mut fields = json!({
-                "issuer": v.issuer(),
-                "kid": v.kid().to_hex(),
-                "alg": v.algorithm().name(),
-                "type": c.credential_type().name(),
-                "credential": c,
-            });
-            // A dynamic code (HP1:) says which 30-second step its holder signed.
-            if let (Some(step), Some(fields)) = (v.presentation_step(), fields.as_object_mut()) {
-                fields.insert("presentation_step".into(), json!(step));
-            }
-            valid(fields)
-        }
-        Err(r) => json!({
-            "input": label,
-            "valid": false,
-            "format": format,
-            "code": r.code(),
-            "stage": r.stage().as_str(),
-            "message": { "en": r.code().message_en(), "zh": r.code().message_zh() },
-            "detail": detail(r),
-            "issuer": null,
-            "kid": null,
-            "verified_at": rfc3339(now),
-        }),
-    }
+/// The machine-readable answer for one input ([`crate::report::VerifyReport`], the CLI's `--json` line) as a JSON
+/// value.
+pub fn json_report(
+    label: &str,
+    format: &'static str,
+    outcome: &Result<Answer, Rejection>,
+    now: i64,
+) -> serde_json::Value {
+    serde_json::to_value(crate::report::VerifyReport::new(label, format, outcome, now)).unwrap_or_default()
 }
 
 /// How a person's name and masked ID are shown at a checkpoint: a Huren name by the name rule, with every

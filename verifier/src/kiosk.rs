@@ -24,15 +24,14 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use huren_wallet_core::{Body, Colour};
+use axum::Router;
 use image::GrayImage;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::checkpoint::{format_of, json_report, rfc3339, Answer, Checkpoint, InputAnswer};
+use crate::checkpoint::{format_of, rfc3339, Answer, Checkpoint};
+pub use crate::report::Verdict;
+use crate::report::{freshness_name, to_json, KioskStatus, OutcomeLogLine, ScreenAnswer, StatusListReport};
 use crate::scan::{self, ImageLimits};
-use crate::store::Staleness;
 use crate::{Code, Rejection};
 
 /// Largest request body: an image file at the scan limit, base64-encoded inside JSON.
@@ -190,33 +189,32 @@ impl Kiosk {
     }
 
     /// Verify one QR text and build the kiosk's answer (and log its outcome when logging is on).
-    pub fn answer_text(&self, label: &str, text: &str) -> serde_json::Value {
+    pub fn answer_text(&self, label: &str, text: &str) -> ScreenAnswer {
         let checkpoint = self.checkpoint();
         let now = self.now();
         let outcome = checkpoint.verify(text, now);
         self.record(now, Some(text), &outcome);
-        kiosk_answer(&checkpoint, label, Some(text), &outcome, now)
+        screen_answer(&checkpoint, label, Some(text), &outcome, now)
     }
 
     /// The answer for a scan that found no code, or failed (an unreadable image is an answer of its own).
-    fn answer_rejection(&self, label: &str, rejection: Rejection) -> serde_json::Value {
+    fn answer_rejection(&self, label: &str, rejection: Rejection) -> ScreenAnswer {
         let checkpoint = self.checkpoint();
         let now = self.now();
         let outcome = Err(rejection);
         self.record(now, None, &outcome);
-        kiosk_answer(&checkpoint, label, None, &outcome, now)
+        screen_answer(&checkpoint, label, None, &outcome, now)
     }
 
     /// Answer for one image's codes: its best code, and how many codes it held (see
     /// [`Checkpoint::answer_input`]).
-    fn answer_texts(&self, label: &str, texts: Vec<String>) -> serde_json::Value {
+    fn answer_texts(&self, label: &str, texts: Vec<String>) -> ScreenAnswer {
         let checkpoint = self.checkpoint();
         let now = self.now();
         let answer = checkpoint.answer_input(Ok(texts), now);
         self.record(now, answer.text.as_deref(), &answer.outcome);
-        let mut report = kiosk_answer(&checkpoint, label, answer.text.as_deref(), &answer.outcome, now);
-        add_codes_found(&mut report, &answer);
-        report
+        screen_answer(&checkpoint, label, answer.text.as_deref(), &answer.outcome, now)
+            .with_codes_found(answer.codes_found, answer.several_codes_note())
     }
 
     fn record(&self, now: i64, text: Option<&str>, outcome: &Result<Answer, Rejection>) {
@@ -240,7 +238,7 @@ impl Kiosk {
             Err(_) => None,
         };
         let code = outcome.as_ref().map_or_else(|r| r.code(), |_| Code::Ok);
-        let line = json!({ "time": rfc3339(now), "code": code, "issuer": issuer });
+        let line = to_json(&OutcomeLogLine { time: rfc3339(now), code, issuer });
         if let Ok(mut file) = log.lock() {
             if let Err(e) = writeln!(file, "{line}") {
                 eprintln!("huren-verifier serve: cannot write the outcome log: {e}");
@@ -249,33 +247,27 @@ impl Kiosk {
     }
 
     /// The banner's data: trust age and freshness.
-    pub fn status(&self) -> serde_json::Value {
+    pub fn status(&self) -> KioskStatus {
         let checkpoint = self.checkpoint();
         let now = self.now();
         let (age, warning) = checkpoint.trust_age(now);
         let (kind, freshness, lists) = match &checkpoint.trust {
             crate::checkpoint::TrustSource::Store(store) => {
-                let freshness = match store.staleness(now, &checkpoint.freshness) {
-                    Staleness::Fresh => "fresh",
-                    Staleness::Warn => "warn",
-                    Staleness::Refuse => "stale",
-                    Staleness::ClockBehind => "clock-behind",
-                };
-                let lists = store.status_list_report(now);
-                ("store", freshness, lists)
+                let freshness = freshness_name(store.staleness(now, &checkpoint.freshness));
+                ("store", freshness, StatusListReport::all(store, now))
             }
             crate::checkpoint::TrustSource::List(_) => ("trust-file", "unmanaged", Vec::new()),
         };
-        json!({
-            "now": rfc3339(now),
-            "trust": kind,
-            "trust_age_seconds": age,
-            "freshness": freshness,
-            "trust_warning": warning,
-            "status_lists": lists,
-            "dcc_signers": checkpoint.dcc.signers().len(),
-            "log": self.log.is_some(),
-        })
+        KioskStatus {
+            now: rfc3339(now),
+            trust: kind,
+            trust_age_seconds: age,
+            freshness,
+            trust_warning: warning,
+            status_lists: lists,
+            dcc_signers: checkpoint.dcc.signers().len(),
+            log: self.log.is_some(),
+        }
     }
 }
 
@@ -296,34 +288,21 @@ fn fingerprint(text: &str) -> String {
     huren_keys::hex(&Sha256::digest(text.as_bytes())[..8])
 }
 
-/// Say how many codes the image held, and warn (amber at best) when it held more than one: the answer is for one
-/// of them only.
-fn add_codes_found(report: &mut serde_json::Value, answer: &InputAnswer) {
-    report["codes_found"] = json!(answer.codes_found);
-    if let Some(note) = answer.several_codes_note() {
-        if let Some(warnings) = report.get_mut("warnings").and_then(serde_json::Value::as_array_mut) {
-            warnings.push(json!(note));
-        }
-        if report["verdict"] == json!(Verdict::Green) {
-            report["verdict"] = json!(Verdict::Amber);
-        }
-    }
+/// The screen's answer for one code at this checkpoint: the trust store's and the status list's warnings, and the
+/// code's fingerprint.
+pub fn screen_answer(
+    checkpoint: &Checkpoint,
+    label: &str,
+    text: Option<&str>,
+    outcome: &Result<Answer, Rejection>,
+    now: i64,
+) -> ScreenAnswer {
+    let (_, trust_warning) = checkpoint.trust_age(now);
+    let warnings = trust_warning.into_iter().chain(checkpoint.status_note(outcome, now)).collect();
+    ScreenAnswer::new(label, format_of(text), outcome, now, warnings, text.map(fingerprint))
 }
 
-/// Green, amber or red, with the reason to show in both languages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Valid, nothing to add: let the person through.
-    Green,
-    /// Valid, but look again: an amber health status, or trust or status data past its age.
-    Amber,
-    /// Refused, or valid and saying the person must not pass (a red health status).
-    Red,
-}
-
-/// The kiosk's answer: the CLI's JSON report plus the verdict, its reason and what staff need to match the
-/// person (name, masked ID, type, valid until), and any warning.
+/// [`screen_answer`] as JSON.
 pub fn kiosk_answer(
     checkpoint: &Checkpoint,
     label: &str,
@@ -331,76 +310,12 @@ pub fn kiosk_answer(
     outcome: &Result<Answer, Rejection>,
     now: i64,
 ) -> serde_json::Value {
-    let mut report = json_report(label, format_of(text), outcome, now);
-    let (_, trust_warning) = checkpoint.trust_age(now);
-    let status_warning = checkpoint.status_note(outcome, now);
-    let mut warnings: Vec<String> = trust_warning.into_iter().chain(status_warning).collect();
-    if let Ok(Answer::Dcc(v)) = outcome {
-        // E.g. a DCC without `exp`, accepted within derived bounds: amber, with the reason shown.
-        warnings.extend(v.dcc().warnings.iter().map(|w| format!("{} · {}", w.message_zh(), w.message_en())));
-    }
-    let (mut verdict, reason_zh, reason_en, person) = match outcome {
-        Err(r) => (Verdict::Red, r.code().message_zh().to_string(), r.code().message_en().to_string(), json!(null)),
-        Ok(Answer::Huren(v)) => {
-            let c = v.credential();
-            let (verdict, zh, en) = match &c.body {
-                Body::HealthStatus(h) => {
-                    let verdict = match h.colour {
-                        Colour::Green => Verdict::Green,
-                        Colour::Amber => Verdict::Amber,
-                        Colour::Red => Verdict::Red,
-                    };
-                    (
-                        verdict,
-                        format!("{}：{}", h.colour.label_zh(), h.reason.message_zh()),
-                        format!("{}: {}", h.colour.label_en(), h.reason.message_en()),
-                    )
-                }
-                _ => (Verdict::Green, Code::Ok.message_zh().to_string(), Code::Ok.message_en().to_string()),
-            };
-            let (name, masked_id) = crate::checkpoint::shown_person(c);
-            let person = json!({
-                "name": name,
-                "masked_id": masked_id,
-                "type": c.credential_type().name(),
-                "issuer": c.issuer,
-                "valid_until": rfc3339(c.expires_at),
-            });
-            (verdict, zh, en, person)
-        }
-        Ok(Answer::Dcc(v)) => {
-            let d = v.dcc();
-            let (name, name_standard) = crate::checkpoint::shown_dcc_names(d);
-            let person = json!({
-                "name": name,
-                "name_standard": name_standard,
-                "date_of_birth": d.date_of_birth,
-                "type": d.kind.name(),
-                "issuer": d.issuer,
-                "valid_until": rfc3339(d.expires_at),
-            });
-            (Verdict::Green, Code::Ok.message_zh().to_string(), Code::Ok.message_en().to_string(), person)
-        }
-    };
-    if verdict == Verdict::Green && !warnings.is_empty() {
-        verdict = Verdict::Amber;
-    }
-    if let Some(fields) = report.as_object_mut() {
-        fields.insert("verdict".into(), json!(verdict));
-        fields.insert("reason".into(), json!({ "zh": reason_zh, "en": reason_en }));
-        fields.insert("person".into(), person);
-        fields.insert("warnings".into(), json!(warnings));
-        // Only what staff need: the full credential stays out of the kiosk's answer.
-        fields.remove("credential");
-        fields.remove("dcc");
-        // Lets the page tell "the same code again" from a new one without keeping the code itself.
-        if let Some(text) = text {
-            fields.insert("fingerprint".into(), json!(fingerprint(text)));
-        }
-        // The CLI's report echoes the input; a kiosk answer never carries the code back.
-        fields.insert("input".into(), json!(label));
-    }
-    report
+    serde_json::to_value(screen_answer(checkpoint, label, text, outcome, now)).unwrap_or_default()
+}
+
+/// A contract as the JSON body of a 200 answer (keys sorted, see [`crate::report`]).
+fn json(report: &impl serde::Serialize) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], to_json(report)).into_response()
 }
 
 /// The kiosk's routes: the page and its assets, and the JSON API.
@@ -439,8 +354,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-async fn status(State(kiosk): State<Arc<Kiosk>>) -> Json<serde_json::Value> {
-    Json(kiosk.status())
+async fn status(State(kiosk): State<Arc<Kiosk>>) -> Response {
+    json(&kiosk.status())
 }
 
 /// A client error as problem+json.
@@ -497,7 +412,7 @@ async fn verify_body(State(kiosk): State<Arc<Kiosk>>, headers: HeaderMap, body: 
         }
     };
     match answer {
-        Ok(answer) => Json(answer).into_response(),
+        Ok(answer) => json(&answer),
         Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "verification failed unexpectedly"),
     }
 }
@@ -567,8 +482,8 @@ async fn verify_frame(
         })
         .await;
     match answer {
-        Ok(Some(answer)) => Json(answer).into_response(),
-        Ok(None) => Json(json!({ "found": false })).into_response(),
+        Ok(Some(answer)) => json(&answer),
+        Ok(None) => json(&crate::report::NoCodeInFrame { found: false }),
         Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "scanning failed unexpectedly"),
     }
 }

@@ -32,6 +32,7 @@ pub mod dcc;
 pub mod kiosk;
 pub mod medium;
 mod pipeline;
+pub mod report;
 pub mod scan;
 pub mod status;
 pub mod store;

@@ -337,31 +337,6 @@ impl TrustStore {
         })
     }
 
-    /// One JSON object per status list this store knows of ([`TrustStore::known_lists`]): its state (`current`,
-    /// `past-ttl`, `lost`, `never-synced`, `never-synced-allowed`), what is wrong when it cannot be used, and for a
-    /// held list its version, age and counts. `trust status --json` and the kiosk's `/api/status` show it.
-    pub fn status_list_report(&self, now: i64) -> Vec<serde_json::Value> {
-        self.known_lists()
-            .into_iter()
-            .map(|(province, list)| match self.list_state(&province, list) {
-                ListState::Held(l) => {
-                    let past_ttl = now > l.expires_at();
-                    serde_json::json!({
-                        "province": province, "list": list, "state": if past_ttl { "past-ttl" } else { "current" },
-                        "detail": null, "version": l.version, "issued_at": crate::checkpoint::rfc3339(l.issued_at),
-                        "ttl_seconds": l.ttl, "entries": l.bits.len(), "not_valid": l.bits.non_valid().count(),
-                        "age_seconds": now.saturating_sub(l.issued_at), "past_ttl": past_ttl,
-                    })
-                }
-                other => serde_json::json!({
-                    "province": province, "list": list, "state": other.name(), "detail": other.describe(),
-                    "version": null, "issued_at": null, "ttl_seconds": null, "entries": null, "not_valid": null,
-                    "age_seconds": null, "past_ttl": null,
-                }),
-            })
-            .collect()
-    }
-
     /// Every status list this store knows of (declared by a province bundle, held, marked as held once, or with a
     /// file it cannot read), in (province, list) order.
     pub fn known_lists(&self) -> Vec<(String, u32)> {

@@ -12,14 +12,16 @@ use clap::{Parser, Subcommand};
 use huren_keys::TrustList;
 use huren_plumbing::clock::{at_or_now, parse_rfc3339};
 use huren_plumbing::files::read_capped;
-use huren_verifier::checkpoint::{format_of, human_report, json_report, rfc3339, Checkpoint, InputCodes, TrustSource};
+use huren_verifier::checkpoint::{format_of, human_report, rfc3339, Checkpoint, InputCodes, TrustSource};
 use huren_verifier::dcc::DccTrust;
+use huren_verifier::report::{
+    freshness_name, to_json, BatchCounts, BatchSummary, TrustNotes, TrustStatusReport, VerifyReport,
+};
 use huren_verifier::scan::{self, ImageLimits};
 use huren_verifier::status::StatusUpdate;
-use huren_verifier::store::{Freshness, ListState, Staleness, TrustStore};
+use huren_verifier::store::{Freshness, ListState, TrustStore};
 use huren_verifier::sync::{sync, SyncOptions, SyncOutcome};
 use huren_verifier::{Code, Rejection};
-use serde_json::json;
 
 #[derive(Parser)]
 #[command(name = "huren-verifier", version, about = "Verify Huren health credentials offline")]
@@ -300,17 +302,17 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
             let format = format_of(text);
             let status_note = checkpoint.status_note(outcome, now);
             if json {
-                let mut report = json_report(label, format, outcome, now);
-                report["codes_found"] = json!(codes_found);
-                let warnings: Vec<&String> =
-                    warning.iter().chain(status_note.iter()).chain(several_codes.iter()).collect();
-                report["warnings"] = json!(warnings);
-                if let Some(age) = trust_age {
-                    report["trust_age_seconds"] = json!(age);
-                    report["trust_warning"] = json!(warning);
-                    report["status_warning"] = json!(status_note);
-                }
-                println!("{report}");
+                let report = VerifyReport {
+                    codes_found,
+                    warnings: warning.iter().chain(status_note.iter()).chain(several_codes.iter()).cloned().collect(),
+                    trust: trust_age.map(|age| TrustNotes {
+                        trust_age_seconds: age,
+                        trust_warning: warning.clone(),
+                        status_warning: status_note.clone(),
+                    }),
+                    ..VerifyReport::new(label, format, outcome, now)
+                };
+                println!("{}", to_json(&report));
             } else {
                 progress.suspend(|| {
                     print!("{}", human_report(label, outcome));
@@ -327,10 +329,9 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
         let total: u64 = tally.values().sum();
         let valid = tally.get(Code::Ok.as_str()).copied().unwrap_or(0);
         if json {
-            println!(
-                "{}",
-                json!({ "summary": { "total": total, "valid": valid, "invalid": total - valid, "by_code": tally } })
-            );
+            let summary =
+                BatchSummary { summary: BatchCounts { total, valid, invalid: total - valid, by_code: tally } };
+            println!("{}", to_json(&summary));
         } else {
             let codes: Vec<String> = tally.iter().map(|(c, n)| format!("{c} {n}")).collect();
             println!("{total} codes: {valid} valid, {} not ({})", total - valid, codes.join(", "));
@@ -548,35 +549,12 @@ fn trust_command(action: TrustAction, path: &Path, now: i64) -> anyhow::Result<b
 }
 
 fn status_report(store: &TrustStore, now: i64, json: bool) -> String {
+    if json {
+        return format!("{}\n", to_json(&TrustStatusReport::new(store, now)));
+    }
     let state = store.state();
     let root = state.root();
-    let staleness = store.staleness(now, &Freshness::default());
-    let label = match staleness {
-        Staleness::Fresh => "fresh",
-        Staleness::Warn => "warn",
-        Staleness::Refuse => "stale",
-        Staleness::ClockBehind => "clock-behind",
-    };
-    if json {
-        let bundles: Vec<_> = state
-            .bundles()
-            .iter()
-            .map(|b| {
-                json!({"province": b.province, "version": b.version, "issued_at": rfc3339(b.issued_at),
-                       "expires": rfc3339(b.expires), "issuer_keys": b.issuer_keys.len(),
-                       "revoked_keys": b.revocations.len(), "expired": now >= b.expires})
-            })
-            .collect();
-        let lists = store.status_list_report(now);
-        return format!(
-            "{}\n",
-            json!({"store": store.path().display().to_string(), "root_version": root.version, "status_lists": lists,
-                   "members": root.members.iter().map(|m| m.province.clone()).collect::<Vec<_>>(),
-                   "threshold": root.threshold, "root_expires": rfc3339(root.expires),
-                   "time_floor": rfc3339(state.time_floor()), "age_seconds": store.age(now),
-                   "freshness": label, "bundles": bundles})
-        );
-    }
+    let label = freshness_name(store.staleness(now, &Freshness::default()));
     let mut out = format!(
         "trust store {}\n  federation root v{}: {} members, threshold {}, expires {}\n  time floor {} (age {} h): {label}\n",
         store.path().display(),
