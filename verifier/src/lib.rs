@@ -28,6 +28,8 @@ pub mod batch;
 pub mod checkpoint;
 mod code;
 pub mod dcc;
+#[cfg(feature = "files")]
+pub mod inputs;
 #[cfg(feature = "kiosk")]
 pub mod kiosk;
 pub mod medium;

@@ -547,3 +547,56 @@ pub struct NoCodeInFrame {
     /// Always `false`.
     pub found: bool,
 }
+
+/// `huren-verifier trust status`, for people: the root, each bundle, each status list and what it means for the
+/// codes it covers.
+pub fn trust_status_text(store: &TrustStore, now: i64) -> String {
+    let state = store.state();
+    let root = state.root();
+    let label = freshness_name(store.staleness(now, &crate::store::Freshness::default()));
+    let mut out = format!(
+        "trust store {}\n  federation root v{}: {} members, threshold {}, expires {}\n  time floor {} (age {} h): {label}\n",
+        store.path().display(),
+        root.version,
+        root.members.len(),
+        root.threshold,
+        rfc3339(root.expires),
+        rfc3339(state.time_floor()),
+        store.age(now) / 3600,
+    );
+    for b in state.bundles() {
+        out.push_str(&format!(
+            "  {} bundle v{}: {} issuer keys, {} revoked, expires {}{}\n",
+            b.province,
+            b.version,
+            b.issuer_keys.len(),
+            b.revocations.len(),
+            rfc3339(b.expires),
+            if now >= b.expires { " (EXPIRED)" } else { "" }
+        ));
+    }
+    for (province, list) in store.known_lists() {
+        let line = match store.list_state(&province, list) {
+            ListState::Held(l) => format!(
+                "status list v{}: {} entries, {} not valid, {} min old (time-to-live {} min){}",
+                l.version,
+                l.bits.len(),
+                l.bits.non_valid().count(),
+                now.saturating_sub(l.issued_at) / 60,
+                l.ttl / 60,
+                if now > l.expires_at() { " (PAST ITS TIME-TO-LIVE)" } else { "" }
+            ),
+            ListState::NeverSynced { allowed: true, .. } => {
+                "status list never synced: its codes pass with \"revocation not checked\" (the province allows it)"
+                    .to_string()
+            }
+            other => format!(
+                "status list {}: its codes are REFUSED (STATUS_UNAVAILABLE): {}",
+                other.name(),
+                other.describe()
+            ),
+        };
+        out.push_str(&format!("  {province}/{list} {line}\n"));
+    }
+    out
+}

@@ -7,21 +7,21 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use huren_keys::TrustList;
 use huren_plumbing::clock::{at_or_now, parse_rfc3339};
-use huren_plumbing::files::read_capped;
-use huren_verifier::checkpoint::{format_of, human_report, rfc3339, Checkpoint, InputCodes, TrustSource};
+use huren_verifier::checkpoint::{format_of, human_report, Checkpoint, InputCodes, TrustSource};
 use huren_verifier::dcc::DccTrust;
+use huren_verifier::inputs;
 use huren_verifier::report::{
-    freshness_name, to_json, BatchCounts, BatchSummary, TrustNotes, TrustStatusReport, VerifyReport,
+    to_json, trust_status_text, BatchCounts, BatchSummary, TrustNotes, TrustStatusReport, VerifyReport,
 };
-use huren_verifier::scan::{self, ImageLimits};
+use huren_verifier::scan::ImageLimits;
 use huren_verifier::status::StatusUpdate;
-use huren_verifier::store::{Freshness, ListState, TrustStore};
+use huren_verifier::store::{Freshness, TrustStore};
 use huren_verifier::sync::{sync, SyncOptions, SyncOutcome};
-use huren_verifier::{Code, Rejection};
+use huren_verifier::Code;
 
 #[derive(Parser)]
 #[command(name = "huren-verifier", version, about = "Verify Huren health credentials offline")]
@@ -276,8 +276,8 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
     let mut items = Vec::new();
     let mut batch = false;
     for input in inputs {
-        batch |= Path::new(input).is_dir() || is_ndjson(input);
-        items.extend(read_input(input, &limits)?);
+        batch |= inputs::is_batch(input);
+        items.extend(inputs::read_input(input, &limits)?);
     }
     let progress = if batch {
         indicatif::ProgressBar::new(u64::try_from(items.len()).unwrap_or(0))
@@ -290,8 +290,11 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
     let mut items = items.into_iter().peekable();
     while items.peek().is_some() {
         // A chunk at a time: images scanned, then every code in the chunk verified together (one signature batch).
-        let (labels, codes): (Vec<String>, Vec<InputCodes>) =
-            items.by_ref().take(BATCH_SIZE).map(|(label, content)| (label, codes_in(content, &limits))).unzip();
+        let (labels, codes): (Vec<String>, Vec<InputCodes>) = items
+            .by_ref()
+            .take(inputs::BATCH_SIZE)
+            .map(|(label, content)| (label, inputs::codes_in(content, &limits)))
+            .unzip();
         let answers = checkpoint.answer_inputs(&codes, now);
         for (label, answer) in labels.iter().zip(answers) {
             progress.inc(1);
@@ -338,135 +341,6 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
         }
     }
     Ok(all_valid)
-}
-
-/// Whether an input names an NDJSON file of QR texts (`.ndjson` or `.jsonl`).
-fn is_ndjson(input: &str) -> bool {
-    let lower = input.to_ascii_lowercase();
-    (lower.ends_with(".ndjson") || lower.ends_with(".jsonl")) && Path::new(input).is_file()
-}
-
-/// One line of an NDJSON input: a JSON string, or an object with `text` (or `qr`); anything else is kept as is
-/// (and then refused as not a code).
-fn ndjson_text(line: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(line) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(v) => v.get("text").or_else(|| v.get("qr")).and_then(|t| t.as_str()).unwrap_or(line).to_string(),
-        Err(_) => line.to_string(),
-    }
-}
-
-/// The image files under a directory, in name order, at any depth (symbolic links are not followed).
-fn images_in(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("reading {}", dir.display()))?;
-    entries.sort_by_key(std::fs::DirEntry::path);
-    for entry in entries {
-        let kind = entry.file_type()?;
-        let path = entry.path();
-        if kind.is_dir() {
-            images_in(&path, out)?;
-        } else if kind.is_file() {
-            let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-            if ["png", "jpg", "jpeg"].contains(&ext.as_str()) {
-                out.push(path);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// How many inputs are verified together (their signatures in one batch).
-const BATCH_SIZE: usize = 256;
-
-/// The codes an input holds: its text, or what its image scans to.
-fn codes_in(content: Content, limits: &ImageLimits) -> Result<Vec<String>, Rejection> {
-    match content {
-        Content::Text(text) => Ok(vec![text]),
-        Content::Scanned(scanned) => scanned,
-        Content::Image(path) => match std::fs::File::open(&path).and_then(|f| read_capped(f, limits.max_file_bytes)) {
-            Ok(bytes) => scan::scan_image_bytes(&bytes, limits),
-            Err(e) => Err(Rejection::QrUnreadable { reason: format!("cannot read the file: {e}") }),
-        },
-    }
-}
-
-enum Content {
-    Text(String),
-    Scanned(Result<Vec<String>, Rejection>),
-    /// An image in a directory given as input: read and scanned when its turn comes (batch mode).
-    Image(PathBuf),
-}
-
-/// The items of one input; an input that holds nothing to verify is a usage error.
-fn read_input(input: &str, limits: &ImageLimits) -> anyhow::Result<Vec<(String, Content)>> {
-    let items = if input == "-" {
-        contents_of(
-            "-",
-            &read_capped(std::io::stdin(), limits.max_file_bytes).context("reading standard input")?,
-            limits,
-        )
-    } else if Path::new(input).is_dir() {
-        let mut images = Vec::new();
-        images_in(Path::new(input), &mut images)?;
-        images.into_iter().map(|p| (p.display().to_string(), Content::Image(p))).collect()
-    } else if is_ndjson(input) {
-        let text = std::fs::read_to_string(input).with_context(|| format!("reading {input}"))?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| (format!("{input}:{}", i + 1), Content::Text(ndjson_text(l.trim()))))
-            .collect()
-    } else if Path::new(input).is_file() {
-        let file = std::fs::File::open(input).with_context(|| format!("opening {input}"))?;
-        contents_of(
-            input,
-            &read_capped(file, limits.max_file_bytes).with_context(|| format!("reading {input}"))?,
-            limits,
-        )
-    } else {
-        let lower = input.to_ascii_lowercase();
-        let looks_like_path =
-            [".png", ".jpg", ".jpeg", ".txt"].iter().any(|ext| lower.ends_with(ext)) || input.contains('/');
-        if looks_like_path && !has_qr_prefix(input) {
-            bail!("{input}: no such file");
-        }
-        vec![(input.to_string(), Content::Text(input.to_string()))]
-    };
-    if items.is_empty() {
-        bail!("{input}: nothing to verify (no QR text or image)");
-    }
-    Ok(items)
-}
-
-/// Whether text starts like a QR payload: 2 to 4 capitals or digits, then `:` (`HR1:`, `HC1:`).
-fn has_qr_prefix(text: &str) -> bool {
-    let head: Vec<u8> = text.bytes().take(5).collect();
-    let colon = head.iter().position(|b| *b == b':');
-    colon.is_some_and(|i| i >= 2 && head[..i].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
-}
-
-/// An image gives one item; text gives one item per non-empty line (labelled `label:N` when there are several);
-/// an oversized input one refusal.
-fn contents_of(label: &str, bytes: &[u8], limits: &ImageLimits) -> Vec<(String, Content)> {
-    if scan::looks_like_image(bytes) || bytes.len() > limits.max_file_bytes {
-        return vec![(label.to_string(), Content::Scanned(scan::scan_image_bytes(bytes, limits)))];
-    }
-    let lines: Vec<(usize, String)> = String::from_utf8_lossy(bytes)
-        .lines()
-        .map(|l| l.trim_end_matches('\r'))
-        .enumerate()
-        .filter(|(_, l)| !l.is_empty())
-        .map(|(i, l)| (i + 1, l.to_string()))
-        .collect();
-    // Several codes in one file or stream: each answer names its own line, so no answer can pass for another's.
-    let several = lines.len() > 1;
-    lines
-        .into_iter()
-        .map(|(n, text)| (if several { format!("{label}:{n}") } else { label.to_string() }, Content::Text(text)))
-        .collect()
 }
 
 /// The default trust store path: $HUREN_STORE, else $XDG_DATA_HOME or ~/.local/share, then huren/trust-store.cbor.
@@ -550,56 +424,10 @@ fn trust_command(action: TrustAction, path: &Path, now: i64) -> anyhow::Result<b
 
 fn status_report(store: &TrustStore, now: i64, json: bool) -> String {
     if json {
-        return format!("{}\n", to_json(&TrustStatusReport::new(store, now)));
+        format!("{}\n", to_json(&TrustStatusReport::new(store, now)))
+    } else {
+        trust_status_text(store, now)
     }
-    let state = store.state();
-    let root = state.root();
-    let label = freshness_name(store.staleness(now, &Freshness::default()));
-    let mut out = format!(
-        "trust store {}\n  federation root v{}: {} members, threshold {}, expires {}\n  time floor {} (age {} h): {label}\n",
-        store.path().display(),
-        root.version,
-        root.members.len(),
-        root.threshold,
-        rfc3339(root.expires),
-        rfc3339(state.time_floor()),
-        store.age(now) / 3600,
-    );
-    for b in state.bundles() {
-        out.push_str(&format!(
-            "  {} bundle v{}: {} issuer keys, {} revoked, expires {}{}\n",
-            b.province,
-            b.version,
-            b.issuer_keys.len(),
-            b.revocations.len(),
-            rfc3339(b.expires),
-            if now >= b.expires { " (EXPIRED)" } else { "" }
-        ));
-    }
-    for (province, list) in store.known_lists() {
-        let line = match store.list_state(&province, list) {
-            ListState::Held(l) => format!(
-                "status list v{}: {} entries, {} not valid, {} min old (time-to-live {} min){}",
-                l.version,
-                l.bits.len(),
-                l.bits.non_valid().count(),
-                now.saturating_sub(l.issued_at) / 60,
-                l.ttl / 60,
-                if now > l.expires_at() { " (PAST ITS TIME-TO-LIVE)" } else { "" }
-            ),
-            ListState::NeverSynced { allowed: true, .. } => {
-                "status list never synced: its codes pass with \"revocation not checked\" (the province allows it)"
-                    .to_string()
-            }
-            other => format!(
-                "status list {}: its codes are REFUSED (STATUS_UNAVAILABLE): {}",
-                other.name(),
-                other.describe()
-            ),
-        };
-        out.push_str(&format!("  {province}/{list} {line}\n"));
-    }
-    out
 }
 
 /// The EU DCC signers to trust: none without `--dcc-trust` (every DCC is then `KID_UNKNOWN`).
