@@ -73,7 +73,7 @@ fn rxing_with(img: &GrayImage, also_inverted: bool) -> Vec<String> {
 
 /// quircs on Huren's locally binarised image (what the scan tries first).
 fn quircs_adaptive(img: &GrayImage) -> Vec<String> {
-    scan::quircs_pass(&scan::adaptive_binarise(img))
+    scan::stages::quircs_pass(&scan::stages::adaptive_binarise(img))
 }
 
 fn huren_scan(img: &GrayImage) -> Vec<String> {
@@ -161,20 +161,20 @@ fn main() {
             if f.level != "moderate" {
                 continue;
             }
-            let binary = scan::adaptive_binarise(&f.image);
+            let binary = scan::stages::adaptive_binarise(&f.image);
             let mut inverted = binary.clone();
             image::imageops::invert(&mut inverted);
             let t = Instant::now();
-            let (pd, pl) = scan::finder_like_runs(&binary);
+            let (pd, pl) = scan::stages::finder_like_runs(&binary);
             print!("polarity {pd}/{pl} ");
-            let a = scan::quircs_pass(&binary).contains(&f.text);
+            let a = scan::stages::quircs_pass(&binary).contains(&f.text);
             let ta = t.elapsed();
-            let b = scan::quircs_pass(&inverted).contains(&f.text);
+            let b = scan::stages::quircs_pass(&inverted).contains(&f.text);
             let c = quircs_decode(&f.image).contains(&f.text);
-            let d = scan::detect(&binary).contains(&f.text);
-            let e = scan::detect(&f.image).contains(&f.text);
+            let d = scan::stages::detect(&binary).contains(&f.text);
+            let e = scan::stages::detect(&f.image).contains(&f.text);
             let t = Instant::now();
-            black_box(scan::adaptive_binarise(&f.image));
+            black_box(scan::stages::adaptive_binarise(&f.image));
             let tb = t.elapsed();
             println!(
                 "{} inv={} ppm={} angle={} | q-adapt {a} q-inv {b} q-plain {c} rqrr-bin {d} rqrr {e} | binarise {} ms, quircs {} ms",

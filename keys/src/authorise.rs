@@ -168,3 +168,90 @@ impl TrustList {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{cose, KeyCertificate, SigningKey};
+
+    fn certificate(key: &SigningKey) -> KeyCertificate {
+        KeyCertificate {
+            province: "CN-GD".into(),
+            public_key: key.public().clone(),
+            credential_types: vec![CredentialType::HealthStatus],
+            usage_from: 1_000,
+            usage_until: 2_000,
+            expires: 3_000,
+            issued_at: 1_000,
+        }
+    }
+
+    fn claimed(issuer: &str, issued_at: i64) -> Claimed<'_> {
+        Claimed { issuer, credential_type: CredentialType::HealthStatus, issued_at }
+    }
+
+    #[test]
+    fn each_part_of_the_rule_refuses_in_turn() {
+        let key = SigningKey::from_seed(&[2; 32]).unwrap();
+        let trusted = TrustedKey { certificate: certificate(&key), revoked_after: None, bundle_expires: None };
+        assert_eq!(trusted.authorise(&claimed("CN-GD", 1_500), 2_500), Ok(()));
+        let refused = |t: &TrustedKey, c: Claimed<'_>, now| t.authorise(&c, now).unwrap_err();
+        assert!(matches!(refused(&trusted, claimed("CN-HB", 1_500), 2_500), KeyRefusal::ProvinceMismatch { .. }));
+        let test = Claimed { credential_type: CredentialType::TestResult, ..claimed("CN-GD", 1_500) };
+        assert!(matches!(refused(&trusted, test, 2_500), KeyRefusal::TypeNotCertified { .. }));
+        assert!(matches!(refused(&trusted, claimed("CN-GD", 999), 2_500), KeyRefusal::OutsideUsageWindow { .. }));
+        assert!(matches!(refused(&trusted, claimed("CN-GD", 2_001), 2_500), KeyRefusal::OutsideUsageWindow { .. }));
+        assert_eq!(
+            refused(&trusted, claimed("CN-GD", 1_500), 3_001),
+            KeyRefusal::CertificateExpired { expires: 3_000 }
+        );
+        let revoked = TrustedKey { revoked_after: Some(1_400), ..trusted.clone() };
+        assert_eq!(revoked.authorise(&claimed("CN-GD", 1_400), 2_500), Ok(()), "issued at the cut-off: still good");
+        assert!(matches!(
+            refused(&revoked, claimed("CN-GD", 1_401), 2_500),
+            KeyRefusal::Revoked { issued_after: 1_400, .. }
+        ));
+        let lapsed = TrustedKey { bundle_expires: Some(2_500), ..trusted };
+        assert!(matches!(refused(&lapsed, claimed("CN-GD", 1_500), 2_500), KeyRefusal::BundleExpired { .. }));
+    }
+
+    #[test]
+    fn the_signer_search_reports_the_most_telling_refusal() {
+        let key = SigningKey::from_seed(&[2; 32]).unwrap();
+        let trust = TrustList::from_certificates(vec![certificate(&key)]);
+        let decode = |p: &[u8]| std::str::from_utf8(p).map(str::to_string);
+        #[allow(clippy::ptr_arg)] // the decoded payload is a `String`
+        fn claims(issuer: &String) -> Claimed<'_> {
+            claimed(issuer, 1_500)
+        }
+        let known = VerifiedSignatures::default();
+        let search = |payload: &[u8], signer: &SigningKey| {
+            let sign1 = Sign1::parse(&cose::sign1(signer, payload, None).unwrap()).unwrap();
+            trust
+                .authorised_signer(&sign1, &known, 2_500, decode, claims)
+                .map(|(v, k)| (v, k.certificate.province.clone()))
+        };
+        assert_eq!(search(b"CN-GD", &key).unwrap(), ("CN-GD".to_string(), "CN-GD".to_string()));
+        match search(b"CN-HB", &key) {
+            Err(SignerRefusal::Unauthorised { decoded, refusal: KeyRefusal::ProvinceMismatch { .. } }) => {
+                assert_eq!(decoded, "CN-HB", "the authentic payload comes back for display")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(search(b"\xff", &key), Err(SignerRefusal::Undecodable(_))));
+        let stranger = SigningKey::from_seed(&[3; 32]).unwrap();
+        assert!(matches!(search(b"CN-GD", &stranger), Err(SignerRefusal::KidUnknown)));
+        // A stranger's signature under the trusted key's kid: the key is tried, and the signature fails.
+        let forged = {
+            let mut sign1 = cose::sign1(&stranger, b"CN-GD", None).unwrap();
+            let (stranger_kid, kid) = (stranger.public().kid().0, key.public().kid().0);
+            let at = sign1.windows(8).position(|w| w == stranger_kid).unwrap();
+            sign1[at..at + 8].copy_from_slice(&kid);
+            Sign1::parse(&sign1).unwrap()
+        };
+        assert!(matches!(
+            trust.authorised_signer(&forged, &known, 2_500, decode, claims),
+            Err(SignerRefusal::SignatureInvalid)
+        ));
+    }
+}

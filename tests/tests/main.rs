@@ -18,6 +18,7 @@ mod issuer_service;
 mod issuer_socket;
 mod kiosk;
 mod kiosk_browser;
+mod medium;
 mod names_shown;
 mod one_answer;
 mod output_contracts;

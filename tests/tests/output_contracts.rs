@@ -106,12 +106,12 @@ async fn the_kiosk_answers_are_what_gates_parse() {
             Request::post("/api/verify").header(header::CONTENT_TYPE, "text/plain").body(HttpBody::from(code)).unwrap();
         let response = app(Arc::clone(&kiosk)).oneshot(request).await.unwrap();
         let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        answers.push_str(&String::from_utf8(body.to_vec()).unwrap());
+        answers.push_str(std::str::from_utf8(&body).unwrap());
         answers.push('\n');
     }
     assert_golden("kiosk-verify.ndjson", &answers);
     let response = app(Arc::clone(&kiosk)).oneshot(Request::get("/api/status").body(HttpBody::empty()).unwrap());
     let body = axum::body::to_bytes(response.await.unwrap().into_body(), usize::MAX).await.unwrap();
-    assert_golden("kiosk-status.json", &String::from_utf8(body.to_vec()).unwrap());
+    assert_golden("kiosk-status.json", std::str::from_utf8(&body).unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 }

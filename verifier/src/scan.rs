@@ -131,7 +131,7 @@ pub fn scan_within_budget_holding<H: Send + 'static>(
 }
 
 /// Scale an image down (keeping its aspect ratio) until it has at most `max_pixels` pixels.
-pub fn fit_to_work_size(img: &GrayImage, max_pixels: u64) -> GrayImage {
+pub(crate) fn fit_to_work_size(img: &GrayImage, max_pixels: u64) -> GrayImage {
     let (w, h) = img.dimensions();
     let pixels = u64::from(w) * u64::from(h);
     if pixels <= max_pixels || pixels == 0 {
@@ -228,7 +228,7 @@ fn scan_gray_bounded(img: &GrayImage, max_work_pixels: u64) -> Vec<String> {
 /// Count finder-pattern look-alikes in a binary image: on every third row, five runs in the proportions 1:1:3:1:1
 /// (within half a module) whose centre column shows the same proportions vertically, as ZXing's finder does.
 /// Returns `(dark-centred, light-centred)`: dark-mode screens show the second kind.
-pub fn finder_like_runs(binary: &GrayImage) -> (usize, usize) {
+pub(crate) fn finder_like_runs(binary: &GrayImage) -> (usize, usize) {
     let (Ok(w), Ok(h)) = (usize::try_from(binary.width()), usize::try_from(binary.height())) else { return (0, 0) };
     if w == 0 || h == 0 {
         return (0, 0);
@@ -325,7 +325,7 @@ fn vertical_runs(pixels: &[u8], w: usize, h: usize, x: usize, y: usize) -> Optio
 
 /// One quircs pass over a greyscale image (quircs thresholds it globally, at Otsu's level). A panic inside the
 /// decoder counts as "no code".
-pub fn quircs_pass(img: &GrayImage) -> Vec<String> {
+pub(crate) fn quircs_pass(img: &GrayImage) -> Vec<String> {
     let (Ok(w), Ok(h)) = (usize::try_from(img.width()), usize::try_from(img.height())) else { return Vec::new() };
     catch_unwind(AssertUnwindSafe(|| {
         let mut decoder = quircs::Quirc::default();
@@ -340,7 +340,7 @@ pub fn quircs_pass(img: &GrayImage) -> Vec<String> {
 
 /// One rqrr pass over a greyscale image. A panic inside the decoder (rqrr asserts on some degenerate
 /// geometries) counts as "no code".
-pub fn detect(img: &GrayImage) -> Vec<String> {
+pub(crate) fn detect(img: &GrayImage) -> Vec<String> {
     let (w, h) = (img.width(), img.height());
     let (Ok(w), Ok(h)) = (usize::try_from(w), usize::try_from(h)) else { return Vec::new() };
     let raw = img.as_raw();
@@ -356,7 +356,7 @@ pub fn detect(img: &GrayImage) -> Vec<String> {
 /// guess from its already-seen neighbours (inside a large dark module) or half its minimum (background); each
 /// pixel is compared with the mean level of the 5x5 blocks around its own (the scheme of ZXing's hybrid
 /// binariser). Unlike one global threshold it follows shading, glare and low contrast.
-pub fn adaptive_binarise(img: &GrayImage) -> GrayImage {
+pub(crate) fn adaptive_binarise(img: &GrayImage) -> GrayImage {
     const MIN_RANGE: u8 = 24;
     let (Ok(w), Ok(h)) = (usize::try_from(img.width()), usize::try_from(img.height())) else { return img.clone() };
     if w == 0 || h == 0 {
@@ -434,68 +434,6 @@ pub fn adaptive_binarise(img: &GrayImage) -> GrayImage {
     GrayImage::from_raw(img.width(), img.height(), out).unwrap_or_else(|| img.clone())
 }
 
-/// Mean of each pixel's 3x3 neighbourhood (edges clamped): cheap smoothing against sensor noise.
-pub fn box_blur_3x3(img: &GrayImage) -> GrayImage {
-    let (Ok(w), Ok(h)) = (usize::try_from(img.width()), usize::try_from(img.height())) else { return img.clone() };
-    if w == 0 || h == 0 {
-        return img.clone();
-    }
-    let src = img.as_raw();
-    let mut horizontal = vec![0u16; w * h];
-    for y in 0..h {
-        let row = &src[y * w..(y + 1) * w];
-        for x in 0..w {
-            let left = row[x.saturating_sub(1)];
-            let right = row[(x + 1).min(w - 1)];
-            horizontal[y * w + x] = u16::from(left) + u16::from(row[x]) + u16::from(right);
-        }
-    }
-    let mut out = vec![0u8; w * h];
-    for y in 0..h {
-        let (up, down) = (y.saturating_sub(1), (y + 1).min(h - 1));
-        for x in 0..w {
-            let sum = horizontal[up * w + x] + horizontal[y * w + x] + horizontal[down * w + x];
-            // sum <= 9 * 255, so the mean fits in a byte.
-            out[y * w + x] = u8::try_from(sum / 9).unwrap_or(u8::MAX);
-        }
-    }
-    GrayImage::from_raw(img.width(), img.height(), out).unwrap_or_else(|| img.clone())
-}
-
-/// Black and white at the threshold that best separates the histogram's two classes (Otsu's method).
-pub fn otsu_binarise(img: &GrayImage) -> GrayImage {
-    let mut histogram = [0u64; 256];
-    for p in img.pixels() {
-        histogram[usize::from(p.0[0])] += 1;
-    }
-    let total: u64 = histogram.iter().sum();
-    let weighted_total: u64 = histogram.iter().zip(0u64..).map(|(count, level)| count * level).sum();
-    let (mut background, mut background_sum) = (0u64, 0u64);
-    let (mut best_spread, mut threshold) = (0u128, 128u8);
-    for (level, count) in (0u8..=255).zip(histogram) {
-        background += count;
-        background_sum += count * u64::from(level);
-        let foreground = total - background;
-        if background == 0 || foreground == 0 {
-            continue;
-        }
-        // Between-class variance, scaled by total^2 to stay in integers:
-        // (sum_b * n_f - sum_f * n_b)^2 / (n_b * n_f).
-        let diff = i128::from(background_sum) * i128::from(foreground)
-            - i128::from(weighted_total - background_sum) * i128::from(background);
-        let spread = diff.unsigned_abs().pow(2) / (u128::from(background) * u128::from(foreground));
-        if spread > best_spread {
-            best_spread = spread;
-            threshold = level;
-        }
-    }
-    let mut out = img.clone();
-    for p in out.pixels_mut() {
-        p.0[0] = if p.0[0] > threshold { 255 } else { 0 };
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,24 +476,6 @@ mod tests {
             }
         }
         !crc
-    }
-
-    #[test]
-    fn box_blur_averages_neighbours() {
-        let mut img = GrayImage::from_pixel(5, 5, image::Luma([0]));
-        img.put_pixel(2, 2, image::Luma([90]));
-        let blurred = box_blur_3x3(&img);
-        assert_eq!(blurred.get_pixel(2, 2).0, [10]);
-        assert_eq!(blurred.get_pixel(1, 1).0, [10]);
-        assert_eq!(blurred.get_pixel(0, 0).0, [0]);
-    }
-
-    #[test]
-    fn otsu_splits_two_populations() {
-        let img = GrayImage::from_fn(10, 10, |x, _| image::Luma([if x < 5 { 60 } else { 190 }]));
-        let bw = otsu_binarise(&img);
-        assert_eq!(bw.get_pixel(0, 0).0, [0]);
-        assert_eq!(bw.get_pixel(9, 0).0, [255]);
     }
 
     #[test]
@@ -610,5 +530,32 @@ mod tests {
     fn a_blank_image_has_no_code() {
         let blank = GrayImage::from_pixel(200, 200, image::Luma([255]));
         assert!(scan_gray(&blank).is_empty());
+    }
+}
+
+/// The scanner's stages one by one, for the frame benchmarks (feature `scanner-stages`): which stage reads which
+/// frames, and what each costs. Verification goes through [`scan_gray`] and the functions above.
+#[cfg(feature = "scanner-stages")]
+pub mod stages {
+    use image::GrayImage;
+
+    /// The detector alone (rqrr) on an image as it is.
+    pub fn detect(img: &GrayImage) -> Vec<String> {
+        super::detect(img)
+    }
+
+    /// The fast decoder alone (quircs) on an image as it is.
+    pub fn quircs_pass(img: &GrayImage) -> Vec<String> {
+        super::quircs_pass(img)
+    }
+
+    /// The adaptive binarisation the scanner's second pass uses.
+    pub fn adaptive_binarise(img: &GrayImage) -> GrayImage {
+        super::adaptive_binarise(img)
+    }
+
+    /// Finder-pattern-like runs (dark, light) in a binary image.
+    pub fn finder_like_runs(binary: &GrayImage) -> (usize, usize) {
+        super::finder_like_runs(binary)
     }
 }

@@ -67,7 +67,7 @@ fn main() {
             camera_frame(&qr.to_image(4), &d)
         })
         .collect();
-    let first_pass: Vec<bool> = frames.iter().map(|f| scan::detect(f).first() == Some(&text)).collect();
+    let first_pass: Vec<bool> = frames.iter().map(|f| scan::stages::detect(f).first() == Some(&text)).collect();
     let with_fallbacks: Vec<bool> = frames.iter().map(|f| scan::scan_gray(f).first() == Some(&text)).collect();
     let easy = first_pass.iter().position(|ok| *ok).expect("a frame that decodes on the first pass");
     let hard = (0..frames.len()).find(|&i| !first_pass[i] && with_fallbacks[i]);
@@ -136,7 +136,7 @@ fn main() {
         (
             "QR detect+decode, 1280x720 frame (rqrr)",
             measure(10, 11, || {
-                black_box(scan::detect(black_box(frame)));
+                black_box(scan::stages::detect(black_box(frame)));
             }),
         ),
         (
