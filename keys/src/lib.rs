@@ -33,6 +33,8 @@ pub mod dangerous;
 mod ed25519;
 mod error;
 pub mod federation;
+#[cfg(feature = "cli")]
+pub mod inspect;
 mod key;
 pub mod sealed;
 mod state;

@@ -18,11 +18,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use huren_keys::federation::{combine, cosign, ROOT_CONTENT_TYPE};
+use huren_keys::federation::{combine, cosign};
 use huren_keys::{
     AcceptancePolicy, CredentialType, FederationRoot, KeyCertificate, KeyId, KeyRevocation, Member, ProvinceBundle,
-    PublicKey, SigningKey, StatusListDescriptor, TrustBundle, TrustState, BUNDLE_CONTENT_TYPE,
-    KEY_CERTIFICATE_CONTENT_TYPE,
+    PublicKey, SigningKey, StatusListDescriptor, TrustBundle,
 };
 use huren_plumbing::clock::{at_or_now, parse_rfc3339, rfc3339};
 
@@ -283,7 +282,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             write_new(&out, &root.to_payload()?)?;
             println!("proposed federation root v{version}: {} members, threshold {threshold}", root.members.len());
-            print!("{}", describe_root(&root));
+            print!("{}", huren_keys::inspect::describe_root(&root));
         }
         Command::Sign { proposal, key, out } => {
             let payload = read(&proposal)?;
@@ -400,7 +399,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Check that it holds together as a verifier pinned to the first root would see it today (older links of
             // the chain may have expired; the newest root and the bundles must be current).
             let first = bundle.roots.first().context("no root")?;
-            let (state, _) = pinned_state(first)?.update(&bundle, at_or_now(None)?)?;
+            let (state, _) = huren_keys::inspect::pinned_state(first)?.update(&bundle, at_or_now(None)?)?;
             write_new(&out, &bundle.encode())?;
             println!(
                 "trust bundle: root v{}, {} province bundles -> {}",
@@ -412,7 +411,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { file, root, at } => {
             let now = at_or_now(at.as_deref())?;
             let root = root.map(|p| read(&p)).transpose()?;
-            print!("{}", inspect(&read(&file)?, root.as_deref(), now)?);
+            print!("{}", huren_keys::inspect::inspect(&read(&file)?, root.as_deref(), now)?);
         }
     }
     Ok(())
@@ -435,12 +434,6 @@ fn passphrase() -> anyhow::Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
     }
 }
 
-/// A trust state pinned to a signed root as of its own issue time (so an old pinned root still anchors a chain).
-fn pinned_state(root: &[u8]) -> anyhow::Result<TrustState> {
-    let issued_at = FederationRoot::verify_initial(root)?.issued_at;
-    Ok(TrustState::provision(root, issued_at)?)
-}
-
 fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     let mut name = prefix.as_os_str().to_owned();
     name.push(".");
@@ -451,155 +444,4 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 fn parse_kid(hex: &str) -> anyhow::Result<KeyId> {
     let kid = huren_keys::unhex(hex).ok().and_then(|bytes| <[u8; 8]>::try_from(bytes).ok());
     kid.map(KeyId).with_context(|| format!("{hex:?} is not a key id (16 lower-case hex digits)"))
-}
-
-fn describe_root(root: &FederationRoot) -> String {
-    let mut out = format!(
-        "  version {}, threshold {} of {}, issued {}, expires {}\n",
-        root.version,
-        root.threshold,
-        root.members.len(),
-        rfc3339(root.issued_at),
-        rfc3339(root.expires)
-    );
-    for m in &root.members {
-        let kids: Vec<String> = m.root_keys.iter().map(|k| format!("{} ({})", k.kid(), k.algorithm())).collect();
-        out.push_str(&format!("  member {}: root keys {}\n", m.province, kids.join(", ")));
-    }
-    out
-}
-
-fn describe_issuer_key(k: &huren_keys::IssuerKey) -> String {
-    let types: Vec<&str> = k.credential_types.iter().map(|t| t.name()).collect();
-    format!(
-        "  issuer key {} ({}): {}; signs {} .. {}; void after {}\n",
-        k.public_key.kid(),
-        k.public_key.algorithm(),
-        types.join(", "),
-        rfc3339(k.usage_from),
-        rfc3339(k.usage_until),
-        rfc3339(k.expires)
-    )
-}
-
-fn describe_bundle(b: &ProvinceBundle, now: i64) -> String {
-    let mut out = format!(
-        "  province {} v{}, issued {}, expires {}{}\n",
-        b.province,
-        b.version,
-        rfc3339(b.issued_at),
-        rfc3339(b.expires),
-        if now >= b.expires { " (EXPIRED)" } else { "" }
-    );
-    for k in &b.issuer_keys {
-        out.push_str(&describe_issuer_key(k));
-    }
-    for r in &b.revocations {
-        out.push_str(&format!(
-            "  revoked key {}: refuses credentials issued after {}\n",
-            r.kid,
-            rfc3339(r.issued_after)
-        ));
-    }
-    for l in &b.status_lists {
-        out.push_str(&format!("  status list {}: {}\n", l.list, l.url));
-    }
-    out
-}
-
-/// Identify a document by its structure and content type, and report on it. `trusted_root` (a signed root the
-/// operator trusts) anchors what can be anchored: a trust bundle's chain, a root's predecessor, a bundle's or a
-/// certificate's signer.
-fn inspect(bytes: &[u8], trusted_root: Option<&[u8]>, now: i64) -> anyhow::Result<String> {
-    let root = trusted_root.map(FederationRoot::verify_initial).transpose()?;
-    if let Ok(bundle) = TrustBundle::decode(bytes) {
-        let (anchor, whose) = match trusted_root {
-            Some(r) => (r, "the --root given"),
-            None => (
-                bundle.roots.first().context("trust bundle without a root")?.as_slice(),
-                "its own first root (pass --root to anchor it)",
-            ),
-        };
-        let (state, report) = pinned_state(anchor)?.update(&bundle, now)?;
-        let mut out = format!(
-            "trust bundle: {} roots, {} province bundles; VERIFIED from {whose}: chain to root v{}, bundles {:?}\n",
-            bundle.roots.len(),
-            bundle.bundles.len(),
-            state.root().version,
-            report.bundles_updated
-        );
-        out.push_str(&describe_root(state.root()));
-        for b in state.bundles() {
-            out.push_str(&describe_bundle(b, now));
-        }
-        return Ok(out);
-    }
-    if let Ok(r) = FederationRoot::verify_initial(bytes) {
-        let mut out = format!("federation root ({ROOT_CONTENT_TYPE}): VERIFIED, threshold of its own members met\n");
-        if let Some(prev) = &root {
-            if r.version == prev.version.saturating_add(1) {
-                prev.verify_successor(bytes)?;
-                out.push_str(&format!("  VERIFIED as the successor of the --root given (v{})\n", prev.version));
-            } else {
-                out.push_str(&format!("  not the successor of the --root given (v{})\n", prev.version));
-            }
-        }
-        if now >= r.expires {
-            out.push_str("  EXPIRED\n");
-        }
-        out.push_str(&describe_root(&r));
-        return Ok(out);
-    }
-    if let Ok(r) = FederationRoot::from_payload(bytes) {
-        return Ok(format!("federation root proposal (unsigned)\n{}", describe_root(&r)));
-    }
-    if let Ok(sign1) = huren_keys::cose::Sign1::parse(bytes) {
-        match sign1.content_type() {
-            Some(BUNDLE_CONTENT_TYPE) => {
-                let Some(root) = root else {
-                    return Ok("province bundle: pass --root ROOT to verify it\n".into());
-                };
-                let b = ProvinceBundle::verify(bytes, &root)?;
-                return Ok(format!(
-                    "province bundle: VERIFIED against root v{}\n{}",
-                    root.version,
-                    describe_bundle(&b, now)
-                ));
-            }
-            Some(KEY_CERTIFICATE_CONTENT_TYPE) => {
-                let Some(root) = root else {
-                    return Ok(format!(
-                        "key certificate signed by key {}: pass --root ROOT to verify it\n",
-                        huren_keys::hex(sign1.kid())
-                    ));
-                };
-                let signer = root
-                    .members
-                    .iter()
-                    .find(|m| m.root_keys.iter().any(|k| k.kid().0 == sign1.kid()))
-                    .context("key certificate not signed by any member's root key")?;
-                let key = signer.root_keys.iter().find(|k| k.kid().0 == sign1.kid()).context("no such root key")?;
-                let cert = KeyCertificate::verify(bytes, key)?;
-                if cert.province != signer.province {
-                    bail!("{}'s root certified a key for {}", signer.province, cert.province);
-                }
-                return Ok(format!(
-                    "key certificate: VERIFIED, signed by the {} root\n{}",
-                    signer.province,
-                    describe_issuer_key(&ProvinceBundle::key_from_certificate(&cert))
-                ));
-            }
-            _ => {}
-        }
-    }
-    if let Ok(signature) = <coset::CoseSignature as coset::CborSerializable>::from_slice(bytes) {
-        return Ok(format!(
-            "member signature file (COSE_Signature) by key {}: `huren-keys combine` checks it against the proposal\n",
-            huren_keys::hex(&signature.protected.header.key_id)
-        ));
-    }
-    if let Ok(key) = PublicKey::from_spki_der(bytes) {
-        return Ok(format!("public key {} ({})\n", key.kid(), key.algorithm()));
-    }
-    bail!("not a Huren document this tool knows")
 }
