@@ -21,23 +21,9 @@ pub enum Document {
     SyncHints,
 }
 
-/// Proof that a writer holds a medium's write lock; dropping it releases the lock.
-#[must_use = "the lock is released as soon as this is dropped"]
-pub struct MediumLock {
-    _held: Option<Box<dyn std::any::Any + Send>>,
-}
-
-impl MediumLock {
-    /// No lock to hold: for media only one writer can reach.
-    pub fn none() -> Self {
-        MediumLock { _held: None }
-    }
-
-    /// A lock held for as long as `resource` lives (an open, locked file, say).
-    pub fn holding(resource: impl std::any::Any + Send) -> Self {
-        MediumLock { _held: Some(Box::new(resource)) }
-    }
-}
+/// Proof that a writer holds a medium's write lock; dropping it releases the lock (the wallet's storage uses the
+/// same token).
+pub use huren_wallet_core::store::WriteLock as MediumLock;
 
 /// Persistence for a trust store's documents.
 pub trait TrustMedium: std::fmt::Debug + Send + Sync {
