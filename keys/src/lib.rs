@@ -1,8 +1,11 @@
 //! # huren-keys — Huren's trust primitives
 //!
 //! Keys and key ids, COSE_Sign1 signing and verification, key certificates by which a province root vouches for an
-//! issuer key, and trust lists. Everything here is pure: no I/O apart from the explicit key-file helpers, and no
-//! clock (times are parameters).
+//! issuer key, the federation's documents (co-signed root, province bundles, trust bundles, the trust state), status
+//! lists, trust lists, and the one key-authorisation rule ([`TrustList::authorised_signer`]). Everything here is
+//! pure: no I/O and no clock (times are parameters). Features: `files` (key files: [`SigningKey::save`] and
+//! friends), `cli` (the `huren-keys` ceremony tool and its `inspect` module), `dangerous-test-hooks`
+//! (`dangerous`: fixed-seed keys and unverified trust lists for tests, benchmarks and fuzzing).
 //!
 //! The algorithm always comes from the key, never from the message:
 //!

@@ -2,8 +2,9 @@
 //!
 //! The data model ([`Credential`]), its CWT claims in integer-keyed CBOR ([`cwt`]), and the QR transport: the
 //! `HR1:` prefix, base45, zlib only when it helps ([`transport`]), plus rendering to PNG, SVG and terminal
-//! ([`QrSymbol`]). Pure: no clock, no files, except the resident [`wallet`]'s storage ([`store`]), which keeps
-//! credentials encrypted at rest behind a trait.
+//! ([`QrSymbol`]), dynamic presentations ([`presentation`]) and the resident's [`wallet`], which keeps credentials
+//! encrypted at rest behind a storage trait ([`store`]). Pure: no clock and no files; the feature `files` adds
+//! `store::FileStorage` and `cli` (the default) the `huren-wallet` binary.
 //!
 //! ```
 //! use huren_keys::SigningKey;
