@@ -27,10 +27,16 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod api;
+pub mod auth;
 pub mod bulk;
+pub mod bulk_client;
 pub mod config;
+pub mod issuance;
+pub mod openapi;
 mod province;
 pub mod serve;
+pub mod server;
 pub mod service;
 pub mod status;
 pub mod storage;
@@ -38,7 +44,7 @@ pub mod throttle;
 
 pub use province::{InitOptions, IssueRequest, Issued, Province, ProvinceFiles};
 
-/// Everything that can go wrong while setting up a province or issuing.
+/// Everything that can go wrong while setting up a province, issuing, or storing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -50,31 +56,63 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A file the configuration names (a bundle to serve) could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file concerned.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The service could not listen on its address.
+    #[error("binding {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The server loop failed.
+    #[error("{0}")]
+    Serve(#[source] std::io::Error),
     /// The province directory is not usable (missing files, already initialised, bad metadata).
     #[error("province directory: {0}")]
     Directory(String),
     /// The request cannot be issued.
     #[error("request refused: {0}")]
     Request(String),
+    /// A role name that is none of the API token roles.
+    #[error("request refused: {0}")]
+    Role(#[from] auth::UnknownRole),
+    /// The system's random source failed.
+    #[error("request refused: random source failed")]
+    Random,
     /// Key handling failed.
     #[error(transparent)]
     Keys(#[from] huren_keys::Error),
-    /// The database failed or holds something unexpected.
+    /// The database failed (for a reason that is neither the request's nor passing: see the variants below).
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(#[source] sqlx::Error),
+    /// The database holds something this release cannot read (an unknown status or role, a number out of
+    /// range).
+    #[error("storage: {0}")]
+    StoredData(String),
+    /// A signing task of a bulk batch ended without an answer (it panicked or was cancelled).
+    #[error("storage: signing task failed: {0}")]
+    SigningTask(#[source] tokio::task::JoinError),
     /// The database may or may not have stored a change: its commit failed and whether it took effect could not
     /// be learnt in time. Sending the same request again may apply it twice (unless it carries an
     /// Idempotency-Key).
     #[error("commit outcome unknown: {0}")]
-    CommitUnknown(String),
+    CommitUnknown(#[source] sqlx::Error),
     /// The database refused a value of the request as invalid data (PostgreSQL class 22, such as a NUL
     /// character in text): nothing was changed, and sending the same request again fails again.
     #[error("invalid input: {0}")]
-    InvalidInput(String),
+    InvalidInput(#[source] sqlx::Error),
     /// The database cannot be reached right now (a lost connection, a busy pool, a restarting server, a
     /// serialisation conflict): nothing was changed, and the same request may be sent again.
     #[error("storage unavailable: {0}")]
-    StorageUnavailable(String),
+    StorageUnavailable(#[source] sqlx::Error),
     /// Credential encoding or rendering failed.
     #[error(transparent)]
     Credential(#[from] huren_wallet_core::Error),

@@ -62,7 +62,7 @@ impl Default for StatusConfig {
 
 fn random_below(n: u32) -> Result<u32, Error> {
     let mut bytes = [0u8; 4];
-    ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Request("random source failed".into()))?;
+    ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Random)?;
     Ok(u32::from_le_bytes(bytes) % n.max(1))
 }
 
