@@ -8,14 +8,14 @@ use serde::Serialize;
 
 /// `201` to `POST /v1/credentials`: the new credential.
 #[derive(Debug, Serialize)]
-pub struct IssuedAnswer<'a> {
+pub(crate) struct IssuedAnswer<'a> {
     /// What was signed (its members, at every level, sorted by name).
     #[serde(serialize_with = "sorted")]
-    pub credential: &'a huren_wallet_core::Credential,
+    pub(crate) credential: &'a huren_wallet_core::Credential,
     /// The credential id (lower-case hex).
-    pub id: &'a str,
+    pub(crate) id: &'a str,
     /// The QR text (`HR1:...`).
-    pub qr_text: String,
+    pub(crate) qr_text: String,
 }
 
 /// Serialise `value` with the members of every object sorted by name, as a JSON map (without the
@@ -26,86 +26,86 @@ fn sorted<T: Serialize, S: serde::Serializer>(value: &T, serializer: S) -> Resul
 
 /// `200` to `POST /v1/credentials` repeated with an Idempotency-Key: the credential issued the first time.
 #[derive(Debug, Serialize)]
-pub struct ReplayedAnswer<'a> {
+pub(crate) struct ReplayedAnswer<'a> {
     /// The credential id (lower-case hex).
-    pub id: &'a str,
+    pub(crate) id: &'a str,
     /// The QR text (`HR1:...`).
-    pub qr_text: String,
+    pub(crate) qr_text: String,
     /// Always `true`: nothing new was issued.
-    pub replayed: bool,
+    pub(crate) replayed: bool,
 }
 
 /// `200` to `GET /v1/credentials/{id}`: a stored credential and its status.
 #[derive(Debug, Serialize)]
-pub struct CredentialAnswer<'a> {
+pub(crate) struct CredentialAnswer<'a> {
     /// `exp` (Unix seconds).
-    pub expires_at: i64,
+    pub(crate) expires_at: i64,
     /// The credential id, as asked for.
-    pub id: &'a str,
+    pub(crate) id: &'a str,
     /// `iat` (Unix seconds).
-    pub issued_at: i64,
+    pub(crate) issued_at: i64,
     /// The issuing province.
-    pub province: &'a str,
+    pub(crate) province: &'a str,
     /// The QR text (`HR1:...`).
-    pub qr_text: String,
+    pub(crate) qr_text: String,
     /// `valid`, `revoked` or `suspended`.
-    pub status: &'a str,
+    pub(crate) status: &'a str,
     /// Why the status last changed (`null` when it never did).
-    pub status_reason: Option<&'a str>,
+    pub(crate) status_reason: Option<&'a str>,
     /// The credential type (`health-status`, ...).
     #[serde(rename = "type")]
-    pub kind: &'a str,
+    pub(crate) kind: &'a str,
 }
 
 /// `201` to `POST /v1/credentials/{id}/claim-link`: where the wallet redeems it, and until when.
 #[derive(Debug, Serialize)]
-pub struct ClaimLinkAnswer {
+pub(crate) struct ClaimLinkAnswer {
     /// When the link expires (Unix seconds).
-    pub expires_at: i64,
+    pub(crate) expires_at: i64,
     /// The link's path (`/v1/claim/{secret}`).
-    pub path: String,
+    pub(crate) path: String,
 }
 
 /// `200` to `GET /v1/claim/{secret}`: the credential the link was for.
 #[derive(Debug, Serialize)]
-pub struct ClaimedAnswer<'a> {
+pub(crate) struct ClaimedAnswer<'a> {
     /// The credential id (lower-case hex).
-    pub id: &'a str,
+    pub(crate) id: &'a str,
     /// The QR text (`HR1:...`).
-    pub qr_text: String,
+    pub(crate) qr_text: String,
     /// `valid`, `revoked` or `suspended`.
-    pub status: &'a str,
+    pub(crate) status: &'a str,
 }
 
 /// `200` to a revocation, suspension or reinstatement: the credential's new status.
 #[derive(Debug, Serialize)]
-pub struct StatusChangeAnswer<'a> {
+pub(crate) struct StatusChangeAnswer<'a> {
     /// The credential id, as asked for.
-    pub id: &'a str,
+    pub(crate) id: &'a str,
     /// The reason given.
-    pub reason: &'a str,
+    pub(crate) reason: &'a str,
     /// The new status.
-    pub status: &'a str,
+    pub(crate) status: &'a str,
 }
 
 /// An error, as `application/problem+json` (RFC 9457).
 #[derive(Debug, Serialize)]
-pub struct Problem<'a> {
+pub(crate) struct Problem<'a> {
     /// What went wrong, for a person; never internals.
-    pub detail: &'a str,
+    pub(crate) detail: &'a str,
     /// The HTTP status code.
-    pub status: u16,
+    pub(crate) status: u16,
     /// The status code's name (`not found`, ...).
-    pub title: &'a str,
+    pub(crate) title: &'a str,
     /// Always `about:blank`: the status code says what kind of problem it is.
     #[serde(rename = "type")]
-    pub kind: &'a str,
+    pub(crate) kind: &'a str,
 }
 
 /// One answer line of bulk issuance: the input line's credential id, or why it was not issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
-pub enum BulkLine {
+pub(crate) enum BulkLine {
     /// The line was issued and stored.
     Issued {
         /// The credential id (lower-case hex).
@@ -124,18 +124,18 @@ pub enum BulkLine {
 
 /// The last line of bulk issuance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BulkSummary {
+pub(crate) struct BulkSummary {
     /// The counts, and why the input was cut short if it was.
-    pub summary: BulkCounts,
+    pub(crate) summary: BulkCounts,
 }
 
 /// What a bulk issuance did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BulkCounts {
+pub(crate) struct BulkCounts {
     /// Why the input was not read to its end (`null` when it was).
-    pub aborted: Option<String>,
+    pub(crate) aborted: Option<String>,
     /// Lines answered with an error.
-    pub failed: u64,
+    pub(crate) failed: u64,
     /// Lines answered with an id.
-    pub issued: u64,
+    pub(crate) issued: u64,
 }

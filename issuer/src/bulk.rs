@@ -18,7 +18,7 @@ use crate::IssueRequest;
 /// Longest input line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Largest bulk request body, in bytes.
-pub const MAX_BULK_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_BULK_BYTES: usize = 256 * 1024 * 1024;
 /// Default longest wait for progress: a complete non-blank input line, or a batch answered.
 pub const DEFAULT_PROGRESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -106,7 +106,7 @@ impl Format {
     /// `application/ndjson`, `application/jsonl` or no Content-Type at all is NDJSON. Media types are matched
     /// without regard to case and with their parameters (RFC 9110 §8.3.1); a `charset` must be UTF-8. Anything
     /// else is refused (the caller answers 415) rather than read as NDJSON by guess.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Self, MediaTypeError> {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Self, MediaTypeError> {
         match headers.get(header::CONTENT_TYPE) {
             None => Ok(Format::Ndjson),
             Some(value) => Self::from_content_type(value.to_str().map_err(|_| MediaTypeError::NotAscii)?),
@@ -114,7 +114,7 @@ impl Format {
     }
 
     /// The format named by a Content-Type value (see [`Format::from_headers`]).
-    pub fn from_content_type(value: &str) -> Result<Self, MediaTypeError> {
+    pub(crate) fn from_content_type(value: &str) -> Result<Self, MediaTypeError> {
         let mut parts = value.split(';');
         let essence = parts.next().unwrap_or_default().trim();
         let format = if essence.eq_ignore_ascii_case("text/csv") {
@@ -140,7 +140,7 @@ impl Format {
 
 /// Whether `line` is the CSV header: the five column names of [`CSV_COLUMNS`], in order (any case, spaces around
 /// them). Only the first line of an input may be the header; a `name` later on is somebody's name.
-pub fn is_csv_header(line: &str) -> bool {
+pub(crate) fn is_csv_header(line: &str) -> bool {
     let fields: Vec<&str> = line.trim_end_matches('\r').split(',').map(str::trim).collect();
     fields.len() == CSV_COLUMNS.len() && fields.iter().zip(CSV_COLUMNS).all(|(f, c)| f.eq_ignore_ascii_case(c))
 }
@@ -148,7 +148,7 @@ pub fn is_csv_header(line: &str) -> bool {
 /// Parse input line `number` (from 1): one UTF-8 byte order mark before the first line is dropped, and the first
 /// line of CSV input is skipped when it is the header (`Ok(None)`, as blank lines); every other line is a
 /// request ([`parse_line`]).
-pub fn parse_input_line(format: Format, number: u64, line: &str) -> Result<Option<IssueRequest>, LineError> {
+pub(crate) fn parse_input_line(format: Format, number: u64, line: &str) -> Result<Option<IssueRequest>, LineError> {
     let line = if number == 1 { line.strip_prefix('\u{feff}').unwrap_or(line) } else { line };
     if format == Format::Csv && number == 1 && is_csv_header(line) {
         return Ok(None);
@@ -224,7 +224,7 @@ impl LineSplitter {
 
 /// Input lines grouped per signing batch: enough to amortise a transaction's commit, few enough that a client
 /// sending slowly still gets its answers promptly (a batch never waits for input that has not arrived).
-pub const BATCH_LINES: usize = 1024;
+pub(crate) const BATCH_LINES: usize = 1024;
 
 /// Answer for every line of a batch whose transaction failed: nothing of it was stored.
 const RETRY: &str = "internal error; send this line again";
@@ -284,7 +284,7 @@ where
 /// [`process`] within `limits`: when no progress is made for `limits.progress_timeout` while waiting for input
 /// (blank lines and bytes that complete no line do not count), the input is cut; the lines already received are
 /// still answered, and the summary's `aborted` says why.
-pub async fn process_with<S, E, F, Fut>(
+pub(crate) async fn process_with<S, E, F, Fut>(
     input: S,
     format: Format,
     limits: BulkLimits,
@@ -455,7 +455,7 @@ async fn oldest(in_flight: &mut std::collections::VecDeque<Batch>) -> Result<Bat
 
 /// Run a bulk issuance over HTTP: `issue_batch` as in [`process`], within `limits`; the response streams the
 /// result lines.
-pub fn stream_response<F, Fut>(body: Body, format: Format, limits: BulkLimits, issue_batch: F) -> Response
+pub(crate) fn stream_response<F, Fut>(body: Body, format: Format, limits: BulkLimits, issue_batch: F) -> Response
 where
     F: Fn(Vec<IssueRequest>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = BatchResult> + Send + 'static,

@@ -158,8 +158,8 @@ pub async fn bulk(file: &Path, target: Target) -> Result<(), ClientError> {
 /// Lines in a file (a last line without a newline counts), for the progress bar.
 fn count_lines(file: &Path) -> Result<u64, ClientError> {
     use std::io::Read;
-    let mut input = std::fs::File::open(file)
-        .map_err(|source| ClientError::Input { path: file.display().to_string(), source })?;
+    let mut input =
+        std::fs::File::open(file).map_err(|source| ClientError::Input { path: file.display().to_string(), source })?;
     let (mut buffer, mut lines, mut last) = (vec![0u8; 64 * 1024], 0u64, b'\n');
     loop {
         let n = input.read(&mut buffer).map_err(ClientError::Read)?;
@@ -172,10 +172,12 @@ fn count_lines(file: &Path) -> Result<u64, ClientError> {
 }
 
 /// The file as a stream of 64 KiB chunks.
-fn file_chunks(file: &Path) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static, ClientError> {
+fn file_chunks(
+    file: &Path,
+) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static, ClientError> {
     use std::io::Read;
-    let input = std::fs::File::open(file)
-        .map_err(|source| ClientError::Input { path: file.display().to_string(), source })?;
+    let input =
+        std::fs::File::open(file).map_err(|source| ClientError::Input { path: file.display().to_string(), source })?;
     Ok(Box::pin(futures_util::stream::unfold(Some(input), |input| async move {
         let mut input = input?;
         let mut buffer = vec![0u8; 64 * 1024];
@@ -205,7 +207,8 @@ async fn post_bulk(
     };
     let endpoint = format!("{}/v1/credentials/bulk", url.trim_end_matches('/'));
     let send = |source| ClientError::Send { endpoint: endpoint.clone(), source };
-    let client = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(10)).build().map_err(send)?;
+    let client =
+        reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(10)).build().map_err(send)?;
     let mut response = client
         .post(&endpoint)
         .bearer_auth(token)

@@ -10,6 +10,12 @@ use crate::status::StatusService;
 use crate::storage::{CredentialStatus, Database, IdempotencyRecord, StoredCredential};
 use crate::{Error, IssueRequest, Issued, Province};
 
+/// A credential id as the service and the CLI write it: 8 to 16 bytes in lower-case hex, the one spelling (so
+/// `+a`, upper case or spaces name no credential).
+pub fn parse_credential_id(hex: &str) -> Option<Vec<u8>> {
+    huren_keys::unhex(hex).ok().filter(|id| (8..=16).contains(&id.len()))
+}
+
 /// The stored form of a freshly issued credential.
 pub(crate) fn record_of(issued: &Issued) -> StoredCredential {
     let c = &issued.credential;
@@ -52,7 +58,7 @@ pub async fn issue_and_record(
 
 /// What an issuance under an idempotency key did.
 #[derive(Debug)]
-pub enum Once {
+pub(crate) enum Once {
     /// The key was new: this credential was issued, stored and audited.
     Issued(String, Box<Issued>),
     /// The key was used already (a retry, or a concurrent duplicate that won): nothing was issued, and this is
@@ -65,7 +71,7 @@ pub enum Once {
 /// transaction, unless the key was used already. The caller looks the key up first, so that a plain retry does
 /// not spend a status index; this settles the race between concurrent duplicates (the index the loser took stays
 /// unused, as any index handed out to a request that was then not issued).
-pub async fn issue_once(
+pub(crate) async fn issue_once(
     province: &Province,
     db: &Database,
     status: &StatusService,
@@ -88,7 +94,7 @@ pub async fn issue_once(
 /// serialised again (members in the order of [`IssueRequest`]'s fields; absent and `null` alike), so a retry is
 /// recognised however its JSON is spelt (member order, white space, escapes), and any change of meaning (another
 /// subject, body, validity or holder key) makes another request.
-pub fn request_digest(request: &IssueRequest) -> Result<Vec<u8>, Error> {
+pub(crate) fn request_digest(request: &IssueRequest) -> Result<Vec<u8>, Error> {
     let canonical = serde_json::to_vec(request).map_err(|e| Error::Request(format!("request: {e}")))?;
     let mut hasher = Sha256::new();
     hasher.update(b"huren issue request v1\n");

@@ -1,8 +1,23 @@
 //! # huren-issuer — a provincial issuer
 //!
-//! Sets up a province (root key, a first issuer key certified by the root, and a trust file verifiers load) and
-//! issues signed credentials as QR text and images. The HTTP service, storage and revocation come in later issues;
-//! this crate holds the logic they will share.
+//! Sets up a province (root key, a first issuer key certified by the root, and a trust file verifiers load),
+//! issues signed credentials (one by one or in bulk), stores and audits them (SQLite or PostgreSQL), revokes and
+//! suspends them, and publishes signed status lists; through an HTTP API (`huren-issuer serve`) and the
+//! `huren-issuer` admin CLI, both thin front ends over the modules below.
+//!
+//! - [`Province`] (`province`): the province directory, its keys and trust file; signing one credential;
+//! - [`issuance`]: issue and record — a place in a status list, the signature, storage and audit, one by one or
+//!   in batches;
+//! - [`status`]: status list allocation (blocks per node) and publication of signed lists and deltas;
+//! - [`storage`]: the database (SQLite, PostgreSQL): queries, transactions, migrations, the audit chain;
+//! - [`auth`]: API token roles and making tokens;
+//! - [`bulk`]: bulk input (NDJSON, CSV) read as a stream, issued in batches, answered line by line;
+//! - [`service`]: the HTTP API (`app(state) -> Router`), its authorisation and problem+json errors; `api` holds
+//!   the JSON it answers, [`openapi`] the document describing it;
+//! - [`throttle`]: slowing down token guessing;
+//! - [`config`], [`server`], [`serve`]: `huren-issuer serve`'s settings, its set-up and status publisher, and the
+//!   HTTP server loop;
+//! - [`bulk_client`]: `huren-issuer bulk`, through a server or on the database.
 //!
 //! ```
 //! use huren_issuer::{IssueRequest, Province};
@@ -27,7 +42,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod api;
+mod api;
 pub mod auth;
 pub mod bulk;
 pub mod bulk_client;

@@ -27,7 +27,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// The OpenAPI 3.1 document of the API.
-pub fn openapi() -> serde_json::Value {
+pub(crate) fn openapi() -> serde_json::Value {
     let problem = json!({ "description": "problem+json (RFC 9457)", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } });
     let secured = json!([{ "token": [] }]);
     let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]{16,32}$" } }]);

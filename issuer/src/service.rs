@@ -95,7 +95,7 @@ impl AppState {
     }
 
     /// The interval between status publications.
-    pub fn status_interval(&self) -> std::time::Duration {
+    pub(crate) fn status_interval(&self) -> std::time::Duration {
         self.inner.status.config().interval
     }
 
@@ -130,7 +130,7 @@ pub(crate) fn unix_now() -> i64 {
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest a request may take before it is answered 408.
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Request ids for `x-request-id`: a process-wide counter (the id only correlates log lines).
 #[derive(Clone, Default)]
@@ -235,7 +235,7 @@ fn routes(state: AppState) -> Router {
 
 /// An API error, rendered as problem+json.
 #[derive(Debug)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// No or malformed credentials.
     Unauthorized,
     /// The token may not do this.
@@ -390,7 +390,11 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn issue(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiError> {
+async fn issue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let token = authorise(&state, &headers, &[Role::Issuer, Role::Admin]).await?;
     let request: IssueRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
@@ -489,7 +493,7 @@ async fn bulk_issue(
 /// Another province's credential is [`ApiError::NotFound`], as an unknown id: provinces that share a database do
 /// not learn which ids the others issued.
 async fn load(state: &AppState, token: &StoredToken, id: &str) -> Result<StoredCredential, ApiError> {
-    let bytes = parse_id(id).ok_or(ApiError::NotFound)?;
+    let bytes = issuance::parse_credential_id(id).ok_or(ApiError::NotFound)?;
     let credential = state.inner.db.credential(&bytes).await?.ok_or(ApiError::NotFound)?;
     if credential.province != state.inner.province.code() || credential.province != token.province {
         return Err(ApiError::NotFound);
@@ -497,13 +501,11 @@ async fn load(state: &AppState, token: &StoredToken, id: &str) -> Result<StoredC
     Ok(credential)
 }
 
-/// A credential id from a path: 8 to 16 bytes in lower-case hex, the one spelling the service writes (so `+a`,
-/// upper case or spaces name no credential).
-fn parse_id(hex: &str) -> Option<Vec<u8>> {
-    huren_keys::unhex(hex).ok().filter(|id| (8..=16).contains(&id.len()))
-}
-
-async fn fetch(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn fetch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let token = authorise(&state, &headers, &ROLES).await?;
     let c = load(&state, &token, &id).await?;
     let answer = CredentialAnswer {
@@ -553,7 +555,7 @@ async fn qr_text(
 }
 
 /// How long a claim link stays redeemable by default.
-pub const CLAIM_LINK_SECONDS: i64 = 24 * 3600;
+pub(crate) const CLAIM_LINK_SECONDS: i64 = 24 * 3600;
 
 /// Create a one-time claim link for a credential (issuer or admin): the wallet redeems it at `/v1/claim/{secret}`.
 async fn claim_link(

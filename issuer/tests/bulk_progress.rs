@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use huren_issuer::serve::{serve, ServeLimits};
 use huren_issuer::auth::{create_token, Role};
+use huren_issuer::serve::{serve, ServeLimits};
 use huren_issuer::service::{app, AppState};
 use huren_issuer::storage::Database;
 use huren_issuer::Province;

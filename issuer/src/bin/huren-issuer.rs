@@ -9,8 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use huren_issuer::auth::Role;
-use huren_issuer::storage::Database;
 use huren_issuer::{InitOptions, IssueRequest, Province};
 use huren_keys::CredentialType;
 use huren_wallet_core::{Ecc, HolderKey, QrSymbol};
@@ -188,6 +186,11 @@ enum TokenAction {
         #[arg(long, env = "HUREN_DATABASE_URL")]
         database_url: Option<String>,
     },
+}
+
+/// The province's database: PostgreSQL at `url`, or SQLite in `dir`; migrated.
+async fn database(dir: &std::path::Path, url: Option<&str>) -> anyhow::Result<huren_issuer::storage::Database> {
+    Ok(huren_issuer::storage::Database::for_province(dir, url).await?)
 }
 
 async fn shutdown_signal() {
@@ -421,13 +424,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 CredentialStatus::Revoked
             };
             // Refused before the database is opened: nothing about a malformed request reaches it.
-            let bytes = parse_id(&id).with_context(|| format!("{id:?} is not a credential id (lower-case hex)"))?;
+            let bytes = huren_issuer::issuance::parse_credential_id(&id)
+                .with_context(|| format!("{id:?} is not a credential id (lower-case hex)"))?;
             huren_issuer::service::check_reason(&reason)?;
             // Only this province's credentials, also on a database shared with other provinces.
             let province = Province::code_of(&dir)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let db = Database::for_province(&dir, database_url.as_deref()).await?;
+                let db = database(&dir, database_url.as_deref()).await?;
                 let now = time_or_now(None)?;
                 if !db.set_status(&bytes, &province, status, &reason, now, "cli").await? {
                     bail!("no credential {id}, or it is already revoked");
@@ -448,7 +452,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let new = rotated.issuer_key().public().kid();
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let db = Database::for_province(&dir, database_url.as_deref()).await?;
+                let db = database(&dir, database_url.as_deref()).await?;
                 db.append_audit(now, "cli", "key.rotate", &new.to_hex(), &format!("replaces {old}")).await?;
                 anyhow::Ok(())
             })?;
@@ -461,7 +465,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { action: AuditAction::Verify { dir, database_url } } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let db = Database::for_province(&dir, database_url.as_deref()).await?;
+                let db = database(&dir, database_url.as_deref()).await?;
                 let log = db.audit_log().await?;
                 match huren_issuer::storage::verify_audit_chain(&log) {
                     Ok(()) => {
@@ -476,11 +480,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Tokens { action: TokenAction::Create { dir, role, database_url } } => {
-            let role: Role = role.parse().map_err(huren_issuer::Error::from)?;
+            let role: huren_issuer::auth::Role = role.parse().map_err(huren_issuer::Error::from)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let province = Province::open_with(&dir, passphrase()?.as_deref())?;
-                let db = Database::for_province(&dir, database_url.as_deref()).await?;
+                let db = database(&dir, database_url.as_deref()).await?;
                 let token = huren_issuer::auth::create_token(&db, role, province.code(), time_or_now(None)?).await?;
                 println!("{token}");
                 eprintln!("huren-issuer: {role} token for {} (shown once; stored hashed)", province.code());
@@ -585,11 +589,6 @@ fn read_holder_key(path: &std::path::Path) -> anyhow::Result<HolderKey> {
             .and_then(|k| HolderKey::from_public_key(&k))
     };
     key.with_context(|| format!("{}: not an Ed25519 holder public key (32 raw bytes or SPKI DER)", path.display()))
-}
-
-/// A credential id as `issue` prints it: 8 to 16 bytes in lower-case hex.
-fn parse_id(hex: &str) -> Option<Vec<u8>> {
-    huren_keys::unhex(hex).ok().filter(|id| (8..=16).contains(&id.len()))
 }
 
 /// The issuer key's passphrase: `$HUREN_KEY_PASSPHRASE`, else the first line of `$HUREN_KEY_PASSPHRASE_FILE`,

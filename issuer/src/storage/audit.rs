@@ -79,22 +79,22 @@ pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), AuditBreak> {
 
 /// An audit entry to append: the log gives it its position and chains it to the entry before.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
+pub(crate) struct AuditRecord {
     /// When (Unix seconds).
-    pub at: i64,
+    pub(crate) at: i64,
     /// Who (a token id, an operator, `cli`).
-    pub actor: String,
+    pub(crate) actor: String,
     /// What (`issue`, `status.revoked`, `key.rotate`, ...).
-    pub action: String,
+    pub(crate) action: String,
     /// On what (a credential id in hex, a key id, ...).
-    pub subject: String,
+    pub(crate) subject: String,
     /// Free-form detail (a reason); never personal data.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 impl AuditRecord {
     /// A record of `action` on `subject` by `actor` at `at`.
-    pub fn new(at: i64, actor: &str, action: &str, subject: &str, detail: &str) -> Self {
+    pub(crate) fn new(at: i64, actor: &str, action: &str, subject: &str, detail: &str) -> Self {
         AuditRecord { at, actor: actor.into(), action: action.into(), subject: subject.into(), detail: detail.into() }
     }
 }

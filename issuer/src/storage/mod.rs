@@ -28,7 +28,7 @@ mod status_lists;
 mod tokens;
 mod transaction;
 
-pub use audit::{verify_audit_chain, AuditBreak, AuditEntry, AuditRecord};
+pub use audit::{verify_audit_chain, AuditBreak, AuditEntry};
 pub use credentials::{CredentialStatus, IdempotencyRecord, StoredCredential};
 pub use tokens::StoredToken;
 
@@ -85,7 +85,7 @@ impl Database {
     }
 
     /// Whether the database answers (readiness).
-    pub async fn ping(&self) -> Result<(), Error> {
+    pub(crate) async fn ping(&self) -> Result<(), Error> {
         self.fetch_all(sql::Statement::new("SELECT 1")).await.map(|_| ())
     }
 }

@@ -128,7 +128,10 @@ impl Row {
     /// The value of a column, by name or position.
     pub(crate) fn get<T, I>(&self, column: I) -> Result<T, Error>
     where
-        T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+        T: for<'r> sqlx::Decode<'r, Sqlite>
+            + sqlx::Type<Sqlite>
+            + for<'r> sqlx::Decode<'r, Postgres>
+            + sqlx::Type<Postgres>,
         I: sqlx::ColumnIndex<SqliteRow> + sqlx::ColumnIndex<PgRow>,
     {
         use sqlx::Row as _;

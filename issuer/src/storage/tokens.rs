@@ -25,12 +25,14 @@ pub struct StoredToken {
 
 impl Database {
     /// Store a new API token, audited (`token.create` by `actor`) in the same transaction.
-    pub async fn insert_token(&self, t: &StoredToken, actor: &str) -> Result<(), Error> {
+    pub(crate) async fn insert_token(&self, t: &StoredToken, actor: &str) -> Result<(), Error> {
         let sql = "INSERT INTO api_tokens (id, secret_hash, role, province, created_at) VALUES ($1, $2, $3, $4, $5)";
         let role = t.role.as_str();
         let mut tx = self.audited().await?;
-        tx.execute(Statement::new(sql).bind(&t.id).bind(&t.secret_hash).bind(role).bind(&t.province).bind(t.created_at))
-            .await?;
+        tx.execute(
+            Statement::new(sql).bind(&t.id).bind(&t.secret_hash).bind(role).bind(&t.province).bind(t.created_at),
+        )
+        .await?;
         tx.commit_audited(vec![AuditRecord::new(t.created_at, actor, "token.create", &t.id, role)]).await?;
         Ok(())
     }
