@@ -112,7 +112,7 @@ pub async fn bulk(file: &Path, target: Target) -> Result<(), ClientError> {
                 let issue = |requests: Vec<IssueRequest>| {
                     let (province, db, status) = (province.clone(), db.clone(), status.clone());
                     async move {
-                        let now = crate::service::unix_now();
+                        let now = crate::unix_now();
                         crate::issuance::issue_batch(province, &db, &status, "cli", requests, now)
                             .await
                             .map_err(BatchFailed::from)

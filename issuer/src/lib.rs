@@ -10,7 +10,7 @@
 //!   in batches;
 //! - [`status`]: status list allocation (blocks per node) and publication of signed lists and deltas;
 //! - [`storage`]: the database (SQLite, PostgreSQL): queries, transactions, migrations, the audit chain;
-//! - [`auth`]: API token roles and making tokens;
+//! - [`auth`]: API token roles (`role`) and making tokens;
 //! - [`bulk`]: bulk input (NDJSON, CSV) read as a stream, issued in batches, answered line by line;
 //! - [`service`]: the HTTP API (`app(state) -> Router`), its authorisation and problem+json errors; `api` holds
 //!   the JSON it answers, [`openapi`] the document describing it;
@@ -50,6 +50,7 @@ pub mod config;
 pub mod issuance;
 pub mod openapi;
 mod province;
+mod role;
 pub mod serve;
 pub mod server;
 pub mod service;
@@ -58,6 +59,15 @@ pub mod storage;
 pub mod throttle;
 
 pub use province::{InitOptions, IssueRequest, Issued, Province, ProvinceFiles};
+
+/// The system clock, in Unix seconds (0 if it reads before 1970).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(0)
+}
 
 /// Everything that can go wrong while setting up a province, issuing, or storing.
 #[derive(Debug, thiserror::Error)]

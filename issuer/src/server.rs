@@ -43,7 +43,7 @@ impl Server {
             .await
             .map_err(|source| Error::Bind { address: listen.to_string(), source })?;
         let code = province.code().to_string();
-        let state = AppState::configured(province, db, Box::new(crate::service::unix_now), status);
+        let state = AppState::configured(province, db, Box::new(crate::unix_now), status);
         state.set_bulk_progress_timeout(bulk_limits.progress_timeout);
         if let Some(bytes) = trust_bundle {
             state.set_trust_bundle(bytes);

@@ -45,7 +45,7 @@ struct Inner {
 impl AppState {
     /// A service for `province`, storing in `db`, reading the system clock.
     pub fn new(province: Province, db: Database) -> Self {
-        Self::with_clock(province, db, Box::new(unix_now))
+        Self::with_clock(province, db, Box::new(crate::unix_now))
     }
 
     /// The same with an injected clock (tests).
@@ -116,15 +116,6 @@ impl AppState {
     fn now(&self) -> i64 {
         (self.inner.clock)()
     }
-}
-
-/// The system clock, in Unix seconds (0 if it is before 1970).
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .unwrap_or(0)
 }
 
 /// Largest request body accepted, in bytes.

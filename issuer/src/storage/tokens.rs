@@ -3,7 +3,7 @@
 use super::audit::AuditRecord;
 use super::sql::Statement;
 use super::Database;
-use crate::auth::Role;
+use crate::role::Role;
 use crate::Error;
 
 /// An API token as stored (the secret itself is never stored, only its SHA-256).
