@@ -42,8 +42,8 @@ impl Default for BulkLimits {
 pub enum Format {
     /// One JSON issue request per line.
     Ndjson,
-    /// `name,masked_id,colour,reason,valid_for_hours` per line (the first line may be that header, see
-    /// [`is_csv_header`]); health statuses only; fields may not contain commas.
+    /// `name,masked_id,colour,reason,valid_for_hours` per line (the first line may be that header, in any case);
+    /// health statuses only; fields may not contain commas.
     Csv,
 }
 
@@ -157,7 +157,7 @@ pub(crate) fn parse_input_line(format: Format, number: u64, line: &str) -> Resul
 }
 
 /// Parse one input line into an issue request (`None` for a blank line). Every non-blank line is a request: a
-/// header is recognised only where it can be, by [`parse_input_line`].
+/// header is recognised only where it can be: on the first line of an input.
 pub fn parse_line(format: Format, line: &str) -> Result<Option<IssueRequest>, LineError> {
     let line = line.trim_end_matches('\r');
     if line.trim().is_empty() {

@@ -1,12 +1,12 @@
 //! The issuer's storage: one interface, two real backends — SQLite (the embedded default: one file, WAL) and
 //! PostgreSQL (for several issuer nodes over one database). Both run the same SQL and the same migrations.
 //!
-//! - [`sql`]: statements, rows and the dialect differences; reads and single writes on the right pool;
-//! - [`transaction`]: transactions on either backend, audited ones, and settling a commit whose answer was lost;
-//! - [`failure`]: what a database error says about the request (retry, correct it, or neither);
-//! - [`audit`]: the hash-chained audit log;
-//! - [`migrate`]: schema migrations;
-//! - [`credentials`], [`tokens`], [`claims`], [`status_lists`]: the queries, one module per table group.
+//! - `sql`: statements, rows and the dialect differences; reads and single writes on the right pool;
+//! - `transaction`: transactions on either backend, audited ones, and settling a commit whose answer was lost;
+//! - `failure`: what a database error says about the request (retry, correct it, or neither);
+//! - `audit`: the hash-chained audit log;
+//! - `migrate`: schema migrations;
+//! - `credentials`, `tokens`, `claims`, `status_lists`: the queries, one module per table group.
 //!
 //! Every change is written in the same transaction as its audit entries, so neither exists without the other.
 
