@@ -161,3 +161,86 @@ async fn settle_failed_commit(pool: &sqlx::PgPool, xid: Option<i64>, e: sqlx::Er
     }
     Err(Error::CommitUnknown(e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn postgres_url() -> String {
+        std::env::var("HUREN_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    fn unique(name: &str) -> String {
+        format!("huren_tx_{name}_{}", std::process::id())
+    }
+
+    /// A fresh, migrated database on `backend` (PostgreSQL in a schema of its own, on `$HUREN_TEST_DATABASE_URL`).
+    async fn fresh(backend: &str, name: &str) -> Database {
+        let unique = unique(name);
+        let db = if backend == "sqlite" {
+            let dir = std::env::temp_dir().join(&unique);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Database::open_sqlite(&dir.join("issuer.db")).await.unwrap()
+        } else {
+            let url = postgres_url();
+            let admin = Database::connect_postgres(&url, None).await.unwrap();
+            admin.execute(Statement::new(format!("DROP SCHEMA IF EXISTS {unique} CASCADE"))).await.unwrap();
+            admin.execute(Statement::new(format!("CREATE SCHEMA {unique}"))).await.unwrap();
+            Database::connect_postgres(&url, Some(&unique)).await.unwrap()
+        };
+        db.migrate().await.unwrap();
+        db
+    }
+
+    async fn remove(backend: &str, name: &str) {
+        let unique = unique(name);
+        if backend == "sqlite" {
+            std::fs::remove_dir_all(std::env::temp_dir().join(&unique)).unwrap();
+        } else {
+            let admin = Database::connect_postgres(&postgres_url(), None).await.unwrap();
+            admin.execute(Statement::new(format!("DROP SCHEMA {unique} CASCADE"))).await.unwrap();
+        }
+    }
+
+    async fn tokens(db: &Database) -> i64 {
+        db.fetch_one(Statement::new("SELECT COUNT(*) FROM api_tokens")).await.unwrap().get(0).unwrap()
+    }
+
+    fn insert_token(id: &str) -> Statement<'_> {
+        let sql = "INSERT INTO api_tokens (id, secret_hash, role, province, created_at) VALUES ($1, $2, $3, $4, 1)";
+        Statement::new(sql).bind(id).bind(&b"hash"[..]).bind("admin").bind("CN-GD")
+    }
+
+    /// What an audited transaction does is stored with its audit entries, chained, or (dropped, as on an early
+    /// return) neither; on both backends.
+    #[tokio::test]
+    async fn an_audited_change_is_stored_with_its_entries_or_not_at_all() {
+        for backend in ["sqlite", "postgres"] {
+            let db = fresh(backend, "audited").await;
+            let mut tx = db.audited().await.unwrap();
+            assert_eq!(tx.execute(insert_token("dropped")).await.unwrap(), 1);
+            drop(tx);
+            assert_eq!((tokens(&db).await, db.audit_log().await.unwrap().len()), (0, 0), "{backend}");
+
+            let mut tx = db.audited().await.unwrap();
+            tx.execute(insert_token("kept")).await.unwrap();
+            let records = vec![AuditRecord::new(1, "test", "token.create", "kept", ""); 2];
+            let entries = tx.commit_audited(records).await.unwrap();
+            assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2], "{backend}");
+            assert_eq!(tokens(&db).await, 1, "{backend}");
+            let log = db.audit_log().await.unwrap();
+            assert_eq!(log, entries, "{backend}");
+            audit::verify_audit_chain(&log).unwrap();
+
+            // A failing statement fails the work; what came before it in the transaction is not kept either.
+            let mut tx = db.audited().await.unwrap();
+            tx.execute(insert_token("first")).await.unwrap();
+            let duplicate = tx.execute(insert_token("kept")).await;
+            assert!(matches!(duplicate, Err(Error::Storage(_))), "{backend}: {duplicate:?}");
+            drop(tx);
+            assert_eq!((tokens(&db).await, db.audit_log().await.unwrap().len()), (1, 2), "{backend}");
+            remove(backend, "audited").await;
+        }
+    }
+}
