@@ -58,33 +58,8 @@ enum Command {
         /// A TOML configuration file (see issuer/huren-issuer.example.toml); flags and environment win over it.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Province directory made by `init`.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Address to listen on (default 127.0.0.1:8080).
-        #[arg(long, env = "HUREN_LISTEN")]
-        listen: Option<String>,
-        /// PostgreSQL URL (postgres://...); default: SQLite in DIR/issuer.db.
-        #[arg(long, env = "HUREN_DATABASE_URL")]
-        database_url: Option<String>,
-        /// Also mirror this federation trust bundle at /v1/trust-bundle (with ETag).
-        #[arg(long)]
-        trust_bundle: Option<PathBuf>,
-        /// Serve this province's signed bundle at /v1/province-bundle (with ETag).
-        #[arg(long)]
-        province_bundle: Option<PathBuf>,
-        /// Seconds between status list publications (default 60): a revocation is visible within this.
-        #[arg(long)]
-        status_interval_seconds: Option<u64>,
-        /// Time-to-live of each published status list version, in seconds (default 3600).
-        #[arg(long)]
-        status_ttl_seconds: Option<i64>,
-        /// This node's name, when several nodes share one PostgreSQL database (default node-1).
-        #[arg(long, env = "HUREN_NODE")]
-        node: Option<String>,
-        /// Cut a bulk upload that sends no complete non-blank line for this many seconds (default 30).
-        #[arg(long)]
-        bulk_progress_timeout_seconds: Option<u64>,
+        #[command(flatten)]
+        settings: huren_issuer::config::ServeConfig,
     },
     /// Issue credentials from an NDJSON or CSV file, through a running server (--server) or directly on the
     /// database (--dir), with a progress bar; prints one JSON line per input line (its id or its error) and a
@@ -362,33 +337,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Issue(args) => issue(*args),
-        Command::Serve {
-            config,
-            dir,
-            listen,
-            database_url,
-            trust_bundle,
-            province_bundle,
-            status_interval_seconds,
-            status_ttl_seconds,
-            node,
-            bulk_progress_timeout_seconds,
-        } => {
-            let given = huren_issuer::config::ServeConfig {
-                dir,
-                listen,
-                database_url,
-                trust_bundle,
-                province_bundle,
-                status_interval_seconds,
-                status_ttl_seconds,
-                status_list_size: None,
-                node,
-                bulk_progress_timeout_seconds,
-            };
+        Command::Serve { config, settings } => {
             let settings = match config {
-                Some(path) => given.or(huren_issuer::config::ServeConfig::load(&path)?),
-                None => given,
+                Some(path) => settings.or(huren_issuer::config::ServeConfig::load(&path)?),
+                None => settings,
             };
             settings.dir.as_ref().context("no province directory: pass --dir or set `dir` in --config")?;
             // Request logs on standard error; RUST_LOG filters (default: info).
