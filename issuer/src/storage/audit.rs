@@ -137,7 +137,7 @@ impl Database {
         subject: &str,
         detail: &str,
     ) -> Result<AuditEntry, Error> {
-        let tx = self.audited().await?;
+        let tx = self.begin_audited().await?;
         let entries = tx.commit_audited(vec![AuditRecord::new(at, actor, action, subject, detail)]).await?;
         entries.into_iter().next().ok_or_else(|| Error::StoredData("audit append wrote no entry".into()))
     }

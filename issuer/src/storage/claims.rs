@@ -17,7 +17,7 @@ impl Database {
     ) -> Result<(), Error> {
         let sql =
             "INSERT INTO claim_links (secret_hash, credential_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
-        let mut tx = self.audited().await?;
+        let mut tx = self.begin_audited().await?;
         tx.execute(Statement::new(sql).bind(secret_hash).bind(credential_id).bind(now).bind(expires_at)).await?;
         let record = AuditRecord::new(now, actor, "claim.create", &huren_keys::hex(credential_id), "");
         tx.commit_audited(vec![record]).await?;
@@ -37,7 +37,7 @@ impl Database {
                       WHERE secret_hash = $2 AND redeemed_at IS NULL AND expires_at > $3 \
                       AND credential_id IN (SELECT id FROM credentials WHERE province = $4)";
         let select = "SELECT credential_id FROM claim_links WHERE secret_hash = $1";
-        let mut tx = self.audited().await?;
+        let mut tx = self.begin_audited().await?;
         let won = tx.execute(Statement::new(update).bind(now).bind(secret_hash).bind(now).bind(province)).await?;
         if won != 1 {
             tx.commit_audited(Vec::new()).await?;

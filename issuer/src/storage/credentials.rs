@@ -133,7 +133,7 @@ impl Database {
         if credentials.is_empty() {
             return Ok(());
         }
-        let mut tx = self.audited().await?;
+        let mut tx = self.begin_audited().await?;
         insert_credentials(&mut tx, credentials).await?;
         tx.commit_audited(credentials.iter().map(|c| c.issue_record(actor)).collect()).await?;
         Ok(())
@@ -172,7 +172,7 @@ impl Database {
     ) -> Result<bool, Error> {
         let sql = "UPDATE credentials SET status = $1, status_reason = $2, status_changed_at = $3 \
                    WHERE id = $4 AND province = $5 AND status <> 'revoked'";
-        let mut tx = self.audited().await?;
+        let mut tx = self.begin_audited().await?;
         let statement = Statement::new(sql).bind(status.as_str()).bind(reason).bind(at).bind(id).bind(province);
         let changed = tx.execute(statement).await? == 1;
         let records = if changed {
@@ -204,7 +204,7 @@ impl Database {
     ) -> Result<Option<IdempotencyRecord>, Error> {
         let claim = "INSERT INTO idempotency_keys (token_id, key, credential_id, created_at, request_sha256) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token_id, key) DO NOTHING";
-        let mut tx = self.audited().await?;
+        let mut tx = self.begin_audited().await?;
         let claim = Statement::new(claim).bind(token_id).bind(key).bind(&c.id).bind(now).bind(request_sha256);
         if tx.execute(claim).await? == 1 {
             insert_credentials(&mut tx, std::slice::from_ref(c)).await?;

@@ -28,7 +28,7 @@ impl Database {
     pub(crate) async fn insert_token(&self, t: &StoredToken, actor: &str) -> Result<(), Error> {
         let sql = "INSERT INTO api_tokens (id, secret_hash, role, province, created_at) VALUES ($1, $2, $3, $4, $5)";
         let role = t.role.as_str();
-        let mut tx = self.audited().await?;
+        let mut tx = self.begin_audited().await?;
         tx.execute(
             Statement::new(sql).bind(&t.id).bind(&t.secret_hash).bind(role).bind(&t.province).bind(t.created_at),
         )

@@ -1,7 +1,7 @@
 //! Transactions on either backend: [`Transaction`] runs statements inside one, and commits it or (when dropped
 //! without a commit, as on an early `?` return) rolls it back.
 //!
-//! Every change the issuer makes is audited: [`Database::audited`] begins a transaction that holds the audit
+//! Every change the issuer makes is audited: [`Database::begin_audited`] begins a transaction that holds the audit
 //! log's lock from the start, and [`Transaction::commit_audited`] appends the change's audit entries in the same
 //! transaction, so a change and its entries are stored together or not at all, and concurrent writers (on this
 //! node or another) never fork the chain.
@@ -21,9 +21,15 @@ const SETTLE_COMMIT_FOR: Duration = Duration::from_secs(10);
 pub(crate) enum Transaction {
     /// On SQLite's single writer connection.
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    /// On PostgreSQL, with the transaction's id when it was asked for (to learn its fate if the commit's answer
-    /// is lost).
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>, Option<i64>, sqlx::PgPool),
+    /// On PostgreSQL.
+    Postgres {
+        /// The transaction.
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        /// Its id, when it was asked for: to learn its fate if the commit's answer is lost.
+        xid: Option<i64>,
+        /// The pool, to ask on another connection.
+        pool: sqlx::PgPool,
+    },
 }
 
 impl Database {
@@ -31,24 +37,26 @@ impl Database {
     pub(crate) async fn begin(&self) -> Result<Transaction, Error> {
         Ok(match self {
             Database::Sqlite { writer, .. } => Transaction::Sqlite(writer.begin().await?),
-            Database::Postgres(pool) => Transaction::Postgres(pool.begin().await?, None, pool.clone()),
+            Database::Postgres(pool) => {
+                Transaction::Postgres { tx: pool.begin().await?, xid: None, pool: pool.clone() }
+            }
         })
     }
 
     /// Begin a transaction that will append to the audit log ([`Transaction::commit_audited`]). The log is locked
     /// first (an exclusive table lock on PostgreSQL, the write lock on SQLite), so that no other writer appends
     /// between this transaction reading the log's last entry and committing.
-    pub(crate) async fn audited(&self) -> Result<Transaction, Error> {
+    pub(crate) async fn begin_audited(&self) -> Result<Transaction, Error> {
         let mut tx = self.begin().await?;
         match &mut tx {
-            Transaction::Postgres(inner, xid, _) => {
-                sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut **inner).await?;
-                let row = Row::Postgres(sqlx::query("SELECT txid_current()").fetch_one(&mut **inner).await?);
+            Transaction::Postgres { tx, xid, .. } => {
+                sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut **tx).await?;
+                let row = Row::Postgres(sqlx::query("SELECT txid_current()").fetch_one(&mut **tx).await?);
                 *xid = Some(row.get(0)?);
             }
             // Make the deferred transaction a write transaction before anything is read.
-            Transaction::Sqlite(inner) => {
-                sqlx::query("UPDATE audit_log SET seq = seq WHERE 0 = 1").execute(&mut **inner).await?;
+            Transaction::Sqlite(tx) => {
+                sqlx::query("UPDATE audit_log SET seq = seq WHERE 0 = 1").execute(&mut **tx).await?;
             }
         }
         Ok(tx)
@@ -60,7 +68,7 @@ impl Transaction {
     pub(crate) async fn execute(&mut self, statement: Statement<'_>) -> Result<u64, Error> {
         Ok(match self {
             Transaction::Sqlite(tx) => statement.sqlite().execute(&mut **tx).await?.rows_affected(),
-            Transaction::Postgres(tx, ..) => statement.postgres().execute(&mut **tx).await?.rows_affected(),
+            Transaction::Postgres { tx, .. } => statement.postgres().execute(&mut **tx).await?.rows_affected(),
         })
     }
 
@@ -68,7 +76,7 @@ impl Transaction {
     pub(crate) async fn fetch_one(&mut self, statement: Statement<'_>) -> Result<Row, Error> {
         Ok(match self {
             Transaction::Sqlite(tx) => Row::Sqlite(statement.sqlite().fetch_one(&mut **tx).await?),
-            Transaction::Postgres(tx, ..) => Row::Postgres(statement.postgres().fetch_one(&mut **tx).await?),
+            Transaction::Postgres { tx, .. } => Row::Postgres(statement.postgres().fetch_one(&mut **tx).await?),
         })
     }
 
@@ -76,7 +84,9 @@ impl Transaction {
     pub(crate) async fn fetch_optional(&mut self, statement: Statement<'_>) -> Result<Option<Row>, Error> {
         Ok(match self {
             Transaction::Sqlite(tx) => statement.sqlite().fetch_optional(&mut **tx).await?.map(Row::Sqlite),
-            Transaction::Postgres(tx, ..) => statement.postgres().fetch_optional(&mut **tx).await?.map(Row::Postgres),
+            Transaction::Postgres { tx, .. } => {
+                statement.postgres().fetch_optional(&mut **tx).await?.map(Row::Postgres)
+            }
         })
     }
 
@@ -84,7 +94,7 @@ impl Transaction {
     pub(crate) fn dialect(&self) -> super::sql::Dialect {
         match self {
             Transaction::Sqlite(_) => super::sql::Dialect::Sqlite,
-            Transaction::Postgres(..) => super::sql::Dialect::Postgres,
+            Transaction::Postgres { .. } => super::sql::Dialect::Postgres,
         }
     }
 
@@ -92,13 +102,13 @@ impl Transaction {
     pub(crate) async fn commit(self) -> Result<(), Error> {
         match self {
             Transaction::Sqlite(tx) => tx.commit().await?,
-            Transaction::Postgres(tx, ..) => tx.commit().await?,
+            Transaction::Postgres { tx, .. } => tx.commit().await?,
         }
         Ok(())
     }
 
     /// Append `records` to the audit log, chained after its last entry, and commit with them; returns the
-    /// entries written. The transaction must come from [`Database::audited`].
+    /// entries written. The transaction must come from [`Database::begin_audited`].
     pub(crate) async fn commit_audited(mut self, records: Vec<AuditRecord>) -> Result<Vec<AuditEntry>, Error> {
         let entries = if records.is_empty() {
             Vec::new()
@@ -129,7 +139,7 @@ impl Transaction {
         };
         match self {
             Transaction::Sqlite(tx) => tx.commit().await?,
-            Transaction::Postgres(tx, xid, pool) => {
+            Transaction::Postgres { tx, xid, pool } => {
                 if let Err(e) = tx.commit().await {
                     settle_failed_commit(&pool, xid, e).await?;
                 }
@@ -218,12 +228,12 @@ mod tests {
     async fn an_audited_change_is_stored_with_its_entries_or_not_at_all() {
         for backend in ["sqlite", "postgres"] {
             let db = fresh(backend, "audited").await;
-            let mut tx = db.audited().await.unwrap();
+            let mut tx = db.begin_audited().await.unwrap();
             assert_eq!(tx.execute(insert_token("dropped")).await.unwrap(), 1);
             drop(tx);
             assert_eq!((tokens(&db).await, db.audit_log().await.unwrap().len()), (0, 0), "{backend}");
 
-            let mut tx = db.audited().await.unwrap();
+            let mut tx = db.begin_audited().await.unwrap();
             tx.execute(insert_token("kept")).await.unwrap();
             let records = vec![AuditRecord::new(1, "test", "token.create", "kept", ""); 2];
             let entries = tx.commit_audited(records).await.unwrap();
@@ -234,7 +244,7 @@ mod tests {
             audit::verify_audit_chain(&log).unwrap();
 
             // A failing statement fails the work; what came before it in the transaction is not kept either.
-            let mut tx = db.audited().await.unwrap();
+            let mut tx = db.begin_audited().await.unwrap();
             tx.execute(insert_token("first")).await.unwrap();
             let duplicate = tx.execute(insert_token("kept")).await;
             assert!(matches!(duplicate, Err(Error::Storage(_))), "{backend}: {duplicate:?}");
