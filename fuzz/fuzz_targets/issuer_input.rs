@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use huren_issuer::bulk::{parse_line, Format, LineSplitter};
+use huren_issuer::bulk::{parse_line, Format, LineSplitter, RawLineError};
 use huren_issuer::{IssueRequest, Province};
 use huren_keys::TrustList;
 use huren_verifier::{verify_cose, Policy, Stage};
@@ -30,7 +30,7 @@ fn province() -> &'static (Province, TrustList) {
     })
 }
 
-fn lines(body: &[u8], chunk: usize) -> Vec<Result<String, String>> {
+fn lines(body: &[u8], chunk: usize) -> Vec<Result<String, RawLineError>> {
     let mut splitter = LineSplitter::default();
     let mut out: Vec<_> = body.chunks(chunk).flat_map(|piece| splitter.push(piece)).collect();
     out.extend(splitter.finish());
@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         let Ok(Some(request)) = parse_line(format, &line) else { continue };
         if format == Format::Ndjson {
             let json = serde_json::to_string(&request).expect("a request serialises");
-            assert_eq!(parse_line(format, &json), Ok(Some(request.clone())), "JSON round trip");
+            assert!(matches!(parse_line(format, &json), Ok(Some(r)) if r == request), "JSON round trip");
         }
         issue(&request);
     }

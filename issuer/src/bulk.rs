@@ -11,14 +11,14 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde_json::json;
 
+use crate::api::{BulkCounts, BulkLine, BulkSummary};
 use crate::IssueRequest;
 
 /// Longest input line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Largest bulk request body, in bytes.
-pub const MAX_BULK_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_BULK_BYTES: usize = 256 * 1024 * 1024;
 /// Default longest wait for progress: a complete non-blank input line, or a batch answered.
 pub const DEFAULT_PROGRESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -42,30 +42,79 @@ impl Default for BulkLimits {
 pub enum Format {
     /// One JSON issue request per line.
     Ndjson,
-    /// `name,masked_id,colour,reason,valid_for_hours` per line (the first line may be that header, see
-    /// [`is_csv_header`]); health statuses only; fields may not contain commas.
+    /// `name,masked_id,colour,reason,valid_for_hours` per line (the first line may be that header, in any case);
+    /// health statuses only; fields may not contain commas.
     Csv,
 }
 
 /// The CSV columns, in order: also the header line.
 pub const CSV_COLUMNS: [&str; 5] = ["name", "masked_id", "colour", "reason", "valid_for_hours"];
 
+/// Why a request's Content-Type is not read as bulk input (the service answers 415 with this message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaTypeError {
+    /// The header's value is not ASCII.
+    #[error("Content-Type is not ASCII")]
+    NotAscii,
+    /// Neither CSV nor NDJSON.
+    #[error("Content-Type {0:?}: send text/csv or application/x-ndjson")]
+    Unsupported(String),
+    /// A `charset` other than UTF-8.
+    #[error("charset {0:?}: bulk input is read as UTF-8 only")]
+    Charset(String),
+}
+
+/// Why a line of the input stream could not be read as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RawLineError {
+    /// Longer than [`MAX_LINE_BYTES`] (the rest of it was skipped).
+    #[error("line longer than {MAX_LINE_BYTES} bytes")]
+    TooLong,
+    /// Not UTF-8.
+    #[error("line is not UTF-8")]
+    NotUtf8,
+}
+
+/// Why an input line is not a request that can be issued (its answer line says this).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineError {
+    /// The line could not be read as text.
+    #[error(transparent)]
+    Raw(#[from] RawLineError),
+    /// An NDJSON line that is not an issue request.
+    #[error("JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A CSV line without the five columns.
+    #[error("expected 5 fields (name,masked_id,colour,reason,valid_for_hours), got {0}")]
+    CsvFields(usize),
+    /// A CSV line whose validity is not a number.
+    #[error("valid_for_hours {0:?} is not a number")]
+    CsvHours(String),
+    /// A CSV line whose fields do not make a request (an unknown colour or reason, ...).
+    #[error("CSV row: {0}")]
+    CsvRow(#[source] serde_json::Error),
+    /// A request refused before anything is spent on it ([`IssueRequest::check`]).
+    #[error(transparent)]
+    Refused(crate::Error),
+}
+
 impl Format {
     /// The format named by a request's Content-Type: `text/csv` is CSV; `application/x-ndjson`,
     /// `application/ndjson`, `application/jsonl` or no Content-Type at all is NDJSON. Media types are matched
     /// without regard to case and with their parameters (RFC 9110 §8.3.1); a `charset` must be UTF-8. Anything
     /// else is refused (the caller answers 415) rather than read as NDJSON by guess.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Self, String> {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Self, MediaTypeError> {
         match headers.get(header::CONTENT_TYPE) {
             None => Ok(Format::Ndjson),
-            Some(value) => {
-                Self::from_content_type(value.to_str().map_err(|_| "Content-Type is not ASCII".to_string())?)
-            }
+            Some(value) => Self::from_content_type(value.to_str().map_err(|_| MediaTypeError::NotAscii)?),
         }
     }
 
     /// The format named by a Content-Type value (see [`Format::from_headers`]).
-    pub fn from_content_type(value: &str) -> Result<Self, String> {
+    pub(crate) fn from_content_type(value: &str) -> Result<Self, MediaTypeError> {
         let mut parts = value.split(';');
         let essence = parts.next().unwrap_or_default().trim();
         let format = if essence.eq_ignore_ascii_case("text/csv") {
@@ -76,13 +125,13 @@ impl Format {
         {
             Format::Ndjson
         } else {
-            return Err(format!("Content-Type {essence:?}: send text/csv or application/x-ndjson"));
+            return Err(MediaTypeError::Unsupported(essence.to_string()));
         };
         for parameter in parts {
             let (name, text) = parameter.split_once('=').unwrap_or((parameter, ""));
             let text = text.trim().trim_matches('"');
             if name.trim().eq_ignore_ascii_case("charset") && !text.eq_ignore_ascii_case("utf-8") {
-                return Err(format!("charset {text:?}: bulk input is read as UTF-8 only"));
+                return Err(MediaTypeError::Charset(text.to_string()));
             }
         }
         Ok(format)
@@ -91,7 +140,7 @@ impl Format {
 
 /// Whether `line` is the CSV header: the five column names of [`CSV_COLUMNS`], in order (any case, spaces around
 /// them). Only the first line of an input may be the header; a `name` later on is somebody's name.
-pub fn is_csv_header(line: &str) -> bool {
+pub(crate) fn is_csv_header(line: &str) -> bool {
     let fields: Vec<&str> = line.trim_end_matches('\r').split(',').map(str::trim).collect();
     fields.len() == CSV_COLUMNS.len() && fields.iter().zip(CSV_COLUMNS).all(|(f, c)| f.eq_ignore_ascii_case(c))
 }
@@ -99,7 +148,7 @@ pub fn is_csv_header(line: &str) -> bool {
 /// Parse input line `number` (from 1): one UTF-8 byte order mark before the first line is dropped, and the first
 /// line of CSV input is skipped when it is the header (`Ok(None)`, as blank lines); every other line is a
 /// request ([`parse_line`]).
-pub fn parse_input_line(format: Format, number: u64, line: &str) -> Result<Option<IssueRequest>, String> {
+pub(crate) fn parse_input_line(format: Format, number: u64, line: &str) -> Result<Option<IssueRequest>, LineError> {
     let line = if number == 1 { line.strip_prefix('\u{feff}').unwrap_or(line) } else { line };
     if format == Format::Csv && number == 1 && is_csv_header(line) {
         return Ok(None);
@@ -108,33 +157,31 @@ pub fn parse_input_line(format: Format, number: u64, line: &str) -> Result<Optio
 }
 
 /// Parse one input line into an issue request (`None` for a blank line). Every non-blank line is a request: a
-/// header is recognised only where it can be, by [`parse_input_line`].
-pub fn parse_line(format: Format, line: &str) -> Result<Option<IssueRequest>, String> {
+/// header is recognised only where it can be: on the first line of an input.
+pub fn parse_line(format: Format, line: &str) -> Result<Option<IssueRequest>, LineError> {
     let line = line.trim_end_matches('\r');
     if line.trim().is_empty() {
         return Ok(None);
     }
     let request: IssueRequest = match format {
-        Format::Ndjson => serde_json::from_str(line).map_err(|e| format!("JSON: {e}"))?,
+        Format::Ndjson => serde_json::from_str(line).map_err(LineError::Json)?,
         Format::Csv => {
             let fields: Vec<&str> = line.split(',').map(str::trim).collect();
             let [name, masked_id, colour, reason, hours] = fields.as_slice() else {
-                return Err(format!(
-                    "expected 5 fields (name,masked_id,colour,reason,valid_for_hours), got {}",
-                    fields.len()
-                ));
+                return Err(LineError::CsvFields(fields.len()));
             };
-            let hours: u32 = hours.parse().map_err(|_| format!("valid_for_hours {hours:?} is not a number"))?;
-            let value = json!({
+            let hours: u32 = hours.parse().map_err(|_| LineError::CsvHours(hours.to_string()))?;
+            // Through the same deserialisation as NDJSON, so the two formats accept the same values.
+            let value = serde_json::json!({
                 "subject": { "name": name, "masked_id": masked_id },
                 "body": { "type": "health-status", "colour": colour, "reason": reason },
                 "valid_for_hours": hours,
             });
-            serde_json::from_value(value).map_err(|e| format!("CSV row: {e}"))?
+            serde_json::from_value(value).map_err(LineError::CsvRow)?
         }
     };
     // Refused here, with the line's own error, before the batch spends a status index on it.
-    request.check().map_err(|e| e.to_string())?;
+    request.check().map_err(LineError::Refused)?;
     Ok(Some(request))
 }
 
@@ -147,7 +194,7 @@ pub struct LineSplitter {
 
 impl LineSplitter {
     /// Feed a chunk; returns the complete lines in it (an overlong line comes back as `Err`).
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<Result<String, String>> {
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<Result<String, RawLineError>> {
         let mut out = Vec::new();
         for &b in chunk {
             if b == b'\n' {
@@ -162,22 +209,22 @@ impl LineSplitter {
     }
 
     /// The last line, if the input did not end with a newline.
-    pub fn finish(&mut self) -> Option<Result<String, String>> {
+    pub fn finish(&mut self) -> Option<Result<String, RawLineError>> {
         (!self.pending.is_empty() || self.overlong).then(|| self.take())
     }
 
-    fn take(&mut self) -> Result<String, String> {
+    fn take(&mut self) -> Result<String, RawLineError> {
         let bytes = std::mem::take(&mut self.pending);
         if std::mem::take(&mut self.overlong) {
-            return Err(format!("line longer than {MAX_LINE_BYTES} bytes"));
+            return Err(RawLineError::TooLong);
         }
-        String::from_utf8(bytes).map_err(|_| "line is not UTF-8".to_string())
+        String::from_utf8(bytes).map_err(|_| RawLineError::NotUtf8)
     }
 }
 
 /// Input lines grouped per signing batch: enough to amortise a transaction's commit, few enough that a client
 /// sending slowly still gets its answers promptly (a batch never waits for input that has not arrived).
-pub const BATCH_LINES: usize = 1024;
+pub(crate) const BATCH_LINES: usize = 1024;
 
 /// Answer for every line of a batch whose transaction failed: nothing of it was stored.
 const RETRY: &str = "internal error; send this line again";
@@ -186,19 +233,21 @@ const RETRY: &str = "internal error; send this line again";
 const UNKNOWN: &str = "internal error; this line may have been stored: sending it again may issue it twice";
 
 /// Why the lines of a batch got no result of their own.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum BatchFailed {
     /// Nothing of the batch was stored: its lines may be sent again.
-    NotStored(String),
+    #[error("{0}")]
+    NotStored(#[source] crate::Error),
     /// The database may or may not have stored the whole batch (its commit's answer was lost).
-    Unknown(String),
+    #[error("{0}")]
+    Unknown(#[source] crate::Error),
 }
 
 impl From<crate::Error> for BatchFailed {
     fn from(e: crate::Error) -> Self {
         match e {
-            crate::Error::CommitUnknown(detail) => BatchFailed::Unknown(detail),
-            other => BatchFailed::NotStored(other.to_string()),
+            e @ crate::Error::CommitUnknown(_) => BatchFailed::Unknown(e),
+            other => BatchFailed::NotStored(other),
         }
     }
 }
@@ -206,12 +255,13 @@ impl From<crate::Error> for BatchFailed {
 /// Batches issued at once: one is stored while the next is signed.
 const IN_FLIGHT: usize = 2;
 
-/// The outcome of one batch: one result per request, or an error when nothing of it was stored.
-type BatchResult = Result<Vec<Result<String, String>>, BatchFailed>;
+/// The outcome of one batch: one result per request (its credential id, or why it was refused), or an error
+/// when nothing of it was stored.
+pub type BatchResult = Result<Vec<Result<String, crate::Error>>, BatchFailed>;
 
-/// A batch on its way: its input lines (with the parse error of those that did not parse) and its issuance.
+/// A batch on its way: its input lines (with the error of those that did not parse) and its issuance.
 struct Batch {
-    lines: Vec<(u64, Option<Result<String, String>>)>,
+    lines: Vec<(u64, Option<LineError>)>,
     work: tokio::task::JoinHandle<BatchResult>,
 }
 
@@ -234,7 +284,7 @@ where
 /// [`process`] within `limits`: when no progress is made for `limits.progress_timeout` while waiting for input
 /// (blank lines and bytes that complete no line do not count), the input is cut; the lines already received are
 /// still answered, and the summary's `aborted` says why.
-pub async fn process_with<S, E, F, Fut>(
+pub(crate) async fn process_with<S, E, F, Fut>(
     input: S,
     format: Format,
     limits: BulkLimits,
@@ -253,7 +303,7 @@ pub async fn process_with<S, E, F, Fut>(
     let mut splitter = LineSplitter::default();
     let (mut line_no, mut issued, mut failed) = (0u64, 0u64, 0u64);
     let mut aborted: Option<String> = None;
-    let mut pending: std::collections::VecDeque<(u64, Result<String, String>)> = Default::default();
+    let mut pending: std::collections::VecDeque<(u64, Result<String, RawLineError>)> = Default::default();
     let mut in_flight: std::collections::VecDeque<Batch> = Default::default();
     let mut finished = false;
     loop {
@@ -273,13 +323,13 @@ pub async fn process_with<S, E, F, Fut>(
             let mut lines = Vec::with_capacity(take);
             let mut requests = Vec::with_capacity(take);
             for (n, line) in pending.drain(..take) {
-                match line.and_then(|l| parse_input_line(format, n, &l)) {
+                match line.map_err(LineError::from).and_then(|l| parse_input_line(format, n, &l)) {
                     Ok(None) => {}
                     Ok(Some(request)) => {
                         lines.push((n, None));
                         requests.push(request);
                     }
-                    Err(e) => lines.push((n, Some(Err(e)))),
+                    Err(e) => lines.push((n, Some(e))),
                 }
             }
             // Blank lines (and a header) make no batch: nothing to answer, and no progress.
@@ -295,36 +345,40 @@ pub async fn process_with<S, E, F, Fut>(
             // The oldest batch is done: answer its lines (answers stay in input order).
             done = oldest(&mut in_flight), if !in_flight.is_empty() => {
                 let Some(batch) = in_flight.pop_front() else { continue };
-                let mut results = match done {
-                    Ok(Ok(results)) => results.into_iter(),
+                // One answer per request of the batch, in order: its id or its error.
+                let results: Vec<Result<String, String>> = match done {
+                    Ok(Ok(results)) => results.into_iter().map(|r| r.map_err(|e| e.to_string())).collect(),
                     failure => {
                         let (answer, e) = match failure {
-                            Ok(Err(BatchFailed::Unknown(e))) => (UNKNOWN, e),
-                            Ok(Err(BatchFailed::NotStored(e))) => (RETRY, e),
+                            Ok(Err(BatchFailed::Unknown(e))) => (UNKNOWN, e.to_string()),
+                            Ok(Err(BatchFailed::NotStored(e))) => (RETRY, e.to_string()),
                             Ok(Ok(_)) => (RETRY, String::new()),
                             // The task panicked or was cancelled before its commit.
                             Err(e) => (RETRY, e.to_string()),
                         };
                         tracing::error!(error = %e, answer, "bulk batch not answered line by line");
                         let count = batch.lines.iter().filter(|(_, r)| r.is_none()).count();
-                        vec![Err(answer.to_string()); count].into_iter()
+                        vec![Err(answer.to_string()); count]
                     }
                 };
+                let mut results = results.into_iter();
                 let mut text = String::new();
-                for (n, parsed) in batch.lines {
-                    let result = parsed.or_else(|| results.next()).unwrap_or_else(|| Err(RETRY.to_string()));
-                    let line = match result {
+                for (line, parsed) in batch.lines {
+                    let result = match parsed {
+                        Some(e) => Err(e.to_string()),
+                        None => results.next().unwrap_or_else(|| Err(RETRY.to_string())),
+                    };
+                    let answer = match result {
                         Ok(id) => {
                             issued += 1;
-                            json!({ "line": n, "id": id })
+                            BulkLine::Issued { id, line }
                         }
                         Err(error) => {
                             failed += 1;
-                            json!({ "line": n, "error": error })
+                            BulkLine::Failed { error, line }
                         }
                     };
-                    text.push_str(&line.to_string());
-                    text.push('\n');
+                    push_json_line(&mut text, &answer);
                 }
                 if out.send(Bytes::from(text)).await.is_err() {
                     return; // the reader went away; what was answered is stored
@@ -348,8 +402,16 @@ pub async fn process_with<S, E, F, Fut>(
             }
         }
     }
-    let summary = json!({ "summary": { "issued": issued, "failed": failed, "aborted": aborted } });
-    let _ = out.send(Bytes::from(format!("{summary}\n"))).await;
+    let mut summary = String::new();
+    push_json_line(&mut summary, &BulkSummary { summary: BulkCounts { aborted, failed, issued } });
+    let _ = out.send(Bytes::from(summary)).await;
+}
+
+/// Append `answer` to `text` as one line of JSON.
+fn push_json_line(text: &mut String, answer: &impl serde::Serialize) {
+    // Serialising these plain structs cannot fail (no maps with non-string keys, no failing Serialize impls).
+    text.push_str(&serde_json::to_string(answer).unwrap_or_default());
+    text.push('\n');
 }
 
 /// Take one item of the input stream: its complete lines join `pending`, numbered; the end or an error of the
@@ -358,7 +420,7 @@ pub async fn process_with<S, E, F, Fut>(
 fn take_input<E: std::fmt::Display>(
     item: Option<Result<Bytes, E>>,
     splitter: &mut LineSplitter,
-    pending: &mut std::collections::VecDeque<(u64, Result<String, String>)>,
+    pending: &mut std::collections::VecDeque<(u64, Result<String, RawLineError>)>,
     line_no: &mut u64,
     aborted: &mut Option<String>,
     finished: &mut bool,
@@ -391,49 +453,9 @@ async fn oldest(in_flight: &mut std::collections::VecDeque<Batch>) -> Result<Bat
     }
 }
 
-/// Give each request a place in a status list, sign them at `now` on blocking threads (one share per core),
-/// store every one that signed with its audit entry in one transaction, and return one result per request, in order: its id, or why it was refused.
-/// `Err` means the transaction failed and nothing of the batch was stored.
-pub async fn issue_batch(
-    province: std::sync::Arc<crate::Province>,
-    db: &crate::storage::Database,
-    status: &crate::status::StatusService,
-    actor: &str,
-    requests: Vec<IssueRequest>,
-    now: i64,
-) -> Result<Vec<Result<String, String>>, crate::Error> {
-    let mut refs = status.allocate(db, province.code(), requests.len(), now).await?.into_iter();
-    let requests: Vec<_> = requests.into_iter().map(|r| (r, refs.next())).collect();
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let share = requests.len().div_ceil(cores).max(1);
-    let mut shares = Vec::new();
-    let mut rest = requests;
-    while !rest.is_empty() {
-        let tail = rest.split_off(share.min(rest.len()));
-        let chunk = std::mem::replace(&mut rest, tail);
-        let province = province.clone();
-        shares.push(tokio::task::spawn_blocking(move || {
-            chunk.iter().map(|(r, status)| province.issue_with_status(r, now, *status)).collect::<Vec<_>>()
-        }));
-    }
-    let mut signed = Vec::new();
-    for share in shares {
-        signed.extend(share.await.map_err(|e| crate::Error::Storage(format!("signing task failed: {e}")))?);
-    }
-    let records: Vec<_> = signed.iter().filter_map(|s| s.as_ref().ok()).map(crate::service::record_of).collect();
-    db.insert_issued(&records, actor).await?;
-    for r in &records {
-        metrics::counter!("huren_credentials_issued_total", "type" => r.kind.clone()).increment(1);
-    }
-    Ok(signed
-        .into_iter()
-        .map(|s| s.map(|issued| huren_keys::hex(&issued.credential.id)).map_err(|e| e.to_string()))
-        .collect())
-}
-
 /// Run a bulk issuance over HTTP: `issue_batch` as in [`process`], within `limits`; the response streams the
 /// result lines.
-pub fn stream_response<F, Fut>(body: Body, format: Format, limits: BulkLimits, issue_batch: F) -> Response
+pub(crate) fn stream_response<F, Fut>(body: Body, format: Format, limits: BulkLimits, issue_batch: F) -> Response
 where
     F: Fn(Vec<IssueRequest>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = BatchResult> + Send + 'static,
@@ -455,13 +477,14 @@ mod tests {
         let mut s = LineSplitter::default();
         assert!(s.push(b"ab").is_empty());
         assert_eq!(s.push(b"c\nde\n"), vec![Ok("abc".to_string()), Ok("de".to_string())]);
+        assert_eq!(s.push(b"\xff\n"), vec![Err(RawLineError::NotUtf8)]);
         assert_eq!(s.push(b"tail"), vec![]);
         assert_eq!(s.finish(), Some(Ok("tail".to_string())));
         assert_eq!(s.finish(), None);
         let long = vec![b'x'; MAX_LINE_BYTES + 10];
         let mut s = LineSplitter::default();
         s.push(&long);
-        assert!(s.push(b"\nok\n")[0].is_err());
+        assert_eq!(s.push(b"\nok\n"), vec![Err(RawLineError::TooLong), Ok("ok".to_string())]);
     }
 
     #[test]
@@ -472,7 +495,7 @@ mod tests {
             "\u{feff}name,masked_id,colour,reason,valid_for_hours\r",
             " NAME , Masked_ID,colour,reason,valid_for_hours",
         ] {
-            assert_eq!(parse_input_line(Format::Csv, 1, first), Ok(None), "{first:?}");
+            assert!(matches!(parse_input_line(Format::Csv, 1, first), Ok(None)), "{first:?}");
         }
         // Only the first line may be the header; a header-like line later is a row, with its own error.
         assert!(parse_input_line(Format::Csv, 2, header).is_err());

@@ -1,5 +1,5 @@
 //! `huren-issuer serve` configuration: a TOML file (see `huren-issuer.example.toml`), overridden by environment
-//! variables and flags.
+//! variables and flags; one type declares the settings for all three.
 
 use std::path::{Path, PathBuf};
 
@@ -7,29 +7,41 @@ use serde::Deserialize;
 
 use crate::Error;
 
-/// The service settings a file may hold. Unknown keys are refused, so a typo does not pass silently.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// The service settings: the flags of `huren-issuer serve` (some also read from the environment) and the keys a
+/// configuration file may hold (unknown keys are refused, so a typo does not pass silently). The field docs are
+/// the flags' help.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
-    /// Province directory.
+    /// Province directory made by `init`.
+    #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Listen address.
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "HUREN_LISTEN")]
     pub listen: Option<String>,
-    /// PostgreSQL URL; SQLite in the province directory when absent.
+    /// PostgreSQL URL (postgres://...); default: SQLite in DIR/issuer.db.
+    #[arg(long, env = "HUREN_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Trust bundle to mirror.
+    /// Also mirror this federation trust bundle at /v1/trust-bundle (with ETag).
+    #[arg(long)]
     pub trust_bundle: Option<PathBuf>,
-    /// The province's own signed bundle to serve.
+    /// Serve this province's signed bundle at /v1/province-bundle (with ETag).
+    #[arg(long)]
     pub province_bundle: Option<PathBuf>,
-    /// Seconds between status list publications (a revocation is visible within this).
+    /// Seconds between status list publications (default 60): a revocation is visible within this.
+    #[arg(long)]
     pub status_interval_seconds: Option<u64>,
-    /// Time-to-live of each published status list version, in seconds.
+    /// Time-to-live of each published status list version, in seconds (default 3600).
+    #[arg(long)]
     pub status_ttl_seconds: Option<i64>,
-    /// Entries per status list (a multiple of 4096).
+    /// Entries per status list (a multiple of 4096; default 2^20). In the configuration file only.
+    #[arg(skip)]
     pub status_list_size: Option<u32>,
-    /// This node's name (status block reservations; several nodes share one PostgreSQL database).
+    /// This node's name, when several nodes share one PostgreSQL database (default node-1).
+    #[arg(long, env = "HUREN_NODE")]
     pub node: Option<String>,
-    /// Seconds a bulk upload may go without progress before it is cut ([`crate::bulk::BulkLimits`]).
+    /// Cut a bulk upload that sends no complete non-blank line for this many seconds (default 30).
+    #[arg(long)]
     pub bulk_progress_timeout_seconds: Option<u64>,
 }
 

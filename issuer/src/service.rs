@@ -12,16 +12,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use huren_wallet_core::{transport, Ecc, QrSymbol};
 
-use crate::storage::{CredentialStatus, Database, StoredCredential, StoredToken};
+use crate::api::{
+    ClaimLinkAnswer, ClaimedAnswer, CredentialAnswer, IssuedAnswer, Problem, ReplayedAnswer, StatusChangeAnswer,
+};
+use crate::auth::{Role, ROLES};
+use crate::issuance::{self, Once};
+use crate::storage::{CredentialStatus, Database, IdempotencyRecord, StoredCredential, StoredToken};
 use crate::{IssueRequest, Province};
-
-/// Roles an API token can have.
-pub const ROLES: [&str; 3] = ["issuer", "revoker", "admin"];
 
 /// Shared state of the service.
 #[derive(Clone)]
@@ -44,7 +45,7 @@ struct Inner {
 impl AppState {
     /// A service for `province`, storing in `db`, reading the system clock.
     pub fn new(province: Province, db: Database) -> Self {
-        Self::with_clock(province, db, Box::new(unix_now))
+        Self::with_clock(province, db, Box::new(crate::unix_now))
     }
 
     /// The same with an injected clock (tests).
@@ -94,7 +95,7 @@ impl AppState {
     }
 
     /// The interval between status publications.
-    pub fn status_interval(&self) -> std::time::Duration {
+    pub(crate) fn status_interval(&self) -> std::time::Duration {
         self.inner.status.config().interval
     }
 
@@ -117,43 +118,10 @@ impl AppState {
     }
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .unwrap_or(0)
-}
-
-/// Create an API token for `province` with `role`; returns the token to hand over (shown once, stored hashed).
-pub async fn create_token(db: &Database, role: &str, province: &str, now: i64) -> Result<String, crate::Error> {
-    use ring::rand::SecureRandom;
-    if !ROLES.contains(&role) {
-        return Err(crate::Error::Request(format!("role must be one of {ROLES:?}")));
-    }
-    let mut id = [0u8; 8];
-    let mut secret = [0u8; 32];
-    let rng = ring::rand::SystemRandom::new();
-    rng.fill(&mut id)
-        .and_then(|()| rng.fill(&mut secret))
-        .map_err(|_| crate::Error::Request("random source failed".into()))?;
-    let (id, secret) = (huren_keys::hex(&id), huren_keys::hex(&secret));
-    let token = StoredToken {
-        id: id.clone(),
-        secret_hash: Sha256::digest(secret.as_bytes()).to_vec(),
-        role: role.into(),
-        province: province.into(),
-        created_at: now,
-        revoked_at: None,
-    };
-    db.insert_token(&token, "cli").await?;
-    Ok(format!("hrt_{id}.{secret}"))
-}
-
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest a request may take before it is answered 408.
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Request ids for `x-request-id`: a process-wide counter (the id only correlates log lines).
 #[derive(Clone, Default)]
@@ -229,91 +197,10 @@ async fn metrics_text() -> Response {
     }
 }
 
-/// Every route the service serves, with its method: the OpenAPI document covers exactly these (tested).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/healthz"),
-    ("get", "/readyz"),
-    ("get", "/metrics"),
-    ("get", "/openapi.json"),
-    ("get", "/v1/trust-bundle"),
-    ("get", "/v1/province-bundle"),
-    ("post", "/v1/credentials"),
-    ("post", "/v1/credentials/bulk"),
-    ("get", "/v1/credentials/{id}"),
-    ("get", "/v1/credentials/{id}/qr.png"),
-    ("get", "/v1/credentials/{id}/qr.svg"),
-    ("get", "/v1/credentials/{id}/qr.txt"),
-    ("post", "/v1/credentials/{id}/claim-link"),
-    ("get", "/v1/claim/{secret}"),
-    ("post", "/v1/credentials/{id}/revoke"),
-    ("post", "/v1/credentials/{id}/suspend"),
-    ("post", "/v1/credentials/{id}/reinstate"),
-    ("get", "/v1/status/{list}"),
-    ("get", "/v1/status/{list}/delta/{from}"),
-];
-
-/// The OpenAPI 3.1 document of the API.
-pub fn openapi() -> serde_json::Value {
-    let problem = json!({ "description": "problem+json (RFC 9457)", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } });
-    let secured = json!([{ "token": [] }]);
-    let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]{16,32}$" } }]);
-    let op = |summary: &str, roles: Option<&str>, params: Option<&serde_json::Value>, ok: &str, body: Option<&str>| {
-        let mut o = json!({ "summary": summary, "responses": { ok: { "description": "success" }, "default": problem.clone() } });
-        if let Some(r) = roles {
-            o["security"] = secured.clone();
-            o["description"] = json!(format!("Token roles: {r}."));
-        }
-        if let Some(p) = params {
-            o["parameters"] = p.clone();
-        }
-        if let Some(b) = body {
-            o["requestBody"] = json!({ "required": true, "content": { b: {} } });
-        }
-        o
-    };
-    let list =
-        json!([{ "name": "list", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }]);
-    let list_from = json!([
-        { "name": "list", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } },
-        { "name": "from", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }
-    ]);
-    let status_change = |what: &str| op(what, Some("revoker, admin"), Some(&id), "200", Some("application/json"));
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "Huren issuer", "version": env!("CARGO_PKG_VERSION") },
-        "components": {
-            "securitySchemes": { "token": { "type": "http", "scheme": "bearer", "description": "hrt_<id>.<secret>" } },
-            "schemas": { "Problem": { "type": "object", "properties": {
-                "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" }, "detail": { "type": "string" } } } }
-        },
-        "paths": {
-            "/healthz": { "get": op("Liveness", None, None, "200", None) },
-            "/readyz": { "get": op("Readiness: the database answers", None, None, "200", None) },
-            "/metrics": { "get": op("Prometheus metrics", None, None, "200", None) },
-            "/openapi.json": { "get": op("This document", None, None, "200", None) },
-            "/v1/trust-bundle": { "get": op("The federation trust bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
-            "/v1/province-bundle": { "get": op("This province's signed bundle (ETag; If-None-Match answers 304)", None, None, "200", None) },
-            "/v1/credentials": { "post": op("Issue one credential (an Idempotency-Key header makes retries of the same request return the first credential, 200; the same key with another request is 422 and issues nothing). An optional `holder_key` (the holder device's 32-byte Ed25519 public key as 64 hex digits) binds the credential to that device: verifiers then accept it only as the wallet's dynamic code (HP1:), not as the static QR code returned here", Some("issuer, admin"), None, "201", Some("application/json")) },
-            "/v1/credentials/bulk": { "post": op("Bulk issuance: NDJSON (application/x-ndjson, or no Content-Type) or text/csv in (UTF-8; one byte order mark at the start is dropped; only the first CSV line may be the header), NDJSON out (one line per input line, then a summary); other media types are 415", Some("issuer, admin"), None, "200", Some("application/x-ndjson")) },
-            "/v1/credentials/{id}": { "get": op("A credential's status and QR text", Some("any"), Some(&id), "200", None) },
-            "/v1/credentials/{id}/qr.png": { "get": op("QR code as PNG", Some("any"), Some(&id), "200", None) },
-            "/v1/credentials/{id}/qr.svg": { "get": op("QR code as SVG", Some("any"), Some(&id), "200", None) },
-            "/v1/credentials/{id}/qr.txt": { "get": op("QR code for a terminal", Some("any"), Some(&id), "200", None) },
-            "/v1/credentials/{id}/claim-link": { "post": op("Create a one-time claim link (valid 24 h)", Some("issuer, admin"), Some(&id), "201", None) },
-            "/v1/claim/{secret}": { "get": op("Redeem a claim link once (no token; 410 when used or expired)", None, Some(&json!([{ "name": "secret", "in": "path", "required": true, "schema": { "type": "string" } }])), "200", None) },
-            "/v1/credentials/{id}/revoke": { "post": status_change("Revoke (final), with a reason") },
-            "/v1/credentials/{id}/suspend": { "post": status_change("Suspend, with a reason") },
-            "/v1/credentials/{id}/reinstate": { "post": status_change("Reinstate a suspended credential, with a reason") },
-            "/v1/status/{list}": { "get": op("The newest signed status list (ETag; If-None-Match answers 304)", None, Some(&list), "200", None) },
-            "/v1/status/{list}/delta/{from}": { "get": op("A signed delta from version `from` to the newest (304 when `from` is the newest; 404 when unknown: fetch the full list)", None, Some(&list_from), "200", None) },
-        }
-    })
-}
-
 fn routes(state: AppState) -> Router {
     let _ = prometheus();
     Router::new()
-        .route("/openapi.json", get(|| async { Json(openapi()) }))
+        .route("/openapi.json", get(|| async { Json(crate::openapi::openapi()) }))
         .route("/metrics", get(metrics_text))
         .route("/v1/trust-bundle", get(trust_bundle))
         .route("/v1/province-bundle", get(province_bundle))
@@ -339,7 +226,7 @@ fn routes(state: AppState) -> Router {
 
 /// An API error, rendered as problem+json.
 #[derive(Debug)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// No or malformed credentials.
     Unauthorized,
     /// The token may not do this.
@@ -381,34 +268,27 @@ impl IntoResponse for ApiError {
             }
             ApiError::TooManyFailures(seconds) => {
                 let detail = "too many refused authentications from this address; wait and retry";
-                let body =
-                    json!({ "type": "about:blank", "title": "too many requests", "status": 429, "detail": detail });
-                return (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [
-                        (header::CONTENT_TYPE, "application/problem+json".to_string()),
-                        (header::RETRY_AFTER, seconds.to_string()),
-                    ],
-                    body.to_string(),
-                )
-                    .into_response();
+                let mut response = problem(StatusCode::TOO_MANY_REQUESTS, "too many requests", detail);
+                response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+                return response;
             }
             ApiError::Unavailable => {
                 let detail = "the database is unavailable for a moment; nothing was changed, send the request again";
-                let body =
-                    json!({ "type": "about:blank", "title": "service unavailable", "status": 503, "detail": detail });
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::CONTENT_TYPE, "application/problem+json".to_string()), (header::RETRY_AFTER, "1".into())],
-                    body.to_string(),
-                )
-                    .into_response();
+                let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, "service unavailable", detail);
+                response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+                return response;
             }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", "try again later".into()),
         };
-        let body = json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+        problem(status, title, &detail)
     }
+}
+
+/// A problem+json answer.
+fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = Problem { detail, status: status.as_u16(), title, kind: "about:blank" };
+    let json = serde_json::to_string(&body).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
 }
 
 impl From<crate::Error> for ApiError {
@@ -438,8 +318,9 @@ impl From<crate::Error> for ApiError {
     }
 }
 
-/// The token's role, after checking it exists, is not revoked, matches its secret and acts for this province.
-async fn authorise(state: &AppState, headers: &HeaderMap, allowed: &[&str]) -> Result<StoredToken, ApiError> {
+/// The token, after checking it exists, is not revoked, matches its secret, acts for this province and has one of
+/// the `allowed` roles.
+async fn authorise(state: &AppState, headers: &HeaderMap, allowed: &[Role]) -> Result<StoredToken, ApiError> {
     let result = check_token(state, headers, allowed).await;
     if result.is_err() {
         metrics::counter!("huren_auth_failures_total").increment(1);
@@ -447,12 +328,12 @@ async fn authorise(state: &AppState, headers: &HeaderMap, allowed: &[&str]) -> R
     result
 }
 
-async fn check_token(state: &AppState, headers: &HeaderMap, allowed: &[&str]) -> Result<StoredToken, ApiError> {
+async fn check_token(state: &AppState, headers: &HeaderMap, allowed: &[Role]) -> Result<StoredToken, ApiError> {
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
     let token = value.strip_prefix("Bearer hrt_").ok_or(ApiError::Unauthorized)?;
     let (id, secret) = token.split_once('.').ok_or(ApiError::Unauthorized)?;
     let stored = state.inner.db.token(id).await.map_err(ApiError::from)?.ok_or(ApiError::Unauthorized)?;
-    if stored.revoked_at.is_some() || stored.secret_hash != Sha256::digest(secret.as_bytes()).as_slice() {
+    if stored.revoked_at.is_some() || stored.secret_hash != crate::auth::secret_hash(secret) {
         return Err(ApiError::Unauthorized);
     }
     if stored.province != state.inner.province.code() {
@@ -462,7 +343,7 @@ async fn check_token(state: &AppState, headers: &HeaderMap, allowed: &[&str]) ->
             state.inner.province.code()
         )));
     }
-    if !allowed.contains(&stored.role.as_str()) {
+    if !allowed.contains(&stored.role) {
         return Err(ApiError::Forbidden(format!("role {} may not do this", stored.role)));
     }
     Ok(stored)
@@ -504,14 +385,17 @@ async fn issue(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
+) -> Result<Response, ApiError> {
+    let token = authorise(&state, &headers, &[Role::Issuer, Role::Admin]).await?;
     let request: IssueRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
     request.check()?;
+    let inner = &state.inner;
     let Some(key) = headers.get("idempotency-key") else {
-        let (id, issued) = issue_and_store(&state, &token, &request).await?;
-        return Ok((StatusCode::CREATED, Json(issued_json(&id, &issued))));
+        let (id, issued) =
+            issuance::issue_and_record(&inner.province, &inner.db, &inner.status, &token.id, &request, state.now())
+                .await?;
+        return Ok(issued_answer(&id, &issued));
     };
     let key = key
         .to_str()
@@ -520,44 +404,22 @@ async fn issue(
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 128 visible ASCII characters".into()))?;
     // A retry with the same key gets the credential issued the first time, never a second one; the key is
     // looked up before anything is spent on the request (a status index, a signature).
-    let digest = request_digest(&request)?;
-    if let Some(earlier) = state.inner.db.idempotency_record(&token.id, key).await? {
+    let digest = issuance::request_digest(&request)?;
+    if let Some(earlier) = inner.db.idempotency_record(&token.id, key).await? {
         return replay(&state, &request, &digest, &earlier).await;
     }
-    let now = state.now();
-    let province = state.inner.province.code();
-    let [status] = state.inner.status.allocate(&state.inner.db, province, 1, now).await?[..] else {
-        return Err(ApiError::Internal);
-    };
-    let issued = state.inner.province.issue_with_status(&request, now, Some(status))?;
-    let record = record_of(&issued);
-    match state.inner.db.insert_credential_once(&record, &token.id, key, &digest, now).await? {
-        None => {
-            let (c, id) = (&issued.credential, huren_keys::hex(&issued.credential.id));
-            metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
-            Ok((StatusCode::CREATED, Json(issued_json(&id, &issued))))
-        }
-        // A concurrent request with the same key won the race: its credential answers (the index this one took
-        // stays unused, as any index handed out to a request that was then not issued).
-        Some(earlier) => replay(&state, &request, &digest, &earlier).await,
+    let keyed = (token.id.as_str(), key, digest.as_slice());
+    match issuance::issue_once(&inner.province, &inner.db, &inner.status, keyed, &request, state.now()).await? {
+        Once::Issued(id, issued) => Ok(issued_answer(&id, &issued)),
+        // A concurrent request with the same key won the race: its credential answers.
+        Once::Earlier(earlier) => replay(&state, &request, &digest, &earlier).await,
     }
 }
 
-/// The answer to an issuance.
-fn issued_json(id: &str, issued: &crate::Issued) -> serde_json::Value {
-    json!({ "id": id, "qr_text": issued.qr_text(), "credential": issued.credential })
-}
-
-/// The digest an idempotency key is stored with: SHA-256 over a domain label and the request as parsed and
-/// serialised again (members in the order of [`IssueRequest`]'s fields; absent and `null` alike), so a retry is
-/// recognised however its JSON is spelt (member order, white space, escapes), and any change of meaning (another
-/// subject, body, validity or holder key) makes another request.
-pub fn request_digest(request: &IssueRequest) -> Result<Vec<u8>, crate::Error> {
-    let canonical = serde_json::to_vec(request).map_err(|e| crate::Error::Request(format!("request: {e}")))?;
-    let mut hasher = Sha256::new();
-    hasher.update(b"huren issue request v1\n");
-    hasher.update(&canonical);
-    Ok(hasher.finalize().to_vec())
+/// The answer to an issuance: 201 with the credential.
+fn issued_answer(id: &str, issued: &crate::Issued) -> Response {
+    let answer = IssuedAnswer { credential: &issued.credential, id, qr_text: issued.qr_text() };
+    (StatusCode::CREATED, Json(answer)).into_response()
 }
 
 /// Answer a request whose idempotency key was used before: the first credential again (200, `replayed`) when it
@@ -566,8 +428,8 @@ async fn replay(
     state: &AppState,
     request: &IssueRequest,
     digest: &[u8],
-    earlier: &crate::storage::IdempotencyRecord,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    earlier: &IdempotencyRecord,
+) -> Result<Response, ApiError> {
     let first = state.inner.db.credential(&earlier.credential_id).await?.ok_or(ApiError::Internal)?;
     let same = match &earlier.request_sha256 {
         Some(stored) => stored.as_slice() == digest,
@@ -581,7 +443,8 @@ async fn replay(
         ));
     }
     let id = huren_keys::hex(&first.id);
-    Ok((StatusCode::OK, Json(json!({ "id": id, "qr_text": transport::encode(&first.cose), "replayed": true }))))
+    let answer = ReplayedAnswer { id: &id, qr_text: transport::encode(&first.cose), replayed: true };
+    Ok((StatusCode::OK, Json(answer)).into_response())
 }
 
 /// Whether `stored` is what `request` issues: the same subject, body, holder key, start and length of validity.
@@ -597,76 +460,31 @@ fn issued_for(request: &IssueRequest, stored: &StoredCredential) -> bool {
         && c.expires_at.checked_sub(c.issued_at) == validity
 }
 
-/// The stored form of a freshly issued credential.
-pub(crate) fn record_of(issued: &crate::Issued) -> StoredCredential {
-    let c = &issued.credential;
-    StoredCredential {
-        id: c.id.clone(),
-        province: c.issuer.clone(),
-        kind: c.credential_type().name().into(),
-        issued_at: c.issued_at,
-        expires_at: c.expires_at,
-        cose: issued.cose.clone(),
-        status: CredentialStatus::Valid,
-        status_reason: None,
-        status_changed_at: None,
-        status_ref: c.status,
-    }
-}
-
 /// Bulk issuance from NDJSON or CSV, streamed in and out (see [`crate::bulk`]).
 async fn bulk_issue(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
-    let format = crate::bulk::Format::from_headers(&headers).map_err(ApiError::UnsupportedMediaType)?;
+    let token = authorise(&state, &headers, &[Role::Issuer, Role::Admin]).await?;
+    let format =
+        crate::bulk::Format::from_headers(&headers).map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
     Ok(crate::bulk::stream_response(body, format, state.bulk_limits(), move |requests| {
         let (state, token) = (state.clone(), token.clone());
         async move {
             let (province, db, status) = (state.inner.province.clone(), &state.inner.db, &state.inner.status);
-            crate::bulk::issue_batch(province, db, status, &token.id, requests, state.now())
+            issuance::issue_batch(province, db, status, &token.id, requests, state.now())
                 .await
                 .map_err(crate::bulk::BatchFailed::from)
         }
     }))
 }
 
-/// Issue, store and audit one credential; the id is returned only once all three are done.
-async fn issue_and_store(
-    state: &AppState,
-    token: &StoredToken,
-    request: &IssueRequest,
-) -> Result<(String, crate::Issued), ApiError> {
-    let inner = &state.inner;
-    Ok(issue_and_record(&inner.province, &inner.db, &inner.status, &token.id, request, state.now()).await?)
-}
-
-/// Issue one credential at `now` with a place in a status list, store it and audit it as done by `actor`; the
-/// id is returned only once all of that is done.
-pub async fn issue_and_record(
-    province: &Province,
-    db: &Database,
-    status: &crate::status::StatusService,
-    actor: &str,
-    request: &IssueRequest,
-    now: i64,
-) -> Result<(String, crate::Issued), crate::Error> {
-    let refs = status.allocate(db, province.code(), 1, now).await?;
-    let issued = province.issue_with_status(request, now, refs.first().copied())?;
-    let c = &issued.credential;
-    let id = huren_keys::hex(&c.id);
-    db.insert_issued(&[record_of(&issued)], actor).await?;
-    metrics::counter!("huren_credentials_issued_total", "type" => c.credential_type().name()).increment(1);
-    Ok((id, issued))
-}
-
 /// A credential of this service's province that `token` (of the same province: [`authorise`] checked) may see.
 /// Another province's credential is [`ApiError::NotFound`], as an unknown id: provinces that share a database do
 /// not learn which ids the others issued.
 async fn load(state: &AppState, token: &StoredToken, id: &str) -> Result<StoredCredential, ApiError> {
-    let bytes = parse_id(id).ok_or(ApiError::NotFound)?;
+    let bytes = issuance::parse_credential_id(id).ok_or(ApiError::NotFound)?;
     let credential = state.inner.db.credential(&bytes).await?.ok_or(ApiError::NotFound)?;
     if credential.province != state.inner.province.code() || credential.province != token.province {
         return Err(ApiError::NotFound);
@@ -674,23 +492,24 @@ async fn load(state: &AppState, token: &StoredToken, id: &str) -> Result<StoredC
     Ok(credential)
 }
 
-/// A credential id from a path: 8 to 16 bytes in lower-case hex, the one spelling the service writes (so `+a`,
-/// upper case or spaces name no credential).
-fn parse_id(hex: &str) -> Option<Vec<u8>> {
-    huren_keys::unhex(hex).ok().filter(|id| (8..=16).contains(&id.len()))
-}
-
 async fn fetch(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let token = authorise(&state, &headers, &ROLES).await?;
     let c = load(&state, &token, &id).await?;
-    Ok(Json(json!({
-        "id": id, "province": c.province, "type": c.kind, "issued_at": c.issued_at, "expires_at": c.expires_at,
-        "status": c.status.as_str(), "status_reason": c.status_reason, "qr_text": transport::encode(&c.cose),
-    })))
+    let answer = CredentialAnswer {
+        expires_at: c.expires_at,
+        id: &id,
+        issued_at: c.issued_at,
+        province: &c.province,
+        qr_text: transport::encode(&c.cose),
+        status: c.status.as_str(),
+        status_reason: c.status_reason.as_deref(),
+        kind: &c.kind,
+    };
+    Ok(Json(answer).into_response())
 }
 
 async fn symbol(state: &AppState, headers: &HeaderMap, id: &str) -> Result<QrSymbol, ApiError> {
@@ -727,16 +546,16 @@ async fn qr_text(
 }
 
 /// How long a claim link stays redeemable by default.
-pub const CLAIM_LINK_SECONDS: i64 = 24 * 3600;
+pub(crate) const CLAIM_LINK_SECONDS: i64 = 24 * 3600;
 
 /// Create a one-time claim link for a credential (issuer or admin): the wallet redeems it at `/v1/claim/{secret}`.
 async fn claim_link(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<ClaimLinkAnswer>), ApiError> {
     use ring::rand::SecureRandom;
-    let token = authorise(&state, &headers, &["issuer", "admin"]).await?;
+    let token = authorise(&state, &headers, &[Role::Issuer, Role::Admin]).await?;
     let credential = load(&state, &token, &id).await?;
     let mut secret = [0u8; 24];
     ring::rand::SystemRandom::new().fill(&mut secret).map_err(|_| ApiError::Internal)?;
@@ -745,15 +564,12 @@ async fn claim_link(
     let expires_at = now.saturating_add(CLAIM_LINK_SECONDS);
     let hash = Sha256::digest(secret.as_bytes()).to_vec();
     state.inner.db.insert_claim_link(&hash, &credential.id, now, expires_at, &token.id).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "path": format!("/v1/claim/{secret}"), "expires_at": expires_at }))))
+    Ok((StatusCode::CREATED, Json(ClaimLinkAnswer { expires_at, path: format!("/v1/claim/{secret}") })))
 }
 
 /// Redeem a claim link (no token: the link is the credential): once, before it expires; then 410 Gone. A link
 /// for another province's credential is gone here too, and left for its own province's service.
-async fn redeem(
-    State(state): State<AppState>,
-    Path(secret): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn redeem(State(state): State<AppState>, Path(secret): Path<String>) -> Result<Response, ApiError> {
     let now = state.now();
     let hash = Sha256::digest(secret.as_bytes()).to_vec();
     let province = state.inner.province.code();
@@ -766,7 +582,9 @@ async fn redeem(
         return Err(ApiError::Gone);
     }
     let id = huren_keys::hex(&credential.id);
-    Ok(Json(json!({ "id": id, "qr_text": transport::encode(&credential.cose), "status": credential.status.as_str() })))
+    let answer =
+        ClaimedAnswer { id: &id, qr_text: transport::encode(&credential.cose), status: credential.status.as_str() };
+    Ok(Json(answer).into_response())
 }
 
 /// Body of a status change.
@@ -782,8 +600,8 @@ async fn change_status(
     Path(id): Path<String>,
     body: axum::body::Bytes,
     status: CredentialStatus,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let token = authorise(&state, &headers, &["revoker", "admin"]).await?;
+) -> Result<Response, ApiError> {
+    let token = authorise(&state, &headers, &[Role::Revoker, Role::Admin]).await?;
     let change: StatusChange =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request JSON: {e}")))?;
     check_reason(&change.reason)?;
@@ -798,7 +616,7 @@ async fn change_status(
         return Err(ApiError::Conflict("the credential was revoked meanwhile".into()));
     }
     metrics::counter!("huren_status_changes_total", "status" => status.as_str()).increment(1);
-    Ok(Json(json!({ "id": id, "status": status.as_str(), "reason": change.reason })))
+    Ok(Json(StatusChangeAnswer { id: &id, reason: &change.reason, status: status.as_str() }).into_response())
 }
 
 /// The rule for a status change's reason, for the API and the CLI alike: 1 to 200 characters, not all blank, and

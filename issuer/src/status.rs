@@ -62,7 +62,7 @@ impl Default for StatusConfig {
 
 fn random_below(n: u32) -> Result<u32, Error> {
     let mut bytes = [0u8; 4];
-    ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Request("random source failed".into()))?;
+    ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Random)?;
     Ok(u32::from_le_bytes(bytes) % n.max(1))
 }
 
@@ -308,13 +308,13 @@ impl StatusService {
     }
 
     /// The newest signed version of `list` and its version number, if published.
-    pub fn latest(&self, list: u32) -> Option<SignedVersion> {
+    pub(crate) fn latest(&self, list: u32) -> Option<SignedVersion> {
         self.newest.read().ok()?.get(&list).cloned()
     }
 
     /// A signed delta from version `from` of `list` to the newest: `Ok(None)` when `from` is unknown (the
     /// verifier then fetches the full list).
-    pub async fn delta(
+    pub(crate) async fn delta(
         &self,
         province: &Province,
         db: &Database,

@@ -9,20 +9,20 @@ use std::time::{Duration, Instant};
 /// Refused authentications (401 or 403) allowed per client and window.
 pub const MAX_AUTH_FAILURES: u32 = 20;
 /// The window over which failures are counted.
-pub const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// Clients tracked at once; past this, windows that ended are dropped, then the oldest.
 const MAX_CLIENTS: usize = 10_000;
 
 /// Failed authentications per client in the current window. Clients without an address (in-process tests) share
 /// one count.
 #[derive(Debug, Default)]
-pub struct AuthFailures {
+pub(crate) struct AuthFailures {
     clients: Mutex<HashMap<Option<IpAddr>, (Instant, u32)>>,
 }
 
 impl AuthFailures {
     /// How long `client` must still wait, if it used up its failures in the current window.
-    pub fn blocked(&self, client: Option<IpAddr>) -> Option<Duration> {
+    pub(crate) fn blocked(&self, client: Option<IpAddr>) -> Option<Duration> {
         let clients = self.clients.lock().ok()?;
         let (start, failures) = clients.get(&client)?;
         let left = WINDOW.checked_sub(start.elapsed())?;
@@ -30,7 +30,7 @@ impl AuthFailures {
     }
 
     /// Count one refused authentication for `client`.
-    pub fn record(&self, client: Option<IpAddr>) {
+    pub(crate) fn record(&self, client: Option<IpAddr>) {
         let Ok(mut clients) = self.clients.lock() else { return };
         if clients.len() >= MAX_CLIENTS && !clients.contains_key(&client) {
             clients.retain(|_, (start, _)| start.elapsed() < WINDOW);

@@ -70,8 +70,9 @@ async fn the_cli_refuses_a_reason_with_control_characters() {
     db.migrate().await.unwrap();
     let request = serde_json::from_str(REQUEST).unwrap();
     let status = huren_issuer::status::StatusService::default();
-    let (id, _) =
-        huren_issuer::service::issue_and_record(&province, &db, &status, "cli", &request, 1_790_000_100).await.unwrap();
+    let (id, _) = huren_issuer::issuance::issue_and_record(&province, &db, &status, "cli", &request, 1_790_000_100)
+        .await
+        .unwrap();
     let audit = db.audit_log().await.unwrap();
     let revoke = |reason: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_huren-issuer"))

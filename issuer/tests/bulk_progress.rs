@@ -7,8 +7,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use huren_issuer::auth::{create_token, Role};
 use huren_issuer::serve::{serve, ServeLimits};
-use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::service::{app, AppState};
 use huren_issuer::storage::Database;
 use huren_issuer::Province;
 
@@ -66,7 +67,7 @@ async fn blank_lines_do_not_hold_a_bulk_connection_open() {
     let province = Province::init(&dir.join("p"), "CN-GD", T0 - 100, &Default::default()).unwrap();
     let db = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
     db.migrate().await.unwrap();
-    let token = create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
+    let token = create_token(&db, Role::Issuer, "CN-GD", T0).await.unwrap();
     let state = AppState::with_clock(province, db.clone(), Box::new(|| T0));
     state.set_bulk_progress_timeout(Duration::from_secs(1));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

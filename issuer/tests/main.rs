@@ -19,3 +19,4 @@ mod serve_limits;
 mod storage;
 mod throttle;
 mod upgrade;
+mod wire;

@@ -6,7 +6,8 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::auth::{create_token, Role};
+use huren_issuer::service::{app, AppState};
 use huren_issuer::storage::{verify_audit_chain, Database};
 use huren_issuer::{InitOptions, Province};
 use huren_keys::{cose::Sign1, SigningKey};
@@ -43,7 +44,7 @@ async fn two_nodes_one_postgres_database() {
     }
     let kids: Vec<_> = nodes.iter().map(|(p, _)| p.issuer_key().public().clone()).collect();
     assert_ne!(kids[0], kids[1], "each node signs with its own key");
-    let token = create_token(&nodes[0].1, "issuer", "CN-GD", T0).await.unwrap();
+    let token = create_token(&nodes[0].1, Role::Issuer, "CN-GD", T0).await.unwrap();
     let states: Vec<AppState> = nodes.into_iter().map(|(p, db)| AppState::with_clock(p, db, Box::new(|| T0))).collect();
 
     // 10 issuances through each node, concurrently.

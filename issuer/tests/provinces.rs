@@ -8,7 +8,8 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::auth::{create_token, Role};
+use huren_issuer::service::{app, AppState};
 use huren_issuer::storage::{verify_audit_chain, CredentialStatus, Database};
 use huren_issuer::Province;
 use huren_keys::status::{Status, StatusList};
@@ -55,7 +56,7 @@ async fn shared(name: &str) -> Shared {
         // Each service has its own connections to the one schema, as separate processes would.
         let db = Database::connect_postgres(&postgres_url(), Some(&schema)).await.unwrap();
         db.migrate().await.unwrap();
-        let admin = create_token(&db, "admin", code, T0).await.unwrap();
+        let admin = create_token(&db, Role::Admin, code, T0).await.unwrap();
         let state = AppState::with_clock(province, db, Box::new(|| T0));
         services.push(Service { state, admin, trust });
     }

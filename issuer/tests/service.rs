@@ -6,7 +6,8 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::auth::{create_token, Role};
+use huren_issuer::service::{app, AppState};
 use huren_issuer::storage::{verify_audit_chain, Database};
 use huren_issuer::Province;
 use tower::ServiceExt;
@@ -78,9 +79,9 @@ pub(crate) async fn setup(name: &str, backend: Backend) -> Setup {
         }
     };
     db.migrate().await.unwrap();
-    let issuer = create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
-    let revoker = create_token(&db, "revoker", "CN-GD", T0).await.unwrap();
-    let foreign = create_token(&db, "admin", "CN-HB", T0).await.unwrap();
+    let issuer = create_token(&db, Role::Issuer, "CN-GD", T0).await.unwrap();
+    let revoker = create_token(&db, Role::Revoker, "CN-GD", T0).await.unwrap();
+    let foreign = create_token(&db, Role::Admin, "CN-HB", T0).await.unwrap();
     let state = AppState::with_clock(province, db.clone(), Box::new(|| T0));
     Setup { schema, dir, state, db, issuer, revoker, foreign }
 }
@@ -301,7 +302,7 @@ async fn claim_links_are_redeemed_once_before_they_expire(backend: Backend) {
 }
 
 async fn the_openapi_document_lists_exactly_the_routes_served(backend: Backend) {
-    use huren_issuer::service::ROUTES;
+    use huren_issuer::openapi::ROUTES;
     let s = setup("openapi", backend).await;
     let (status, body, _) = call(&s, "GET", "/openapi.json", None, "").await;
     assert_eq!(status, StatusCode::OK);

@@ -4,7 +4,8 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::auth::{create_token, Role};
+use huren_issuer::service::{app, AppState};
 use huren_issuer::storage::Database;
 use huren_issuer::throttle::MAX_AUTH_FAILURES;
 use huren_issuer::Province;
@@ -19,7 +20,7 @@ async fn too_many_refused_tokens_get_429_until_the_window_ends() {
     let province = Province::init(&dir.join("p"), "CN-GD", T0 - 100, &Default::default()).unwrap();
     let db = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
     db.migrate().await.unwrap();
-    let good = create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
+    let good = create_token(&db, Role::Issuer, "CN-GD", T0).await.unwrap();
     let router = app(AppState::with_clock(province, db, Box::new(|| T0)));
     let request = |token: &str| {
         Request::post("/v1/credentials/00/claim-link")

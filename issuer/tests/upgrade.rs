@@ -128,7 +128,7 @@ async fn idempotency_keys_of_an_older_release_answer_only_their_own_request(back
     let dir = std::env::temp_dir().join(format!("huren-upgrade-idem-{backend:?}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let province = huren_issuer::Province::init(&dir, "CN-GD", T0 - 100, &Default::default()).unwrap();
-    let token = huren_issuer::service::create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
+    let token = huren_issuer::auth::create_token(&db, huren_issuer::auth::Role::Issuer, "CN-GD", T0).await.unwrap();
     let token_id = token.strip_prefix("hrt_").unwrap().split_once('.').unwrap().0.to_string();
     // As release 6 stored a keyed issuance: the credential, and the key without any request digest.
     let request: huren_issuer::IssueRequest = serde_json::from_str(crate::service::REQUEST).unwrap();

@@ -5,7 +5,8 @@
 
 use std::io::{Read, Write};
 
-use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::auth::{create_token, Role};
+use huren_issuer::service::{app, AppState};
 use huren_issuer::storage::Database;
 use huren_keys::StatusListDescriptor;
 use huren_tests::fixtures::{TestFederation, T0};
@@ -27,7 +28,7 @@ fn checkpoint_syncs_from_the_issuer_and_verifies_what_it_issued() {
     let (db, token) = runtime.block_on(async {
         let db = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
         db.migrate().await.unwrap();
-        let token = create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
+        let token = create_token(&db, Role::Issuer, "CN-GD", T0).await.unwrap();
         (db, token)
     });
     let state = AppState::with_clock(province, db, Box::new(|| T0 + 60));

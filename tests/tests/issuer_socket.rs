@@ -3,7 +3,8 @@
 //! revocation, auth failures without detail leaks, malformed and oversized bodies, and the metrics it counted.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::auth::{create_token, Role};
+use huren_issuer::service::{app, AppState};
 use huren_issuer::storage::Database;
 use huren_issuer::Province;
 use huren_keys::{TrustFile, TrustList};
@@ -43,8 +44,8 @@ async fn over_a_socket(backend: &str) {
             .unwrap();
     let (db, schema) = database(backend, &dir).await;
     db.migrate().await.unwrap();
-    let issuer = create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
-    let revoker = create_token(&db, "revoker", "CN-GD", T0).await.unwrap();
+    let issuer = create_token(&db, Role::Issuer, "CN-GD", T0).await.unwrap();
+    let revoker = create_token(&db, Role::Revoker, "CN-GD", T0).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::with_clock(province, db.clone(), Box::new(|| T0));

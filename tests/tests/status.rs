@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use axum::response::IntoResponse;
-use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::auth::{create_token, Role};
+use huren_issuer::service::{app, AppState};
 use huren_issuer::status::{StatusConfig, StatusService};
 use huren_issuer::storage::Database;
 use huren_keys::StatusListDescriptor;
@@ -50,8 +51,8 @@ impl World {
         let (state, issuer, revoker) = runtime.block_on(async {
             let db = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
             db.migrate().await.unwrap();
-            let issuer = create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
-            let revoker = create_token(&db, "revoker", "CN-GD", T0).await.unwrap();
+            let issuer = create_token(&db, Role::Issuer, "CN-GD", T0).await.unwrap();
+            let revoker = create_token(&db, Role::Revoker, "CN-GD", T0).await.unwrap();
             let config = StatusConfig { list_size: 8192, ttl_seconds: 3600, ..StatusConfig::default() };
             let c = clock.clone();
             let clock = Box::new(move || c.load(Ordering::SeqCst));

@@ -7,7 +7,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use huren_issuer::service::{app, create_token, AppState};
+use huren_issuer::auth::{create_token, Role};
+use huren_issuer::service::{app, AppState};
 use huren_issuer::storage::Database;
 use huren_issuer::Province;
 use huren_tests::workspace_binary;
@@ -41,7 +42,7 @@ async fn issuer_claim_link_wallet_dynamic_code_verifier() {
     let trust = province.files().trust();
     let db = Database::open_sqlite(&dir.join("issuer.db")).await.unwrap();
     db.migrate().await.unwrap();
-    let token = create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
+    let token = create_token(&db, Role::Issuer, "CN-GD", T0).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::with_clock(province, db.clone(), Box::new(|| T0));
@@ -162,7 +163,7 @@ impl Issuer {
         let trust = province.files().trust();
         let db = Database::open_sqlite(&dir.join(format!("{code}.db"))).await.unwrap();
         db.migrate().await.unwrap();
-        let token = create_token(&db, "admin", code, T0).await.unwrap();
+        let token = create_token(&db, Role::Admin, code, T0).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState::with_clock(province, db, Box::new(|| T0));

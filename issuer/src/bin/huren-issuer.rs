@@ -58,33 +58,8 @@ enum Command {
         /// A TOML configuration file (see issuer/huren-issuer.example.toml); flags and environment win over it.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Province directory made by `init`.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Address to listen on (default 127.0.0.1:8080).
-        #[arg(long, env = "HUREN_LISTEN")]
-        listen: Option<String>,
-        /// PostgreSQL URL (postgres://...); default: SQLite in DIR/issuer.db.
-        #[arg(long, env = "HUREN_DATABASE_URL")]
-        database_url: Option<String>,
-        /// Also mirror this federation trust bundle at /v1/trust-bundle (with ETag).
-        #[arg(long)]
-        trust_bundle: Option<PathBuf>,
-        /// Serve this province's signed bundle at /v1/province-bundle (with ETag).
-        #[arg(long)]
-        province_bundle: Option<PathBuf>,
-        /// Seconds between status list publications (default 60): a revocation is visible within this.
-        #[arg(long)]
-        status_interval_seconds: Option<u64>,
-        /// Time-to-live of each published status list version, in seconds (default 3600).
-        #[arg(long)]
-        status_ttl_seconds: Option<i64>,
-        /// This node's name, when several nodes share one PostgreSQL database (default node-1).
-        #[arg(long, env = "HUREN_NODE")]
-        node: Option<String>,
-        /// Cut a bulk upload that sends no complete non-blank line for this many seconds (default 30).
-        #[arg(long)]
-        bulk_progress_timeout_seconds: Option<u64>,
+        #[command(flatten)]
+        settings: huren_issuer::config::ServeConfig,
     },
     /// Issue credentials from an NDJSON or CSV file, through a running server (--server) or directly on the
     /// database (--dir), with a progress bar; prints one JSON line per input line (its id or its error) and a
@@ -188,13 +163,9 @@ enum TokenAction {
     },
 }
 
+/// The province's database: PostgreSQL at `url`, or SQLite in `dir`; migrated.
 async fn database(dir: &std::path::Path, url: Option<&str>) -> anyhow::Result<huren_issuer::storage::Database> {
-    let db = match url {
-        Some(url) => huren_issuer::storage::Database::connect_postgres(url, None).await?,
-        None => huren_issuer::storage::Database::open_sqlite(&dir.join("issuer.db")).await?,
-    };
-    db.migrate().await?;
-    Ok(db)
+    Ok(huren_issuer::storage::Database::for_province(dir, url).await?)
 }
 
 async fn shutdown_signal() {
@@ -312,10 +283,24 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("huren-issuer: {e:#}");
+            eprintln!("huren-issuer: {}", report(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line, `: `-separated; a cause that its parent's message already ends with
+/// (the library's errors include their source in their message) is not repeated.
+fn report(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -352,88 +337,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Issue(args) => issue(*args),
-        Command::Serve {
-            config,
-            dir,
-            listen,
-            database_url,
-            trust_bundle,
-            province_bundle,
-            status_interval_seconds,
-            status_ttl_seconds,
-            node,
-            bulk_progress_timeout_seconds,
-        } => {
-            let given = huren_issuer::config::ServeConfig {
-                dir,
-                listen,
-                database_url,
-                trust_bundle,
-                province_bundle,
-                status_interval_seconds,
-                status_ttl_seconds,
-                status_list_size: None,
-                node,
-                bulk_progress_timeout_seconds,
-            };
+        Command::Serve { config, settings } => {
             let settings = match config {
-                Some(path) => given.or(huren_issuer::config::ServeConfig::load(&path)?),
-                None => given,
+                Some(path) => settings.or(huren_issuer::config::ServeConfig::load(&path)?),
+                None => settings,
             };
-            let status = huren_issuer::status::StatusService::new(settings.status())?;
-            let bulk_limits = settings.bulk()?;
-            let dir = settings.dir.context("no province directory: pass --dir or set `dir` in --config")?;
-            let listen = settings.listen.unwrap_or_else(|| huren_issuer::config::DEFAULT_LISTEN.to_string());
-            let (database_url, trust_bundle, province_bundle) =
-                (settings.database_url, settings.trust_bundle, settings.province_bundle);
+            settings.dir.as_ref().context("no province directory: pass --dir or set `dir` in --config")?;
             // Request logs on standard error; RUST_LOG filters (default: info).
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
             let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let province = Province::open_with(&dir, passphrase()?.as_deref())?;
-                let db = database(&dir, database_url.as_deref()).await?;
-                let listener =
-                    tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
-                eprintln!("huren-issuer: {} serving on http://{}", province.code(), listener.local_addr()?);
-                let clock = Box::new(|| time_or_now(None).unwrap_or(0));
-                let state = huren_issuer::service::AppState::configured(province, db, clock, status);
-                state.set_bulk_progress_timeout(bulk_limits.progress_timeout);
-                // Publish status lists now and then every interval, for as long as the server runs.
-                let publisher = state.clone();
-                tokio::spawn(async move {
-                    let mut ticks = tokio::time::interval(publisher.status_interval());
-                    loop {
-                        ticks.tick().await;
-                        if let Err(e) = publisher.publish_status().await {
-                            tracing::error!(error = %e, "status list publication failed");
-                        }
-                    }
-                });
-                if let Some(path) = trust_bundle {
-                    state
-                        .set_trust_bundle(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
-                }
-                if let Some(path) = province_bundle {
-                    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                    state.set_province_bundle(bytes);
-                }
-                let app = huren_issuer::service::app(state);
-                // The client's address lets the service tell clients apart when it slows down token guessing.
-                huren_issuer::serve::serve(listener, app, Default::default(), shutdown_signal()).await?;
+                let server = huren_issuer::server::Server::bind(&settings, passphrase()?.as_deref()).await?;
+                eprintln!("huren-issuer: {} serving on http://{}", server.province(), server.local_addr()?);
+                server.run(shutdown_signal()).await?;
                 eprintln!("huren-issuer: stopped");
                 Ok(())
             })
         }
         Command::Bulk { file, dir, server, token, database_url } => {
+            use huren_issuer::bulk_client::Target;
             let target = match (dir, server, token) {
-                (Some(dir), _, _) => BulkTarget::Database { dir, database_url },
-                (None, Some(url), Some(token)) => BulkTarget::Server { url, token },
+                (Some(dir), _, _) => Target::Database { dir, database_url, passphrase: passphrase()? },
+                (None, Some(url), Some(token)) => Target::Server { url, token },
                 _ => bail!("pass --dir DIR, or --server URL with --token"),
             };
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(bulk(&file, target))
+            Ok(runtime.block_on(huren_issuer::bulk_client::bulk(&file, target))?)
         }
         Command::Revoke { dir, id, reason, suspend, reinstate, database_url } => {
             use huren_issuer::storage::CredentialStatus;
@@ -445,7 +376,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 CredentialStatus::Revoked
             };
             // Refused before the database is opened: nothing about a malformed request reaches it.
-            let bytes = parse_id(&id).with_context(|| format!("{id:?} is not a credential id (lower-case hex)"))?;
+            let bytes = huren_issuer::issuance::parse_credential_id(&id)
+                .with_context(|| format!("{id:?} is not a credential id (lower-case hex)"))?;
             huren_issuer::service::check_reason(&reason)?;
             // Only this province's credentials, also on a database shared with other provinces.
             let province = Province::code_of(&dir)?;
@@ -500,12 +432,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Tokens { action: TokenAction::Create { dir, role, database_url } } => {
+            let role: huren_issuer::auth::Role = role.parse().map_err(huren_issuer::Error::from)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let province = Province::open_with(&dir, passphrase()?.as_deref())?;
                 let db = database(&dir, database_url.as_deref()).await?;
-                let token =
-                    huren_issuer::service::create_token(&db, &role, province.code(), time_or_now(None)?).await?;
+                let token = huren_issuer::auth::create_token(&db, role, province.code(), time_or_now(None)?).await?;
                 println!("{token}");
                 eprintln!("huren-issuer: {role} token for {} (shown once; stored hashed)", province.code());
                 Ok(())
@@ -609,155 +541,6 @@ fn read_holder_key(path: &std::path::Path) -> anyhow::Result<HolderKey> {
             .and_then(|k| HolderKey::from_public_key(&k))
     };
     key.with_context(|| format!("{}: not an Ed25519 holder public key (32 raw bytes or SPKI DER)", path.display()))
-}
-
-/// A credential id as `issue` prints it: 8 to 16 bytes in lower-case hex.
-fn parse_id(hex: &str) -> Option<Vec<u8>> {
-    huren_keys::unhex(hex).ok().filter(|id| (8..=16).contains(&id.len()))
-}
-
-/// Where `bulk` issues.
-enum BulkTarget {
-    /// Straight on the province's database.
-    Database { dir: PathBuf, database_url: Option<String> },
-    /// Through a running issuer's API.
-    Server { url: String, token: String },
-}
-
-/// Bulk issuance from a file: the results are printed as they come (one JSON line per input line, then a
-/// summary), with a progress bar on standard error counting answered lines (rate and ETA).
-async fn bulk(file: &std::path::Path, target: BulkTarget) -> anyhow::Result<()> {
-    use huren_issuer::bulk::{Format, LineSplitter};
-    let format =
-        if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) { Format::Csv } else { Format::Ndjson };
-    let total = count_lines(file)?;
-    let bar = indicatif::ProgressBar::new(total)
-        .with_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} lines {per_sec} ETA {eta} {msg}")?);
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<axum::body::Bytes>(16);
-    let input = file_chunks(file)?;
-    let producer = match target {
-        BulkTarget::Database { dir, database_url } => {
-            let province = std::sync::Arc::new(Province::open_with(&dir, passphrase()?.as_deref())?);
-            let db = database(&dir, database_url.as_deref()).await?;
-            // The CLI is a node of its own: it reserves its own status blocks.
-            let config = huren_issuer::status::StatusConfig { node: "cli".into(), ..Default::default() };
-            let status = std::sync::Arc::new(huren_issuer::status::StatusService::new(config)?);
-            tokio::spawn(async move {
-                use huren_issuer::bulk::BatchFailed;
-                let issue = |requests: Vec<IssueRequest>| {
-                    let (province, db, status) = (province.clone(), db.clone(), status.clone());
-                    async move {
-                        let now = time_or_now(None).map_err(|e| BatchFailed::NotStored(e.to_string()))?;
-                        huren_issuer::bulk::issue_batch(province, &db, &status, "cli", requests, now)
-                            .await
-                            .map_err(BatchFailed::from)
-                    }
-                };
-                huren_issuer::bulk::process(input, format, issue, sender).await;
-                anyhow::Ok(())
-            })
-        }
-        BulkTarget::Server { url, token } => tokio::spawn(post_bulk(url, token, format, input, sender)),
-    };
-    // Print answers as they arrive; the server's chunks may split lines.
-    let (mut splitter, mut issued, mut failed, mut summary) = (LineSplitter::default(), 0u64, 0u64, false);
-    while let Some(chunk) = receiver.recv().await {
-        let mut text = String::new();
-        for line in splitter.push(&chunk).into_iter().flatten() {
-            let answer: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if let Some(n) = answer.get("line").and_then(Value::as_u64) {
-                bar.set_position(n);
-            }
-            issued += u64::from(answer.get("id").is_some());
-            failed += u64::from(answer.get("error").is_some());
-            summary |= answer.get("summary").is_some();
-            text.push_str(&line);
-            text.push('\n');
-        }
-        bar.suspend(|| {
-            use std::io::Write;
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())
-        })?;
-        bar.set_message(format!("{issued} issued, {failed} failed"));
-    }
-    bar.finish();
-    producer.await??;
-    if !summary {
-        bail!("the bulk issuance stopped before the end: {issued} ids printed above are stored; send the other lines again");
-    }
-    Ok(())
-}
-
-/// Lines in a file (a last line without a newline counts), for the progress bar.
-fn count_lines(file: &std::path::Path) -> anyhow::Result<u64> {
-    use std::io::Read;
-    let mut input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let (mut buffer, mut lines, mut last) = (vec![0u8; 64 * 1024], 0u64, b'\n');
-    loop {
-        let n = input.read(&mut buffer)?;
-        if n == 0 {
-            return Ok(lines + u64::from(last != b'\n'));
-        }
-        lines += u64::try_from(buffer[..n].iter().filter(|&&b| b == b'\n').count())?;
-        last = buffer[n - 1];
-    }
-}
-
-/// The file as a stream of 64 KiB chunks.
-fn file_chunks(
-    file: &std::path::Path,
-) -> anyhow::Result<impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send + Unpin + 'static> {
-    use std::io::Read;
-    let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    Ok(Box::pin(futures_util::stream::unfold(Some(input), |input| async move {
-        let mut input = input?;
-        let mut buffer = vec![0u8; 64 * 1024];
-        match input.read(&mut buffer) {
-            Ok(0) => None,
-            Ok(n) => {
-                buffer.truncate(n);
-                Some((Ok(axum::body::Bytes::from(buffer)), Some(input)))
-            }
-            Err(e) => Some((Err(e), None)),
-        }
-    })))
-}
-
-/// Stream the input to `POST {url}/v1/credentials/bulk` and forward the response's lines to `out`.
-async fn post_bulk(
-    url: String,
-    token: String,
-    format: huren_issuer::bulk::Format,
-    input: impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send + 'static,
-    out: tokio::sync::mpsc::Sender<axum::body::Bytes>,
-) -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let content_type = match format {
-        huren_issuer::bulk::Format::Csv => "text/csv",
-        huren_issuer::bulk::Format::Ndjson => "application/x-ndjson",
-    };
-    let endpoint = format!("{}/v1/credentials/bulk", url.trim_end_matches('/'));
-    let mut response = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .build()?
-        .post(&endpoint)
-        .bearer_auth(token)
-        .header(reqwest::header::CONTENT_TYPE, content_type)
-        .body(reqwest::Body::wrap_stream(input))
-        .send()
-        .await
-        .with_context(|| format!("sending to {endpoint}"))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        bail!("{endpoint} answered {status}: {}", response.text().await.unwrap_or_default());
-    }
-    while let Some(chunk) = response.chunk().await.context("reading the server's answers")? {
-        if out.send(chunk).await.is_err() {
-            break;
-        }
-    }
-    Ok(())
 }
 
 /// The issuer key's passphrase: `$HUREN_KEY_PASSPHRASE`, else the first line of `$HUREN_KEY_PASSPHRASE_FILE`,

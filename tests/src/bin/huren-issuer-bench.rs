@@ -99,7 +99,7 @@ async fn bulk_rate(province: Arc<Province>, db: &Database, n: usize) -> f64 {
     let issue = move |requests: Vec<huren_issuer::IssueRequest>| {
         let (province, db, status) = (province.clone(), db2.clone(), status.clone());
         async move {
-            huren_issuer::bulk::issue_batch(province, &db, &status, "bench", requests, T0)
+            huren_issuer::issuance::issue_batch(province, &db, &status, "bench", requests, T0)
                 .await
                 .map_err(huren_issuer::bulk::BatchFailed::from)
         }
@@ -123,7 +123,7 @@ async fn bulk_rate(province: Arc<Province>, db: &Database, n: usize) -> f64 {
 /// Serve the API on a loopback port and drive it with `clients` concurrent clients issuing one credential per
 /// request for `seconds`; returns (requests per second, p50, p99, errors).
 async fn latency(province: Province, db: Database, clients: usize, seconds: u64) -> (f64, Duration, Duration, usize) {
-    let token = huren_issuer::service::create_token(&db, "issuer", "CN-GD", T0).await.unwrap();
+    let token = huren_issuer::auth::create_token(&db, huren_issuer::auth::Role::Issuer, "CN-GD", T0).await.unwrap();
     let state = huren_issuer::service::AppState::with_clock(province, db, Box::new(|| T0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/credentials", listener.local_addr().unwrap());
