@@ -88,20 +88,6 @@ pub(crate) struct StatusChangeAnswer<'a> {
     pub(crate) status: &'a str,
 }
 
-/// An error, as `application/problem+json` (RFC 9457).
-#[derive(Debug, Serialize)]
-pub(crate) struct Problem<'a> {
-    /// What went wrong, for a person; never internals.
-    pub(crate) detail: &'a str,
-    /// The HTTP status code.
-    pub(crate) status: u16,
-    /// The status code's name (`not found`, ...).
-    pub(crate) title: &'a str,
-    /// Always `about:blank`: the status code says what kind of problem it is.
-    #[serde(rename = "type")]
-    pub(crate) kind: &'a str,
-}
-
 /// One answer line of bulk issuance: the input line's credential id, or why it was not issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]

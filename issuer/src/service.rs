@@ -16,9 +16,7 @@ use sha2::{Digest, Sha256};
 
 use huren_wallet_core::{transport, Ecc, QrSymbol};
 
-use crate::api::{
-    ClaimLinkAnswer, ClaimedAnswer, CredentialAnswer, IssuedAnswer, Problem, ReplayedAnswer, StatusChangeAnswer,
-};
+use crate::api::{ClaimLinkAnswer, ClaimedAnswer, CredentialAnswer, IssuedAnswer, ReplayedAnswer, StatusChangeAnswer};
 use crate::auth::{Role, ROLES};
 use crate::issuance::{self, Once};
 use crate::storage::{CredentialStatus, Database, IdempotencyRecord, StoredCredential, StoredToken};
@@ -285,10 +283,9 @@ impl IntoResponse for ApiError {
 }
 
 /// A problem+json answer.
+/// A problem+json answer (`huren_plumbing::server::problem`, the kiosk's too).
 fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = Problem { detail, status: status.as_u16(), title, kind: "about:blank" };
-    let json = serde_json::to_string(&body).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
+    huren_plumbing::server::problem(status, title, detail, &[])
 }
 
 impl From<crate::Error> for ApiError {

@@ -21,7 +21,7 @@ pub struct BadClock;
 pub enum ClockError {
     /// `--at` is not RFC 3339.
     #[error("--at {0}")]
-    BadAt(#[from] BadTime),
+    BadAt(BadTime),
     /// The system clock is unusable.
     #[error(transparent)]
     BadClock(#[from] BadClock),
@@ -43,7 +43,7 @@ pub fn unix_now() -> Result<i64, BadClock> {
 /// `--at` when given, else now: the one way every CLI reads its clock.
 pub fn at_or_now(at: Option<&str>) -> Result<i64, ClockError> {
     match at {
-        Some(text) => Ok(parse_rfc3339(text)?),
+        Some(text) => parse_rfc3339(text).map_err(ClockError::BadAt),
         None => Ok(unix_now()?),
     }
 }

@@ -79,7 +79,7 @@ impl ReplaceOps for RealFs {
 
 /// Which step of a replacement failed, on which file.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
+#[error("replacing {}", path.display())]
 pub struct ReplaceError {
     /// The file the failing step was about (the temporary file, the target, or its directory).
     pub path: PathBuf,
@@ -144,6 +144,28 @@ pub fn data_path(env_var: &str, file: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
     Some(base.join("huren").join(file))
+}
+
+/// A file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {}", path.display())]
+pub struct ReadError {
+    /// The file.
+    pub path: PathBuf,
+    /// The underlying error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The passphrase of a sealed key, as every CLI reads it: `$HUREN_KEY_PASSPHRASE`, else the first line of the file
+/// `$HUREN_KEY_PASSPHRASE_FILE` (a systemd credential, say), else none (a plain key file needs none).
+pub fn key_passphrase() -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, ReadError> {
+    if let Some(phrase) = std::env::var_os("HUREN_KEY_PASSPHRASE") {
+        return Ok(Some(zeroize::Zeroizing::new(phrase.into_encoded_bytes())));
+    }
+    let Some(path) = std::env::var_os("HUREN_KEY_PASSPHRASE_FILE").map(PathBuf::from) else { return Ok(None) };
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|source| ReadError { path, source })?);
+    Ok(Some(zeroize::Zeroizing::new(text.lines().next().unwrap_or_default().as_bytes().to_vec())))
 }
 
 #[cfg(test)]

@@ -191,19 +191,35 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// An RFC 9457 problem+json answer: `{"type": "about:blank", "title", "status", "detail"}`, with `headers` added
-/// (`Retry-After`, say).
+/// An RFC 9457 problem+json body. Its members are in alphabetical order on the wire, as Huren's answers have always
+/// been written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Problem<'a> {
+    /// For people: what went wrong and what to do.
+    pub detail: &'a str,
+    /// The HTTP status.
+    pub status: u16,
+    /// A short summary of the status.
+    pub title: &'a str,
+    /// Always `about:blank`: the status says it all.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// An RFC 9457 problem+json answer (see [`Problem`]), with `headers` added (`Retry-After`, say).
 pub fn problem(
     status: StatusCode,
     title: &str,
     detail: &str,
     headers: &[(header::HeaderName, HeaderValue)],
 ) -> Response {
-    let body =
-        serde_json::json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
-    let mut response =
-        (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"))], body.to_string())
-            .into_response();
+    let body = Problem { detail, status: status.as_u16(), title, kind: "about:blank" };
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"))],
+        serde_json::to_string(&body).unwrap_or_default(),
+    )
+        .into_response();
     for (name, value) in headers {
         response.headers_mut().insert(name.clone(), value.clone());
     }

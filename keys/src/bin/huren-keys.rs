@@ -420,18 +420,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// A sealed key's passphrase, read as `huren-issuer` reads it: `$HUREN_KEY_PASSPHRASE`, else the first line of
 /// `$HUREN_KEY_PASSPHRASE_FILE`, else none (a plain key file needs none).
 fn passphrase() -> anyhow::Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
-    if let Some(p) = std::env::var_os("HUREN_KEY_PASSPHRASE") {
-        return Ok(Some(zeroize::Zeroizing::new(p.into_encoded_bytes())));
-    }
-    match std::env::var_os("HUREN_KEY_PASSPHRASE_FILE") {
-        Some(path) => {
-            let text = zeroize::Zeroizing::new(
-                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.to_string_lossy()))?,
-            );
-            Ok(Some(zeroize::Zeroizing::new(text.lines().next().unwrap_or_default().as_bytes().to_vec())))
-        }
-        None => Ok(None),
-    }
+    Ok(huren_plumbing::files::key_passphrase()?)
 }
 
 fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {

@@ -290,14 +290,5 @@ fn read_holder_key(path: &std::path::Path) -> anyhow::Result<HolderKey> {
 /// The issuer key's passphrase: `$HUREN_KEY_PASSPHRASE`, else the first line of `$HUREN_KEY_PASSPHRASE_FILE`,
 /// else none (the key is then stored, and expected, unencrypted).
 fn passphrase() -> anyhow::Result<Option<Vec<u8>>> {
-    if let Some(p) = std::env::var_os("HUREN_KEY_PASSPHRASE") {
-        return Ok(Some(p.into_encoded_bytes()));
-    }
-    match std::env::var_os("HUREN_KEY_PASSPHRASE_FILE") {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.to_string_lossy()))?;
-            Ok(Some(text.lines().next().unwrap_or_default().as_bytes().to_vec()))
-        }
-        None => Ok(None),
-    }
+    Ok(huren_plumbing::files::key_passphrase()?.map(|phrase| phrase.to_vec()))
 }
