@@ -8,7 +8,9 @@
 #     against SQLite and PostgreSQL for real; override with HUREN_TEST_DATABASE_URL);
 #   - Chromium, chromedriver and a CJK font (the kiosk's browser test, with a fake camera);
 #   - OpenSSL's command-line tool and Python's `cryptography` (key files must be readable by standard tools; the
-#     EU DCC tests make signer certificates with openssl).
+#     EU DCC tests make signer certificates with openssl);
+#   - Node.js (it runs the wasm build in the differential test) and the web build itself (scripts/build-web.sh:
+#     the wasm32 target, clang, wasm-bindgen-cli), built before the tests so it does not compete with them.
 # .ci/run calls this script, so CI checks exactly what the README promises.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +53,11 @@ if ! python3 -c 'import cryptography' 2>/dev/null; then
   python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
 fi
 python3 -c 'import cryptography; print("python cryptography", cryptography.__version__)'
+
+command -v node >/dev/null 2>&1 || { echo "installing Node.js"; apt_install nodejs; }
+echo "node $(node --version)"
+echo "== the web engine (scripts/build-web.sh)"
+bash scripts/build-web.sh
 
 echo "== tests: cargo test --workspace $*"
 cargo test --workspace "$@"

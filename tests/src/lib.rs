@@ -18,6 +18,24 @@
 pub mod fixtures;
 pub mod frames;
 
+/// The web engine (huren-web for wasm32, through wasm-bindgen) as scripts/build-web.sh builds it, built first
+/// (once per test process; the script installs what it needs and rebuilds only what changed): returns target/web,
+/// holding `pkg/` (for pages) and `node/` (for Node.js).
+pub fn web_build() -> std::path::PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    BUILT.call_once(|| {
+        let out = std::process::Command::new("bash").arg(root.join("scripts/build-web.sh")).output().unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/build-web.sh failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    root.join("target/web")
+}
+
 /// The workspace binary `name` (`huren-issuer`, `huren-verifier`, `huren-keys`), built first so a test (or a
 /// harness binary of this package) never runs a stale one: the binaries belong to other packages, so cargo does not
 /// build them for this one.

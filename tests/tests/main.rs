@@ -27,3 +27,4 @@ mod rejections;
 mod status;
 mod sync;
 mod wallet_cli;
+mod web_differential;

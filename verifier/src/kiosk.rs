@@ -26,11 +26,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use image::GrayImage;
-use sha2::{Digest, Sha256};
 
-use crate::checkpoint::{format_of, rfc3339, Answer, Checkpoint};
+use crate::checkpoint::{rfc3339, Answer, Checkpoint};
 pub use crate::report::Verdict;
-use crate::report::{freshness_name, to_json, KioskStatus, OutcomeLogLine, ScreenAnswer, StatusListReport};
+use crate::report::{
+    fingerprint, freshness_name, to_json, KioskStatus, OutcomeLogLine, ScreenAnswer, StatusListReport,
+};
 use crate::scan::{self, ImageLimits};
 use crate::{Code, Rejection};
 
@@ -283,13 +284,7 @@ fn system_now() -> i64 {
         .unwrap_or_default()
 }
 
-/// A short digest of a code, to recognise it again without keeping it.
-fn fingerprint(text: &str) -> String {
-    huren_keys::hex(&Sha256::digest(text.as_bytes())[..8])
-}
-
-/// The screen's answer for one code at this checkpoint: the trust store's and the status list's warnings, and the
-/// code's fingerprint.
+/// The screen's answer for one code at this checkpoint ([`ScreenAnswer::at`]).
 pub fn screen_answer(
     checkpoint: &Checkpoint,
     label: &str,
@@ -297,9 +292,7 @@ pub fn screen_answer(
     outcome: &Result<Answer, Rejection>,
     now: i64,
 ) -> ScreenAnswer {
-    let (_, trust_warning) = checkpoint.trust_age(now);
-    let warnings = trust_warning.into_iter().chain(checkpoint.status_note(outcome, now)).collect();
-    ScreenAnswer::new(label, format_of(text), outcome, now, warnings, text.map(fingerprint))
+    ScreenAnswer::at(checkpoint, label, text, outcome, now)
 }
 
 /// [`screen_answer`] as JSON.

@@ -13,7 +13,7 @@
 use huren_wallet_core::{Body, Colour, Credential};
 use serde::Serialize;
 
-use crate::checkpoint::{detail, rfc3339, shown_dcc_names, shown_person, Answer};
+use crate::checkpoint::{detail, format_of, rfc3339, shown_dcc_names, shown_person, Answer, Checkpoint, InputAnswer};
 use crate::dcc::Dcc;
 use crate::store::{ListState, Staleness, TrustStore};
 use crate::{Code, Rejection};
@@ -25,6 +25,12 @@ pub fn to_json(report: &impl Serialize) -> String {
         // Serialising these types cannot fail (string keys, no maps with other keys); say so if it ever does.
         format!("{{\"code\":\"INTERNAL\",\"detail\":{:?}}}", e.to_string())
     })
+}
+
+/// A short digest of a code, so a screen (or a log) recognises it again without keeping it.
+pub fn fingerprint(text: &str) -> String {
+    use sha2::Digest;
+    huren_keys::hex(&sha2::Sha256::digest(text.as_bytes())[..8])
 }
 
 /// A message in both languages.
@@ -154,6 +160,21 @@ pub struct TrustNotes {
 }
 
 impl<'a> VerifyReport<'a> {
+    /// The CLI's report for one input's answer at `checkpoint`: the answer, how many codes the input held, and the
+    /// trust store's and the status list's warnings.
+    pub fn for_input(checkpoint: &Checkpoint, label: &str, answer: &'a InputAnswer, now: i64) -> Self {
+        let (trust_age, trust_warning) = checkpoint.trust_age(now);
+        let status_warning = checkpoint.status_note(&answer.outcome, now);
+        let several_codes = answer.several_codes_note();
+        let warnings = trust_warning.iter().chain(status_warning.iter()).chain(several_codes.iter()).cloned().collect();
+        VerifyReport {
+            codes_found: answer.codes_found,
+            warnings,
+            trust: trust_age.map(|age| TrustNotes { trust_age_seconds: age, trust_warning, status_warning }),
+            ..VerifyReport::new(label, format_of(answer.text.as_deref()), &answer.outcome, now)
+        }
+    }
+
     /// The report for one input's answer.
     pub fn new(label: &str, format: &'static str, outcome: &'a Result<Answer, Rejection>, now: i64) -> Self {
         VerifyReport {
@@ -274,6 +295,20 @@ pub struct ScreenAnswer {
 }
 
 impl ScreenAnswer {
+    /// The screen's answer for one code at `checkpoint`: the trust store's and the status list's warnings, and the
+    /// code's fingerprint (`text`: the code answered for, when there was one).
+    pub fn at(
+        checkpoint: &Checkpoint,
+        label: &str,
+        text: Option<&str>,
+        outcome: &Result<Answer, Rejection>,
+        now: i64,
+    ) -> Self {
+        let (_, trust_warning) = checkpoint.trust_age(now);
+        let warnings = trust_warning.into_iter().chain(checkpoint.status_note(outcome, now)).collect();
+        ScreenAnswer::new(label, format_of(text), outcome, now, warnings, text.map(fingerprint))
+    }
+
     /// The answer for `outcome`, with `warnings` (trust, status, DCC) already gathered; `fingerprint` identifies
     /// the code shown, when there was one.
     pub fn new(

@@ -11,12 +11,10 @@ use anyhow::Context;
 use clap::Parser;
 use huren_keys::TrustList;
 use huren_plumbing::clock::{at_or_now, parse_rfc3339};
-use huren_verifier::checkpoint::{format_of, human_report, Checkpoint, InputCodes, TrustSource};
+use huren_verifier::checkpoint::{human_report, Checkpoint, InputCodes, TrustSource};
 use huren_verifier::dcc::DccTrust;
 use huren_verifier::inputs;
-use huren_verifier::report::{
-    to_json, trust_status_text, BatchCounts, BatchSummary, TrustNotes, TrustStatusReport, VerifyReport,
-};
+use huren_verifier::report::{to_json, trust_status_text, BatchCounts, BatchSummary, TrustStatusReport, VerifyReport};
 use huren_verifier::scan::ImageLimits;
 use huren_verifier::status::StatusUpdate;
 use huren_verifier::store::{Freshness, TrustStore};
@@ -146,7 +144,7 @@ fn serve(trust: TrustArgs, listen: std::net::SocketAddr, log: Option<PathBuf>, a
 }
 
 fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String]) -> anyhow::Result<bool> {
-    let (trust_age, warning) = checkpoint.trust_age(now);
+    let (_, warning) = checkpoint.trust_age(now);
     if let Some(w) = &warning {
         eprintln!("huren-verifier: warning: {w}");
     }
@@ -178,24 +176,12 @@ fn verify_inputs(checkpoint: &Checkpoint, now: i64, json: bool, inputs: &[String
         let answers = checkpoint.answer_inputs(&codes, now);
         for (label, answer) in labels.iter().zip(answers) {
             progress.inc(1);
-            let several_codes = answer.several_codes_note();
-            let (text, outcome, codes_found) = (answer.text.as_deref(), &answer.outcome, answer.codes_found);
+            let (outcome, several_codes) = (&answer.outcome, answer.several_codes_note());
             all_valid &= outcome.is_ok();
             *tally.entry(outcome.as_ref().map_or_else(|r| r.code().as_str(), |_| Code::Ok.as_str())).or_default() += 1;
-            let format = format_of(text);
             let status_note = checkpoint.status_note(outcome, now);
             if json {
-                let report = VerifyReport {
-                    codes_found,
-                    warnings: warning.iter().chain(status_note.iter()).chain(several_codes.iter()).cloned().collect(),
-                    trust: trust_age.map(|age| TrustNotes {
-                        trust_age_seconds: age,
-                        trust_warning: warning.clone(),
-                        status_warning: status_note.clone(),
-                    }),
-                    ..VerifyReport::new(label, format, outcome, now)
-                };
-                println!("{}", to_json(&report));
+                println!("{}", to_json(&VerifyReport::for_input(checkpoint, label, &answer, now)));
             } else {
                 progress.suspend(|| {
                     print!("{}", human_report(label, outcome));
